@@ -1,0 +1,324 @@
+"""``facedyn prepare``: videos → detected, aligned, masked face clips in the clip store.
+
+For each clip source (from a dataset adapter): stream-decode the video, find 68 landmarks per frame
+(or take the given ones), align to the canonical template, crop to ``size``, zero outside the
+landmarks' convex hull, and write the clip atomically. Clips run in parallel worker processes;
+complete clips are skipped on a rerun, and partial ones left by an interrupted run are removed.
+"""
+
+from __future__ import annotations
+
+import queue as queue_mod
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from facedyn import __version__
+from facedyn.data import video as video_io
+from facedyn.data.datasets.base import ClipSource
+from facedyn.data.store import (
+    ClipWriter,
+    assign_splits,
+    atomic_write_text,
+    clean_partial,
+    ensure_writable_dir,
+    is_complete_clip,
+    write_index,
+)
+from facedyn.errors import ConfigError, FacedynError, InputNotFoundError, LabelFormatError, VideoDecodeError
+
+
+@dataclass
+class PrepareOptions:
+    """Options of one ``prepare`` run (saved in each clip's meta.json)."""
+
+    size: int = 64
+    mask: bool = True
+    detector: str = "hog"
+    upsample: int = 1
+    max_side: int = 480
+    fps: float | None = None  # for image folders
+    seed: int = 0
+
+
+@dataclass
+class ClipResult:
+    clip_id: str
+    subject: str
+    split: str | None
+    n_frames: int = 0
+    n_valid: int = 0
+    fps: float = 0.0
+    skipped: bool = False
+    error: str | None = None
+    labels: list[str] = field(default_factory=list)
+
+
+def _faces_table(times: list[float], src_lms: list[np.ndarray | None]) -> pd.DataFrame:
+    """OpenFace-style per-frame table: frame, timestamp, success, x_0..x_67, y_0..y_67 (source px)."""
+    n = len(times)
+    lm = np.full((n, 68, 2), np.nan, np.float32)
+    for i, m in enumerate(src_lms):
+        if m is not None:
+            lm[i] = m
+    cols: dict[str, Any] = {"frame": np.arange(n), "timestamp": np.round(times, 4),
+                            "success": [int(m is not None) for m in src_lms]}
+    cols.update({f"x_{k}": lm[:, k, 0] for k in range(68)})
+    cols.update({f"y_{k}": lm[:, k, 1] for k in range(68)})
+    return pd.DataFrame(cols)
+
+
+_LANDMARKER: Any = None
+
+
+def _landmarker(opts: PrepareOptions) -> Any:
+    global _LANDMARKER
+    if _LANDMARKER is None:
+        from facedyn.data.faces import FaceLandmarker
+
+        _LANDMARKER = FaceLandmarker(detector=opts.detector, upsample=opts.upsample, max_side=opts.max_side)
+    return _LANDMARKER
+
+
+def prepare_clip(
+    src: ClipSource,
+    out: Path,
+    opts: PrepareOptions,
+    progress: Callable[[int], None] | None = None,
+) -> ClipResult:
+    """Prepare one clip into ``out/<clip_id>``; raises FacedynError for bad input (nothing written)."""
+    from facedyn.data.faces import align_face
+
+    res = ClipResult(src.clip_id, src.subject, src.split)
+    info = video_io.probe(src.video)
+    fps = src.fps or opts.fps or info.fps if info.is_image_folder else info.fps
+    given: np.ndarray | None = None
+    if src.landmarks is not None:
+        try:
+            given = np.load(src.landmarks).astype(np.float32)
+        except (OSError, ValueError) as e:
+            raise LabelFormatError(f"{src.landmarks}: not a readable .npy landmarks file ({e})") from None
+        if given.ndim != 3 or given.shape[1:] != (68, 2):
+            raise LabelFormatError(f"{src.landmarks}: landmarks must have shape (N, 68, 2), got {given.shape}")
+    writer = ClipWriter(out, src.clip_id, opts.size)
+    times: list[float] = []
+    src_lms: list[np.ndarray | None] = []
+    try:
+        pending = 0
+        for i, (frame, t) in enumerate(video_io.iter_frames(src.video, fps=fps)):
+            if given is not None:
+                lms = given[i] if i < len(given) and np.isfinite(given[i]).all() else None
+            else:
+                lms = _landmarker(opts)(frame)
+            if lms is None:
+                writer.add(None, None, False, t)
+            else:
+                face = align_face(frame, lms, size=opts.size, mask=opts.mask)
+                writer.add(face.image, face.landmarks, True, t)
+            times.append(t)
+            src_lms.append(None if lms is None else np.asarray(lms, np.float32))
+            pending += 1
+            if progress is not None and pending >= 16:
+                progress(pending)
+                pending = 0
+        if progress is not None and pending:
+            progress(pending)
+        if given is not None and len(given) != writer.n:
+            raise LabelFormatError(
+                f"{src.landmarks}: has {len(given)} frames of landmarks but the video has {writer.n}; "
+                "give landmarks for every frame"
+            )
+        labels = src.labels(np.asarray(times)) if src.labels is not None else None
+        if labels is not None and len(labels) != writer.n:
+            raise LabelFormatError(f"{src.clip_id}: labels have {len(labels)} rows for {writer.n} frames")
+        meta = {
+            "source": str(Path(src.video).resolve()),
+            "fps": float(fps),
+            "source_size": [info.width, info.height],
+            "detector": "given-landmarks" if given is not None else f"dlib-{opts.detector}+shape_predictor_68",
+            "mask": opts.mask,
+            "subject": src.subject,
+            "split": src.split,
+            "facedyn_version": __version__,
+            **src.extra,
+        }
+        atomic_write_text(writer.tmp / "faces.csv", _faces_table(times, src_lms).to_csv(index=False,
+                                                                                          float_format="%.2f"))
+        writer.commit(labels, meta)
+    except BaseException:
+        writer.abort()
+        raise
+    res.n_frames = writer.n
+    res.n_valid = int(sum(m is not None for m in src_lms))
+    res.fps = float(fps)
+    res.labels = [c for c in labels.columns if c != "frame"] if labels is not None else []
+    return res
+
+
+def _worker(src: ClipSource, out: Path, opts: PrepareOptions, q: Any) -> ClipResult:
+    def report(n: int) -> None:
+        q.put(n)
+
+    try:
+        return prepare_clip(src, out, opts, progress=report)
+    except FacedynError as e:
+        return ClipResult(src.clip_id, src.subject, src.split, error=str(e))
+
+
+def collect_sources(inputs: Sequence[str | Path], kind: str = "folder",
+                    landmarks: Path | None = None, **adapter_options: Any) -> list[ClipSource]:
+    """Clip sources of every input (video files, folders of videos, image-sequence folders).
+
+    Clip ids are made unique across inputs. ``landmarks`` (one ``(N, 68, 2)`` .npy) is only
+    allowed with a single video input.
+    """
+    from facedyn.data.datasets import discover
+
+    sources: list[ClipSource] = []
+    for inp in inputs:
+        p = Path(inp)
+        if not p.exists():
+            raise InputNotFoundError(f"{p}: no such file or folder; check the path")
+        if p.is_file() and p.suffix.lower() in video_io.IMAGE_EXTS:
+            sources.append(ClipSource(clip_id=p.stem, video=p, subject=p.stem))
+            continue
+        if p.is_file() and p.suffix.lower() not in video_io.VIDEO_EXTS:
+            raise VideoDecodeError(
+                f"{p}: not a video or image ({p.suffix or 'no extension'}); give video files or image folders"
+            )
+        sources.extend(discover(kind, p, **adapter_options))
+    if landmarks is not None:
+        if len(sources) != 1:
+            raise ConfigError(f"--landmarks needs exactly one video input, got {len(sources)} clips")
+        if not Path(landmarks).is_file():
+            raise InputNotFoundError(f"{landmarks}: no such landmarks file")
+        sources[0].landmarks = Path(landmarks)
+    seen: dict[str, int] = {}
+    for s in sources:
+        base = s.clip_id.replace("/", "_")
+        if base in seen:
+            seen[base] += 1
+            s.clip_id = f"{base}_{seen[base]}"
+        else:
+            seen[base] = 0
+            s.clip_id = base
+    return sources
+
+
+def prepare(
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    opts: PrepareOptions | None = None,
+    workers: int = 1,
+    kind: str = "folder",
+    landmarks: Path | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    adapter_options: dict[str, Any] | None = None,
+) -> list[ClipResult]:
+    """Prepare every clip of ``inputs`` into the dataset directory ``out``.
+
+    Complete clips already in ``out`` are skipped; partial ones from an interrupted run removed.
+    ``on_progress(done_frames, total_frames)`` is called as frames are processed. Per-clip errors
+    (undecodable file, bad labels) do not stop the other clips: they come back in ``error``.
+    """
+    opts = opts or PrepareOptions()
+    if opts.size < 16 or opts.size % 16:
+        raise ConfigError(f"--size must be a multiple of 16 and >= 16 (UNets halve it 4 times), got {opts.size}")
+    sources = collect_sources(inputs, kind=kind, landmarks=landmarks, **(adapter_options or {}))
+    out = ensure_writable_dir(Path(out))
+    clean_partial(out)
+    subjects = sorted({s.subject for s in sources})
+    split_of = assign_splits(subjects, {s.subject: s.split for s in sources if s.split}, seed=opts.seed)
+    for s in sources:
+        s.split = split_of[s.subject]
+
+    results: dict[str, ClipResult] = {}
+    todo: list[ClipSource] = []
+    total = 0
+    for s in sources:
+        d = out / s.clip_id
+        if is_complete_clip(d):
+            import json
+
+            m = json.loads((d / "meta.json").read_text())
+            results[s.clip_id] = ClipResult(s.clip_id, s.subject, s.split, m["n_frames"], m["n_valid"],
+                                            m["fps"], skipped=True)
+            continue
+        todo.append(s)
+        try:
+            total += max(1, video_io.probe(s.video).n_frames)
+        except FacedynError:
+            total += 1
+    done = 0
+
+    def bump(n: int) -> None:
+        nonlocal done
+        done += n
+        if on_progress is not None:
+            on_progress(min(done, total), total)
+
+    if workers <= 1 or len(todo) <= 1:
+        for s in todo:
+            try:
+                results[s.clip_id] = prepare_clip(s, out, opts, progress=bump)
+            except FacedynError as e:
+                results[s.clip_id] = ClipResult(s.clip_id, s.subject, s.split, error=str(e))
+    else:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork")
+        with ctx.Manager() as manager:
+            q = manager.Queue()
+            stop = threading.Event()
+
+            def pump() -> None:
+                while not stop.is_set():
+                    try:
+                        bump(q.get(timeout=0.1))
+                    except queue_mod.Empty:
+                        continue
+
+            th = threading.Thread(target=pump, daemon=True)
+            th.start()
+            try:
+                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+                    futs: dict[str, Future[ClipResult]] = {s.clip_id: ex.submit(_worker, s, out, opts, q)
+                                                           for s in todo}
+                    for cid, f in futs.items():
+                        results[cid] = f.result()
+            finally:
+                stop.set()
+                th.join()
+    # Labels exist per clip; record the union in the index.
+    clip_info = {}
+    for s in sources:
+        r = results[s.clip_id]
+        if r.error is None:
+            clip_info[s.clip_id] = {"subject": s.subject, "split": s.split, "n_frames": r.n_frames,
+                                    "n_valid": r.n_valid, "fps": r.fps}
+    # keep clips prepared by earlier runs with other inputs
+    import json as _json
+
+    idx_path = out / "index.json"
+    if idx_path.exists():
+        try:
+            old = _json.loads(idx_path.read_text()).get("clips", {})
+        except _json.JSONDecodeError:
+            old = {}
+        for cid, info in old.items():
+            if cid not in clip_info and is_complete_clip(out / cid):
+                clip_info[cid] = info
+    if clip_info:
+        write_index(out, clip_info, __version__)
+    for r in results.values():
+        if r.error is None and r.n_frames and r.n_valid == 0:
+            warnings.warn(f"{r.clip_id}: no face found in any of its {r.n_frames} frames; kept, but it gives no "
+                          "windows", stacklevel=2)
+    return [results[s.clip_id] for s in sources]

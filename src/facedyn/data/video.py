@@ -1,0 +1,244 @@
+"""Decode and encode video with PyAV (FFmpeg).
+
+Frames are streamed (never a whole video in memory unless asked for with :func:`read_video`):
+each is an RGB ``uint8`` array ``(H, W, 3)`` with its presentation time in seconds taken from the
+container, so variable-frame-rate files keep their real timing. Folders of numbered images
+(``0001.png``, ``img_2.jpg``, ...) are read in natural numeric order at an assumed frame rate.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from facedyn.errors import InputNotFoundError, OutputError, VideoDecodeError
+
+VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".webm", ".wmv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv"}
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+DEFAULT_IMAGE_FPS = 25.0
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video (or image folder).
+
+    ``n_frames`` is the container's count when it has one, else an estimate from duration x fps.
+    """
+
+    path: Path
+    fps: float
+    n_frames: int
+    width: int
+    height: int
+    duration: float
+    is_image_folder: bool = False
+
+
+def _natural_key(p: Path) -> list[object]:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files of ``folder`` in natural numeric order (``2.png`` before ``10.png``)."""
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS), key=_natural_key)
+
+
+def is_video_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in VIDEO_EXTS
+
+
+def is_image_folder(path: Path) -> bool:
+    return path.is_dir() and len(list_images(path)) > 0
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise InputNotFoundError(f"{path}: no such file or folder; check the path")
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise VideoDecodeError(
+            f"{path}: cannot be decoded as video ({type(e).__name__}); is it a real, complete video file?"
+        ) from None
+    if not container.streams.video:
+        container.close()
+        raise VideoDecodeError(f"{path}: has no video stream; give a video file or a folder of images")
+    return container
+
+
+def probe(path: str | os.PathLike[str]) -> VideoInfo:
+    """Read a video's (or image folder's) fps, frame count and size without decoding it all."""
+    path = Path(path)
+    _check_exists(path)
+    if path.is_dir():
+        images = list_images(path)
+        if not images:
+            raise VideoDecodeError(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_EXTS))})")
+        first = read_image(images[0])
+        n = len(images)
+        return VideoInfo(path, DEFAULT_IMAGE_FPS, n, first.shape[1], first.shape[0], n / DEFAULT_IMAGE_FPS, True)
+    with _open(path) as c:
+        s = c.streams.video[0]
+        rate = s.average_rate or s.guessed_rate or s.base_rate
+        fps = float(rate) if rate else DEFAULT_IMAGE_FPS
+        if s.duration is not None and s.time_base is not None:
+            duration = float(s.duration * s.time_base)
+        elif c.duration is not None:
+            duration = c.duration / av.time_base
+        else:
+            duration = 0.0
+        n = s.frames or round(duration * fps)
+        return VideoInfo(path, fps, int(n), s.codec_context.width, s.codec_context.height, duration)
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode one image file to RGB ``uint8 (H, W, 3)``."""
+    path = Path(path)
+    _check_exists(path)
+    with _open(path) as c:
+        try:
+            frame = next(c.decode(video=0))
+        except (av.FFmpegError, StopIteration) as e:
+            raise VideoDecodeError(f"{path}: cannot be decoded as an image ({type(e).__name__})") from None
+        return frame.to_ndarray(format="rgb24")
+
+
+def iter_frames(
+    path: str | os.PathLike[str],
+    size: tuple[int, int] | None = None,
+    fps: float | None = None,
+) -> Iterator[tuple[np.ndarray, float]]:
+    """Stream ``(frame, timestamp)`` pairs from a video file or a folder of numbered images.
+
+    Args:
+        path: video file or image folder.
+        size: optional ``(width, height)`` to resize to inside FFmpeg (bilinear).
+        fps: frame rate assumed for image folders (default 25); ignored for videos.
+
+    Yields:
+        ``frame``: RGB ``uint8 (H, W, 3)``; ``timestamp``: seconds from the stream start.
+
+    Raises:
+        VideoDecodeError: not a video, or truncated (fewer frames than the container declares,
+            or a decoding error part-way).
+    """
+    path = Path(path)
+    _check_exists(path)
+    if path.is_dir():
+        images = list_images(path)
+        if not images:
+            raise VideoDecodeError(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_EXTS))})")
+        rate = fps or DEFAULT_IMAGE_FPS
+        for i, img in enumerate(images):
+            frame = read_image(img)
+            if size is not None:
+                import cv2
+
+                frame = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+            yield frame, i / rate
+        return
+
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        declared = stream.frames
+        t0: float | None = None
+        count = 0
+        try:
+            for frame in container.decode(stream):
+                if size is not None:
+                    frame = frame.reformat(width=size[0], height=size[1], format="rgb24",
+                                           interpolation="BILINEAR")
+                    arr = frame.to_ndarray()
+                else:
+                    arr = frame.to_ndarray(format="rgb24")
+                t = frame.time if frame.time is not None else count / float(stream.average_rate or 25)
+                if t0 is None:
+                    t0 = t
+                count += 1
+                yield arr, float(t - t0)
+        except av.FFmpegError as e:
+            raise VideoDecodeError(
+                f"{path}: decoding failed after {count} frames ({type(e).__name__}); the file looks "
+                "truncated or corrupt: re-export or re-download it"
+            ) from None
+        if count == 0:
+            raise VideoDecodeError(f"{path}: no frame could be decoded; the file is empty or corrupt")
+        # A container that declares more frames than it holds was cut short (allow small slack:
+        # some muxers count a frame or two that decoders drop).
+        if declared and count < declared - max(2, int(0.02 * declared)):
+            raise VideoDecodeError(
+                f"{path}: truncated, decoded {count} of {declared} declared frames; re-export the video"
+            )
+    finally:
+        container.close()
+
+
+def read_video(
+    path: str | os.PathLike[str], size: tuple[int, int] | None = None, fps: float | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Decode a whole (short) video: ``frames (N, H, W, 3)`` uint8, ``timestamps (N,)`` s, fps."""
+    info = probe(path)
+    frames, times = [], []
+    for f, t in iter_frames(path, size=size, fps=fps):
+        frames.append(f)
+        times.append(t)
+    rate = (fps or info.fps) if info.is_image_folder else info.fps
+    return np.stack(frames), np.asarray(times, dtype=np.float64), rate
+
+
+def write_video(
+    path: str | os.PathLike[str],
+    frames: Iterable[np.ndarray],
+    fps: float,
+    crf: int = 18,
+    codec: str = "libx264",
+) -> int:
+    """Encode RGB ``uint8 (H, W, 3)`` frames to an H.264 mp4, atomically (temp file, then rename).
+
+    Odd widths/heights are padded by one pixel (yuv420p needs even sizes). Returns frames written.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".mp4", dir=path.parent)
+        os.close(fd)
+    except OSError as e:
+        raise OutputError(f"{path.parent}: cannot write here ({e.strerror}); choose a writable --out") from None
+    n = 0
+    try:
+        with av.open(tmp, mode="w") as out:
+            rate = Fraction(fps).limit_denominator(1001)
+            stream = out.add_stream(codec, rate=rate)
+            stream.pix_fmt = "yuv420p"
+            if codec == "libx264":
+                stream.options = {"crf": str(crf), "preset": "veryfast"}
+            for frame in frames:
+                if n == 0:
+                    h, w = frame.shape[:2]
+                    stream.width, stream.height = w + (w % 2), h + (h % 2)
+                if frame.shape[0] % 2 or frame.shape[1] % 2:
+                    frame = np.pad(frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0)), mode="edge")
+                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+                for packet in stream.encode(vf):
+                    out.mux(packet)
+                n += 1
+            for packet in stream.encode():
+                out.mux(packet)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n

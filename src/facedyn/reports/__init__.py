@@ -1,0 +1,1 @@
+"""facedyn.reports."""
