@@ -134,6 +134,218 @@ def info(
         out.print(f"{split}: {len(subs)} subjects ({', '.join(subs)})")
 
 
+train_app = typer.Typer(no_args_is_help=True, help="Train a model (DR with the Rank Loss, or a DI-target baseline).")
+eval_app = typer.Typer(no_args_is_help=True, help="Evaluate representations.")
+app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
+
+
+def _train_progress(bar: Progress, label: str):
+    task = bar.add_task(label, total=None, info="")
+
+    def cb(p: dict) -> None:
+        loss = p.get("loss", p.get("train_loss"))
+        acc = p.get("acc", p.get("train_acc"))
+        val = p.get("val_acc", p.get("val_side_acc"))
+        info = f"epoch {p['epoch']}"
+        if loss is not None:
+            info += f"  loss {loss:.4g}"
+        if acc is not None:
+            info += f"  acc {100 * acc:.1f}%"
+        if val is not None:
+            info += f"  val {100 * val:.1f}%"
+        bar.update(task, completed=p["step"], total=p["total_steps"], info=info)
+
+    return cb
+
+
+def _dr_train(data: Path, out_dir: Path, method: str, target: str, T: int, S: int, preset: str, epochs: int,
+              steps_per_epoch: int | None, batch_size: int | None, lr: float, width: int | None, depth: int | None,
+              theta: float | None, gamma: float, epsilon: float, residual: bool, device: str, seed: int,
+              resume: bool, workers: int, grid: bool, lr_schedule: str, extra: dict) -> None:
+    import json
+
+    from facedyn.config import PRESETS, DRConfig
+    from facedyn.dr.train import train_dr
+    from facedyn.eval.ranking import GRID_S, GRID_T
+    from facedyn.train.loop import LoopConfig
+
+    if preset not in PRESETS:
+        raise FacedynError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    p = PRESETS[preset]
+    jobs = [(t, s, out_dir / f"T{t}_S{s}") for t in GRID_T for s in GRID_S] if grid else [(T, S, out_dir)]
+    for t, s, run in jobs:
+        cfg = DRConfig(method=method, target=target, T=t, S=s, size=p["size"], depth=depth or p["depth"],
+                       width=width or p["width"], theta=theta, gamma=gamma, epsilon=epsilon, residual=residual,
+                       extra=extra)
+        if resume and (run / "config.json").exists():
+            old = json.loads((run / "config.json").read_text()).get("dr", {})
+            cfg.theta = old.get("theta", cfg.theta)
+        loop = LoopConfig(out=str(run), epochs=epochs, steps_per_epoch=steps_per_epoch,
+                          batch_size=batch_size or p["batch_size"], lr=lr, device=device, seed=seed, resume=resume,
+                          workers=workers, lr_schedule=lr_schedule)
+        with progress_bar() as bar:
+            hist = train_dr(data, run, cfg, loop, progress=_train_progress(bar, f"{method} T={t} S={s}"))
+        best = max((r.get("val_acc", r.get("val_side_acc", float("nan"))) for r in hist), default=float("nan"))
+        out.print(f"{run}: {len(hist) - 1} epochs, best validation accuracy {100 * best:.1f} %  (theta={cfg.theta:.4g})"
+                  if cfg.theta is not None else f"{run}: {len(hist) - 1} epochs, best validation {100 * best:.1f} %")
+
+
+_DATA = typer.Option("--data", help="Prepared dataset directory (facedyn prepare).")
+_OUT = typer.Option("--out", help="Run directory (config.json, checkpoints/, metrics.csv).")
+
+
+@train_app.command("dr")
+def train_dr_cmd(
+    data: Annotated[Path, _DATA],
+    out_dir: Annotated[Path, _OUT],
+    T: Annotated[int, typer.Option("--T", help="Window half-length (2T+1 frames).")] = 5,
+    S: Annotated[int, typer.Option("--S", help="Stride in frames at 25 fps (scaled by clip fps).")] = 2,
+    preset: Annotated[str, typer.Option(help="cpu (64 px, width 16) or paper (224 px, width 64).")] = "cpu",
+    epochs: Annotated[int, typer.Option(help="Epochs (validation + checkpoint after each).")] = 8,
+    steps_per_epoch: Annotated[int | None, typer.Option(help="Steps per epoch (default: one pass).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size (default from preset).")] = None,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (paper 1e-3; betas (0.5, 0.9)).")] = 1e-3,
+    lr_schedule: Annotated[str, typer.Option(help="constant or cosine.")] = "constant",
+    width: Annotated[int | None, typer.Option(help="UNet base width.")] = None,
+    depth: Annotated[int | None, typer.Option(help="UNet levels.")] = None,
+    theta: Annotated[float | None, typer.Option(help="Rank Loss margin (default: calibrated, random DR < 0.1 %).")]
+    = None,
+    gamma: Annotated[float, typer.Option(help="Weight of gamma*||d||^2.")] = 0.0,
+    epsilon: Annotated[float, typer.Option(help="Relaxation epsilon of Eq. 3.")] = 0.0,
+    residual: Annotated[bool, typer.Option(help="d = centred(I) + f(I), f zero-initialised.")] = True,
+    grid: Annotated[bool, typer.Option(help="Train one model per (T, S) in {3,5,7,9} x {1,2,3,4} under OUT/T*_S*.")]
+    = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = False,
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
+) -> None:
+    """Train a DR network with the Rank Loss (dr-paper.txt Eq. 3)."""
+    _dr_train(data, out_dir, "dr", "none", T, S, preset, epochs, steps_per_epoch, batch_size, lr, width, depth,
+              theta, gamma, epsilon, residual, device, seed, resume, workers, grid, lr_schedule, {})
+
+
+@train_app.command("baseline")
+def train_baseline_cmd(
+    data: Annotated[Path, _DATA],
+    out_dir: Annotated[Path, _OUT],
+    method: Annotated[str, typer.Option(help="unet_mse, unet_p (perceptual) or pix2pix.")] = "unet_mse",
+    target: Annotated[str, typer.Option(help="di (forward dynamic image) or bdi (backward).")] = "di",
+    T: Annotated[int, typer.Option("--T", help="Window half-length.")] = 5,
+    S: Annotated[int, typer.Option("--S", help="Stride at 25 fps.")] = 2,
+    preset: Annotated[str, typer.Option(help="cpu or paper.")] = "cpu",
+    epochs: Annotated[int, typer.Option(help="Epochs.")] = 8,
+    steps_per_epoch: Annotated[int | None, typer.Option(help="Steps per epoch (default: one pass).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    vgg_weights: Annotated[Path | None, typer.Option(help="torchvision VGG-16 state dict for unet_p.")] = None,
+    grid: Annotated[bool, typer.Option(help="One model per (T, S) of the Fig. 4 grid.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False,
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
+) -> None:
+    """Train a DI/BDI-target baseline: UNet(MSE), UNet(perceptual) or Pix2Pix (dr-paper.txt §4.3)."""
+    if method not in ("unet_mse", "unet_p", "pix2pix"):
+        raise FacedynError(f"--method must be unet_mse, unet_p or pix2pix, got {method!r}")
+    if target not in ("di", "bdi"):
+        raise FacedynError(f"--target must be di or bdi, got {target!r}")
+    extra = {"vgg_weights": str(vgg_weights)} if vgg_weights else {}
+    _dr_train(data, out_dir, method, target, T, S, preset, epochs, steps_per_epoch, batch_size, lr, None, None,
+              None, 0.0, 0.0, False, device, seed, resume, workers, grid, "constant", extra)
+
+
+def _expand_runs(runs: list[Path]) -> list[Path]:
+    """Run directories, descending one level into grid folders (OUT/T*_S*/config.json)."""
+    outp: list[Path] = []
+    for r in runs:
+        if (r / "config.json").exists():
+            outp.append(r)
+        elif r.is_dir() and any(r.glob("*/config.json")):
+            outp.extend(sorted(p.parent for p in r.glob("*/config.json")))
+        else:
+            raise FacedynError(f"{r}: not a run directory (no config.json); give a directory made by facedyn train")
+    return outp
+
+
+@eval_app.command("rank")
+def eval_rank(
+    data: Annotated[Path, _DATA],
+    runs: Annotated[list[Path] | None, typer.Option("--run", help="Trained run(s); grid folders are expanded.")]
+    = None,
+    T: Annotated[int | None, typer.Option("--T", help="Window half-length (default: the run's).")] = None,
+    S: Annotated[int | None, typer.Option("--S", help="Stride at 25 fps (default: the run's).")] = None,
+    grid: Annotated[bool, typer.Option(help="Evaluate T in {3,5,7,9} x S in {1,2,3,4}.")] = False,
+    methods: Annotated[str, typer.Option(help="Training-free methods, comma-separated: identity, centred, random, "
+                                              "di, bdi, seq-di, ranksvm.")] = "identity,centred,random,seq-di,ranksvm",
+    split: Annotated[str, typer.Option(help="test, val, train, or all (every clip, e.g. another dataset).")] = "test",
+    every: Annotated[int, typer.Option(help="Use every k-th centre frame.")] = 1,
+    max_windows: Annotated[int | None, typer.Option(help="Evaluate at most this many windows (random subset).")]
+    = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for ranking.csv, ranking.md, figures/.")]
+    = Path("ranking"),
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed (random floor, subsets).")] = 0,
+) -> None:
+    """Frame-ranking accuracy (dr-paper.txt §4.3): % of Eq. 2 pairs each representation ranks correctly."""
+    import json
+
+    import pandas as pd
+
+    from facedyn.data.store import atomic_write_text, ensure_writable_dir
+    from facedyn.eval.ranking import GRID_S, GRID_T, evaluate_ranking, to_markdown
+    from facedyn.reports.plots import plot_ranking_curves
+    from facedyn.train.loop import resolve_device
+
+    run_list = _expand_runs(runs or [])
+    if grid:
+        settings = [(t, s) for s in GRID_S for t in GRID_T]
+    else:
+        if T is None or S is None:
+            if not run_list:
+                raise FacedynError("give --T and --S, or a --run to take them from, or --grid")
+            rc = json.loads((run_list[0] / "config.json").read_text()).get("dr", {})
+            T = rc.get("T") if T is None else T
+            S = rc.get("S") if S is None else S
+        settings = [(int(T), int(S))]
+    dev = resolve_device(device)
+    ensure_writable_dir(out_dir)
+    frames = []
+    with progress_bar() as bar:
+        for t, s in settings:
+            task = bar.add_task(f"rank T={t} S={s}", total=None, info="windows")
+            df = evaluate_ranking(data, t, s, methods=[m for m in methods.split(",") if m], runs=run_list,
+                                  split=None if split == "all" else split, every=every, max_windows=max_windows,
+                                  device=dev, seed=seed,
+                                  progress=lambda d, n, task=task: bar.update(task, completed=d, total=n))
+            frames.append(df)
+    res = pd.concat(frames, ignore_index=True)
+    atomic_write_text(out_dir / "ranking.csv", res.to_csv(index=False, float_format="%.3f"))
+    md = to_markdown(res)
+    atomic_write_text(out_dir / "ranking.md", md)
+    if len(settings) > 1:
+        plot_ranking_curves(res, out_dir / "figures" / "ranking.png")
+    out.print(md)
+    out.print(f"wrote {out_dir / 'ranking.csv'} and {out_dir / 'ranking.md'}")
+
+
+@app.command()
+def infer(
+    run: Annotated[Path, typer.Argument(help="A trained DR run directory.")],
+    source: Annotated[Path, typer.Argument(help="An image or a video.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for dr.npy, PNGs and (videos) an mp4.")]
+    = Path("infer_out"),
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Compute the DR of each face in an image or video (PNG per face, dr.npy, side-by-side mp4)."""
+    from facedyn.infer import infer_file
+
+    res = infer_file(run, source, out_dir, device=device,
+                     console=console)
+    out.print(f"{res['faces']} of {res['frames']} frames had a face; wrote {', '.join(res['files'])} in {out_dir}")
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for everything the demo makes.")] = Path("demo_out"),

@@ -29,7 +29,8 @@ def summarize(dataset: str | Path) -> dict[str, Any]:
                 labels.append(c)
         n = len(clip)
         split = ds.index["clips"][clip.clip_id].get("split") or ""
-        rows.append({"clip": clip.clip_id, "subject": clip.subject, "split": split, "frames": n, "valid": float(np.mean(clip.valid)) if n else 0.0, "fps": clip.fps,
+        rows.append({"clip": clip.clip_id, "subject": clip.subject, "split": split, "frames": n,
+                     "valid": float(np.mean(clip.valid)) if n else 0.0, "fps": clip.fps,
                      "labels": cols})
         size = clip.meta.get("size", size)
     n_frames = sum(r["frames"] for r in rows)

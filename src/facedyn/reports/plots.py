@@ -1,0 +1,92 @@
+"""Figures: Fig. 4-style ranking curves, DR galleries, training curves (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def minmax_uint8(d: np.ndarray) -> np.ndarray:
+    """Display map of a DR: per-image min–max to [0, 255]. ``d`` ``(3, H, W)`` → uint8 ``(H, W, 3)``."""
+    d = np.asarray(d, dtype=np.float64)
+    lo, hi = d.min(), d.max()
+    x = (d - lo) / (hi - lo) if hi > lo else np.zeros_like(d)
+    return (255 * x).round().astype(np.uint8).transpose(1, 2, 0)
+
+
+def plot_ranking_curves(df: pd.DataFrame, path: Path, title: str = "Frame ranking accuracy") -> Path:
+    """Accuracy (%) vs T, one line per method, one panel per S (dr-paper.txt Fig. 4)."""
+    strides = sorted(df["S"].unique())
+    fig, axes = plt.subplots(1, len(strides), figsize=(4.2 * len(strides), 3.6), squeeze=False, sharey=True)
+    styles = {"ranksvm": dict(ls="--", color="k"), "random": dict(ls=":", color="gray"),
+              "centred": dict(ls="-.", color="tab:brown"), "identity": dict(ls="-.", color="tab:pink"),
+              "dr": dict(lw=2.5, color="tab:red")}
+    for ax, S in zip(axes[0], strides, strict=True):
+        sub = df[df["S"] == S]
+        for m, g in sub.groupby("method", sort=False):
+            g = g.sort_values("T")
+            ax.plot(g["T"], g["acc"], marker="o", label=m, **styles.get(str(m), {}))
+        ax.set_title(f"S = {S}")
+        ax.set_xlabel("T (window half-length)")
+        ax.set_xticks(sorted(df["T"].unique()))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("pairs ranked correctly (%)")
+    axes[0][-1].legend(fontsize=7, loc="lower left")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_dr_gallery(rows: list[dict[str, np.ndarray]], path: Path, title: str = "") -> Path:
+    """A grid: one row per frame, columns = named images (input uint8 ``(H, W, 3)`` or DR ``(3, H, W)``).
+
+    DR-like arrays (float, channel-first) are shown by per-image min–max (noted in the title).
+    """
+    cols = list(rows[0].keys())
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(1.9 * len(cols), 1.9 * len(rows)), squeeze=False)
+    for i, r in enumerate(rows):
+        for j, k in enumerate(cols):
+            a = r[k]
+            img = a if a.dtype == np.uint8 else minmax_uint8(a)
+            axes[i][j].imshow(img)
+            axes[i][j].set_xticks([])
+            axes[i][j].set_yticks([])
+            if i == 0:
+                axes[i][j].set_title(k, fontsize=9)
+    fig.suptitle((title + "\n" if title else "") + "DRs shown by per-image min–max to [0, 255]", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_training(metrics: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """Training loss and validation accuracy per epoch."""
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.3))
+    loss_cols = [c for c in metrics.columns if c.startswith("train_") and "loss" in c]
+    for c in loss_cols:
+        ax[0].plot(metrics["epoch"], metrics[c], marker=".", label=c)
+    ax[0].set_xlabel("epoch")
+    ax[0].set_title("training loss")
+    if loss_cols:
+        ax[0].legend(fontsize=7)
+    for c in [c for c in metrics.columns if c.startswith("val_")]:
+        ax[1].plot(metrics["epoch"], metrics[c], marker="o", label=c)
+    ax[1].set_xlabel("epoch")
+    ax[1].set_title("validation")
+    ax[1].legend(fontsize=7)
+    fig.suptitle(title)
+    return _save(fig, path)
