@@ -50,7 +50,7 @@ def window_centres(valid: np.ndarray, T: int, stride: int) -> np.ndarray:
 
 def to_float(frames: np.ndarray) -> torch.Tensor:
     """uint8 ``(..., H, W, 3)`` → float32 ``(..., 3, H, W)`` in [0, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(frames))
+    t = torch.from_numpy(np.array(frames, copy=True))
     return t.movedim(-1, -3).float().div_(255.0)
 
 
@@ -118,7 +118,7 @@ class WindowDataset(Dataset):
         item: dict[str, torch.Tensor | int] = {"centre": window[self.T].clone(), "window": window,
                                                 "clip": ci, "t": t}
         if self.label_columns:
-            item["labels"] = torch.from_numpy(self._clip_labels(ci)[t])
+            item["labels"] = torch.tensor(self._clip_labels(ci)[t])
         return item
 
     def _clip_labels(self, ci: int) -> np.ndarray:
@@ -151,7 +151,7 @@ class FrameDataset(Dataset):
             df = clip.labels
             if df is None:
                 raise DatasetError(f"{clip.path}: has no labels.csv")
-            item["labels"] = torch.from_numpy(df[self.label_columns].to_numpy(np.float32)[t])
+            item["labels"] = torch.tensor(df[self.label_columns].to_numpy(np.float32)[t])
         return item
 
 
