@@ -349,12 +349,18 @@ def infer(
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for everything the demo makes.")] = Path("demo_out"),
+    subjects: Annotated[int, typer.Option(help="Synthetic people.")] = 10,
+    seconds: Annotated[float, typer.Option(help="Seconds per clip.")] = 12.0,
+    epochs: Annotated[int, typer.Option(help="DR training epochs.")] = 8,
+    steps_per_epoch: Annotated[int | None, typer.Option(help="Steps per epoch (default: one pass).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """The main job on embedded (synthetic) data: synth → prepare → info."""
+    """The main job on embedded synthetic data: synth → prepare → train DR → eval rank → report."""
     from facedyn.demo import run_demo
 
-    run_demo(out_dir, seed=seed, console=out)
+    run_demo(out_dir, seed=seed, console=out, subjects=subjects, seconds=seconds, epochs=epochs,
+             steps_per_epoch=steps_per_epoch, device=device)
 
 
 def main() -> None:

@@ -60,7 +60,8 @@ def infer_file(run: str | Path, source: str | Path, out: str | Path, device: str
     if not any(r[2] for r in rows):
         raise NoFaceError(f"{source}: no face found in any frame; give footage with a visible, roughly frontal face")
     atomic_save_npy(out / "dr.npy", np.stack(drs))
-    atomic_write_text(out / "faces.csv", "frame,timestamp,success\n" + "".join(f"{i},{t:.4f},{s}\n" for i, t, s in rows))
+    table = "".join(f"{i},{t:.4f},{s}\n" for i, t, s in rows)
+    atomic_write_text(out / "faces.csv", "frame,timestamp,success\n" + table)
     files = ["dr.npy", "faces.csv", "png/"]
     if not is_image:
         fps = video_io.probe(source).fps
