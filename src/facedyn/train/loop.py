@@ -168,13 +168,15 @@ def _lr_factor(schedule: str, step: int, total: int) -> float:
     raise ConfigError(f"unknown lr schedule {schedule!r}; use constant or cosine")
 
 
-def _cycle(loader: DataLoader, sampler: Any, start_epoch: int) -> Iterator[Any]:
-    ep = start_epoch
+def _epoch_batches(loader: DataLoader, sampler: Any, g: torch.Generator, seed: int, epoch: int) -> Iterator[Any]:
+    """Batches of one epoch, shuffled from (seed, epoch) alone, so a resumed run sees the same order."""
+    k = 0
     while True:
+        g.manual_seed(seed * 1_000_003 + epoch * 1009 + k)
         if sampler is not None and hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(ep)
+            sampler.set_epoch(epoch * 1009 + k)
         yield from loader
-        ep += 1
+        k += 1
 
 
 def fit(
@@ -260,7 +262,6 @@ def fit(
             o.load_state_dict(st["optim"][k])
         start_epoch, step, best = st["epoch"], st["step"], st["best"]
         torch.set_rng_state(st["torch_rng"])
-        g.set_state(st["loader_rng"])
         np.random.set_state(st["numpy_rng"])
         history = _read_metrics(out / "metrics.csv")
     elif cfg.resume:
@@ -307,11 +308,11 @@ def fit(
         if progress:
             progress({"epoch": 0, "step": 0, "total_steps": total_steps, **v0})
 
-    it = _cycle(loader, sampler, start_epoch)
     for m in modules.values():
         m.train()
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
+        it = _epoch_batches(loader, sampler, g, cfg.seed, epoch)
         sums: dict[str, float] = {}
         for _ in range(steps_per_epoch):
             batch = to_device(next(it), device)
@@ -345,7 +346,7 @@ def fit(
             checkpoint("last", epoch)
             tmp = ckpt / ".last.optim.pt.tmp"
             torch.save({"optim": {k: o.state_dict() for k, o in opts.items()}, "epoch": epoch, "step": step,
-                        "best": best, "torch_rng": torch.get_rng_state(), "loader_rng": g.get_state(),
+                        "best": best, "torch_rng": torch.get_rng_state(),
                         "numpy_rng": np.random.get_state()}, tmp)
             os.replace(tmp, ckpt / "last.optim.pt")
         if progress:
