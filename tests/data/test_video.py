@@ -52,7 +52,7 @@ def test_image_folder_natural_order(tmp_path: Path) -> None:
         img = np.full((8, 8, 3), i * 20, np.uint8)
         cv2.imwrite(str(tmp_path / f"f{i}.png"), img)
     assert [p.name for p in list_images(tmp_path)] == ["f1.png", "f2.png", "f10.png"]
-    frames, times, fps = read_video(tmp_path, fps=10)
+    frames, times, _fps = read_video(tmp_path, fps=10)
     assert [int(f[0, 0, 0]) for f in frames] == [20, 40, 200]
     np.testing.assert_allclose(times, [0, 0.1, 0.2])
     assert read_image(tmp_path / "f2.png")[0, 0, 0] == 40
@@ -97,7 +97,7 @@ def test_truncated_video(tmp_path: Path) -> None:
     data = p.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
-    with pytest.raises(VideoDecodeError, match="truncated|corrupt|cannot be decoded"):
+    with pytest.raises(VideoDecodeError, match=r"truncated|corrupt|cannot be decoded"):
         list(iter_frames(cut))
 
 

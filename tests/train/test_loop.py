@@ -60,7 +60,7 @@ def _fit(out: Path, epochs: int, resume: bool = False, seed: int = 0) -> tuple[T
 
 
 def test_run_directory_and_selection(tmp_path: Path) -> None:
-    m, hist = _fit(tmp_path / "run", epochs=4)
+    _m, hist = _fit(tmp_path / "run", epochs=4)
     run = tmp_path / "run"
     assert json.loads((run / "config.json").read_text())["method"] == "toy"
     assert (run / "checkpoints" / "last.safetensors").exists()
