@@ -85,15 +85,25 @@ def prepare(
     if detector not in ("hog", "cnn"):
         raise FacedynError(f"--detector must be hog or cnn, got {detector!r}")
     opts = PrepareOptions(size=size, mask=mask, detector=detector, fps=fps, seed=seed)
-    with progress_bar() as bar, warnings.catch_warnings(record=True) as caught:
+    bar = progress_bar()
+    task = bar.add_task("prepare", total=None, info="frames")
+    started = False
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal started
+        if not started:  # only once inputs are checked: a bad path prints just its one-line error
+            bar.start()
+            started = True
+        bar.update(task, completed=done, total=total)
+
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        task = bar.add_task("prepare", total=None, info="frames")
-
-        def on_progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        results = _prepare(inputs, out_dir, opts, workers=workers, kind=dataset, landmarks=landmarks,
-                           on_progress=on_progress)
+        try:
+            results = _prepare(inputs, out_dir, opts, workers=workers, kind=dataset, landmarks=landmarks,
+                               on_progress=on_progress)
+        finally:
+            if started:
+                bar.stop()
     for w in caught:
         console.print(f"[yellow]warning:[/] {w.message}")
     table = Table(title=f"prepared into {out_dir}")

@@ -34,6 +34,13 @@ import pandas as pd
 from facedyn.errors import DatasetError, OutputError
 
 INDEX = "index.json"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def file_mode() -> int:
+    """Permissions of a normally created file (mkstemp makes 0600 files; published ones follow the umask)."""
+    return 0o666 & ~_UMASK
 TMP_PREFIX = ".tmp-"
 SPLITS = ("train", "val", "test")
 
@@ -49,6 +56,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -66,6 +74,7 @@ def atomic_save_npy(path: Path, arr: np.ndarray) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.save(f, arr)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

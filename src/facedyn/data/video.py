@@ -237,6 +237,9 @@ def write_video(
                 n += 1
             for packet in stream.encode():
                 out.mux(packet)
+        from facedyn.data.store import file_mode
+
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,124 @@
+"""SEMAINE (AVEC 2012 style): one video per session plus continuous affect traces.
+
+SEMAINE distributions differ, so this adapter maps one documented layout::
+
+    root/
+      splits.csv                      optional: columns session,split (train / devel|dev|valid / test)
+      train/ devel/ test/             optional AVEC partition folders (any depth), used when a
+                                      session is not in splits.csv
+        <session>.avi|.mp4|...        the session's video (any VIDEO_EXTS; or an image folder)
+        <session>.csv                 combined traces: a time column (``time`` seconds, or
+                                      frameTime / timestamp) + valence, arousal, ... columns
+        <session>_valence.arff|.csv|.txt   per-dimension traces (time + value; several value
+        <session>_arousal.arff|...         columns, e.g. raters, are averaged), or
+        valence/<session>.arff ...         the same in per-dimension folders
+
+Trace files are searched anywhere under ``root`` by name; where several match, the one closest
+to the video wins. Per-dimension files (dimensions ``valence``, ``arousal``, ``power``,
+``expectancy`` by default) override the combined file's column of the same name; combined
+columns are lower-cased. Headerless text traces are read as ``time, value``; ARFF files as in
+:func:`facedyn.data.datasets.labels.read_arff_trace`. Time is in seconds unless ``time_scale``
+says otherwise (0.001 for ms).
+
+Labels are resampled to each decoded frame's timestamp by linear interpolation, NaN outside a
+trace's time range. SEMAINE video is ~50 fps: the frame timestamps carry that.
+
+Subject: ``subjects[session]`` if given, else the first group (or whole match) of
+``subject_regex`` searched in the session name, else the session name itself. Split priority:
+``splits`` (subject -> split), then ``splits.csv`` (session -> split), then partition folders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from facedyn.data.datasets.base import ClipSource, LabelLoader
+from facedyn.data.datasets.folder import (
+    TRACE_EXTS,
+    clip_ids,
+    clip_name,
+    closest,
+    find_trace,
+    index_files,
+    iter_clips,
+    normalize_splits,
+    read_split_csv,
+    require_root,
+    split_from_parts,
+    subject_from,
+)
+from facedyn.data.datasets.labels import trace_files_labels
+
+LAYOUT = ("SEMAINE: <session>.avi/.mp4 videos with traces <session>.csv (time,valence,arousal) or "
+          "<session>_valence.arff/.csv and <session>_arousal.arff/.csv, optional train/devel/test folders "
+          "or splits.csv")
+
+DIMENSIONS: tuple[str, ...] = ("valence", "arousal", "power", "expectancy")
+
+
+def _labels(per_label: dict[str, Path], combined: list[Path], time_scale: float) -> LabelLoader:
+    def load(timestamps: np.ndarray) -> pd.DataFrame:
+        return trace_files_labels(timestamps, per_label, combined, time_scale=time_scale)
+
+    return load
+
+
+def discover(
+    root: Path,
+    subject_regex: str | None = None,
+    subjects: dict[str, str] | None = None,
+    splits_csv: Path | None = None,
+    splits: dict[str, str] | str | Path | None = None,
+    dimensions: Sequence[str] = DIMENSIONS,
+    time_scale: float = 1.0,
+    fps: float | None = None,
+) -> list[ClipSource]:
+    """SEMAINE sessions with continuous affect labels (layout in the module docstring).
+
+    Args:
+        root: dataset root.
+        subject_regex: regular expression giving the subject from the session name.
+        subjects: explicit ``{session: subject}`` (wins over ``subject_regex``).
+        splits_csv: ``session,split`` CSV (default ``root/splits.csv`` when present).
+        splits: ``{subject: split}``, wins over everything else.
+        dimensions: per-dimension trace names to look for.
+        time_scale: trace time unit in seconds.
+        fps: frame rate assumed for image-sequence folders.
+
+    Returns:
+        ClipSources sorted by clip id (the safe session name).
+    """
+    root = require_root(root)
+    csv_path = Path(splits_csv) if splits_csv is not None else root / "splits.csv"
+    use_csv = splits_csv is not None or csv_path.is_file()
+    session_split = read_split_csv(csv_path, key="session") if use_csv else {}
+    subject_split = normalize_splits(splits)
+    subjects = {str(k): str(v) for k, v in (subjects or {}).items()}
+    index = index_files(root, TRACE_EXTS)
+    dims = [str(d).lower() for d in dimensions]
+
+    found = list(iter_clips(root))
+    ids = clip_ids(found, root)
+    out = []
+    for (path, is_folder), cid in zip(found, ids, strict=True):
+        session = clip_name(path, is_folder)
+        cands = [p for p in index.get(f"{session}.csv".lower(), [])
+                 if p.parent.name.lower() not in dims and p != csv_path]
+        combined = [closest(cands, path.parent)] if cands else []
+        per_label = {d: t for d in dims if (t := find_trace(index, session, d, path.parent)) is not None}
+        subject = subjects.get(session) or subject_from(session, subject_regex, session)
+        split = (subject_split.get(subject) or session_split.get(session)
+                 or split_from_parts(path.relative_to(root).parts[:-1]))
+        out.append(ClipSource(
+            clip_id=cid,
+            video=path,
+            subject=subject,
+            labels=_labels(per_label, combined, float(time_scale)) if (per_label or combined) else None,
+            split=split,
+            fps=float(fps) if is_folder and fps is not None else None,
+        ))
+    return sorted(out, key=lambda s: s.clip_id)

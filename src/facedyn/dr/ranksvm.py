@@ -1,0 +1,194 @@
+"""Linear RankSVM fitted on a window's own frames: the test-time upper bound of dr-paper.txt §4.3.
+
+Classic RankSVM (Herbrich et al.; Joachims) as a linear SVM on pairwise differences: for pairs
+``(a, b)`` that must satisfy ``<w, x_a> > <w, x_b>``, with ``z_p = x_a - x_b``::
+
+    min_w  1/2 ||w||^2 + C sum_p max(0, 1 - <w, z_p>)
+
+No bias (it cancels in a difference). Two solvers give the same ``w``:
+
+``"dual"`` (default)
+    The dual is ``max_alpha sum(alpha) - 1/2 alpha^T K alpha``, ``0 <= alpha <= C``, with
+    ``K = Z Z^T``, and ``w = Z^T alpha``. A window has few frames (``N = 2T + 1``) but many pixels
+    (``D`` = 12 288 at 3×64×64), so ``K`` is built from the ``N × N`` frame Gram matrix
+    (``K = A G A^T``, ``A`` the pair/frame incidence matrix) and the QP has only ``P`` (<= 90)
+    variables. It is solved by libsvm (``sklearn.svm.SVC(kernel="precomputed")``) on the symmetric
+    set ``{+z_p (label +1), -z_p (label -1)}`` with ``C/2``: that objective is exactly the one above,
+    and by symmetry its optimal intercept is 0, so libsvm's equality constraint costs nothing.
+    ``w = sum_a c_a x_a`` is a zero-sum combination of the window's frames (``c = A^T alpha``).
+``"primal"``
+    ``sklearn.svm.LinearSVC(loss="hinge", fit_intercept=False)`` on the same symmetric pair
+    differences in ``D`` dimensions (liblinear): the reference, ~40× slower.
+
+Pair sets for a window of ``2T + 1`` frames (centre at index ``T``), see :mod:`facedyn.dr.rank_loss`:
+``"eq2"`` both sides (the paper's Eq. 2 constraints), ``"forward"`` only the pairs before the centre
+(``b < a <= T``), ``"backward"`` only those after it (``T <= a < b``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+from sklearn.svm import SVC, LinearSVC
+
+from facedyn.dr.rank_loss import eq2_pairs
+from facedyn.errors import ConfigError
+
+PairSet = Literal["eq2", "forward", "backward"]
+Solver = Literal["dual", "primal"]
+PAIR_SETS = ("eq2", "forward", "backward")
+
+
+def window_pairs(T: int, pairs: PairSet = "eq2") -> tuple[np.ndarray, np.ndarray]:
+    """Index arrays ``(a, b)`` (``S_a > S_b`` wanted) of a ``2T + 1`` window for a pair set."""
+    a, b = (x.numpy() for x in eq2_pairs(T))
+    before = (a <= T) & (b < T)
+    if pairs == "eq2":
+        keep = np.ones_like(before)
+    elif pairs == "forward":
+        keep = before
+    elif pairs == "backward":
+        keep = ~before
+    else:
+        raise ConfigError(f"pairs must be one of {', '.join(PAIR_SETS)}, got {pairs!r}")
+    return a[keep], b[keep]
+
+
+def _order_to_pairs(order: np.ndarray | Sequence[int] | tuple[np.ndarray, np.ndarray],
+                    n: int) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(order, tuple) and len(order) == 2 and np.ndim(order[0]) == 1:
+        a = np.asarray(order[0], dtype=np.int64)
+        b = np.asarray(order[1], dtype=np.int64)
+        if a.shape != b.shape:
+            raise ConfigError(f"pair index arrays differ in length: {a.shape} vs {b.shape}")
+    else:
+        r = np.asarray(order, dtype=np.float64)
+        if r.shape != (n,):
+            raise ConfigError(f"order must give one rank per frame ({n}), got shape {r.shape}")
+        a, b = np.nonzero(r[:, None] > r[None, :])
+    if a.size == 0:
+        raise ConfigError("no pair to rank: give at least two frames with different ranks")
+    if min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= n:
+        raise ConfigError(f"pair indices must lie in [0, {n}), got [{min(a.min(), b.min())}, "
+                          f"{max(a.max(), b.max())}]")
+    return a, b
+
+
+def _incidence(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    A = np.zeros((a.size, n))
+    A[np.arange(a.size), a] += 1.0
+    A[np.arange(a.size), b] -= 1.0
+    return A
+
+
+def solve_dual(K: np.ndarray, C: float = 1.0, tol: float = 1e-7) -> np.ndarray:
+    """Dual coefficients ``alpha`` ``(P,)`` of the bias-free hinge RankSVM with pair kernel ``K`` ``(P, P)``.
+
+    Solves ``max sum(alpha) - 1/2 alpha^T K alpha`` s.t. ``0 <= alpha <= C`` with libsvm (see the
+    module docstring). ``tol``: libsvm's KKT tolerance.
+    """
+    if not C > 0:
+        raise ConfigError(f"C must be > 0, got {C}")
+    P = K.shape[0]
+    Kb = np.block([[K, -K], [-K, K]])
+    y = np.concatenate([np.ones(P), -np.ones(P)])
+    m = SVC(kernel="precomputed", C=C / 2.0, tol=tol, cache_size=50).fit(Kb, y)
+    alpha = np.zeros(2 * P)
+    alpha[m.support_] = np.abs(m.dual_coef_[0])
+    return alpha[:P] + alpha[P:]
+
+
+def frame_coefficients(gram: np.ndarray, a: np.ndarray, b: np.ndarray, C: float = 1.0) -> np.ndarray:
+    """Coefficients ``c`` ``(N,)`` with ``w = sum_i c_i x_i`` from the frames' Gram matrix ``(N, N)``.
+
+    ``gram`` may be of any frames shifted by a common vector (e.g. minus the centre frame): ``c``
+    sums to zero, so ``w`` is the same.
+    """
+    A = _incidence(a, b, gram.shape[0])
+    K = A @ gram @ A.T
+    return A.T @ solve_dual(K, C)
+
+
+def _as_2d(frames: np.ndarray | torch.Tensor) -> np.ndarray:
+    x = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
+    if x.ndim < 2:
+        raise ConfigError(f"frames must be (N, D) or (N, C, H, W), got shape {x.shape}")
+    return x.reshape(x.shape[0], -1).astype(np.float64)
+
+
+def fit_ranksvm(
+    frames: np.ndarray | torch.Tensor,
+    order: np.ndarray | Sequence[int] | tuple[np.ndarray, np.ndarray],
+    C: float = 1.0,
+    solver: Solver = "dual",
+    tol: float = 1e-7,
+    max_iter: int = 200_000,
+) -> np.ndarray:
+    """Fit a linear ranking function ``S(x) = <w, x>`` on ``frames``.
+
+    Args:
+        frames: ``(N, D)`` (or ``(N, C, H, W)``, flattened) float frames, e.g. in [0, 1].
+        order: either one rank per frame ``(N,)`` (every pair with ``order[i] > order[j]`` asks
+            ``S_i > S_j``; equal ranks give no constraint; ``np.arange(N)`` is classic forward rank
+            pooling), or a tuple ``(a, b)`` of index arrays asking ``S_a > S_b`` pair by pair.
+        C: hinge weight (> 0); larger is closer to the hard-margin solution.
+        solver: ``"dual"`` (Gram matrix + libsvm, fast for N << D) or ``"primal"`` (liblinear in D dims).
+        tol: solver tolerance. max_iter: iteration cap of the primal solver.
+    Returns:
+        ``w`` float64 ``(D,)``.
+    """
+    x = _as_2d(frames)
+    a, b = _order_to_pairs(order, x.shape[0])
+    if not C > 0:
+        raise ConfigError(f"C must be > 0, got {C}")
+    if solver == "dual":
+        xc = x - x.mean(axis=0, keepdims=True)
+        c = frame_coefficients(xc @ xc.T, a, b, C)
+        return xc.T @ c
+    if solver == "primal":
+        z = x[a] - x[b]
+        y = np.concatenate([np.ones(len(z)), -np.ones(len(z))])
+        m = LinearSVC(loss="hinge", C=C / 2.0, fit_intercept=False, tol=tol, max_iter=max_iter)
+        m.fit(np.concatenate([z, -z]), y)
+        return m.coef_[0].astype(np.float64)
+    raise ConfigError(f"solver must be 'dual' or 'primal', got {solver!r}")
+
+
+def ranksvm_dr_batch(windows: torch.Tensor, C: float = 1.0, pairs: PairSet = "eq2") -> torch.Tensor:
+    """RankSVM DR of every window, fitted on the window's own frames.
+
+    Args:
+        windows: ``(B, 2T+1, C, H, W)`` float frames in temporal order, centre at index ``T`` (T >= 1).
+        C: hinge weight. pairs: ``"eq2"``, ``"forward"`` or ``"backward"`` (module docstring).
+    Returns:
+        ``(B, C, H, W)`` in ``windows``' float dtype (float32 for integer input), on its device.
+    """
+    if windows.dim() != 5 or windows.shape[1] < 3 or windows.shape[1] % 2 != 1:
+        raise ConfigError(f"windows must be (B, 2T+1, C, H, W) with T >= 1, got shape {tuple(windows.shape)}")
+    B, N = windows.shape[:2]
+    T = (N - 1) // 2
+    a, b = window_pairs(T, pairs)
+    x = windows.detach().to("cpu", torch.float64)
+    x = (x - x[:, T : T + 1]).flatten(2)  # (B, N, D); the shift cancels since coefficients sum to 0
+    grams = torch.bmm(x, x.transpose(1, 2)).numpy()
+    coef = torch.from_numpy(np.stack([frame_coefficients(g, a, b, C) for g in grams]))  # (B, N)
+    d = torch.bmm(coef.unsqueeze(1), x).squeeze(1)  # (B, D)
+    dtype = windows.dtype if windows.is_floating_point() else torch.float32
+    return d.view(B, *windows.shape[2:]).to(windows.device, dtype)
+
+
+def ranksvm_dr(window: torch.Tensor, C: float = 1.0, pairs: PairSet = "eq2") -> torch.Tensor:
+    """RankSVM DR of one window (Eq. 2 constraints by default), fitted on its own frames.
+
+    Args:
+        window: ``(2T+1, C, H, W)`` float frames in temporal order, centre at index ``T`` (T >= 1).
+        C: hinge weight. pairs: ``"eq2"``, ``"forward"`` or ``"backward"``.
+    Returns:
+        ``(C, H, W)`` float tensor.
+    """
+    if window.dim() != 4:
+        raise ConfigError(f"window must be (2T+1, C, H, W), got shape {tuple(window.shape)}")
+    return ranksvm_dr_batch(window.unsqueeze(0), C=C, pairs=pairs)[0]

@@ -1,0 +1,169 @@
+"""The command line end to end on tiny synthetic videos, and its handling of bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from facedyn.cli import main
+from facedyn.data.video import write_video
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    """Run ``facedyn ARGS`` in-process through the real entry point; returns (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["facedyn", *args])
+    monkeypatch.setenv("COLUMNS", "200")
+    code = 0
+    try:
+        main()
+    except SystemExit as e:
+        code = int(e.code or 0)
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+@pytest.fixture(scope="module")
+def synth_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from facedyn.data.synthetic import synth
+
+    out = tmp_path_factory.mktemp("synth")
+    synth(out, subjects=3, seconds=2.4, fps=25, seed=0, size=96)
+    return out
+
+
+def test_help_for_every_command(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for args in (["--help"], ["synth", "--help"], ["prepare", "--help"], ["info", "--help"], ["train", "dr", "--help"],
+                 ["train", "baseline", "--help"], ["eval", "rank", "--help"], ["infer", "--help"], ["demo", "--help"]):
+        code, out, _ = run(args, capsys, monkeypatch)
+        assert code == 0 and "Usage" in out, args
+    code, out, _ = run(["--version"], capsys, monkeypatch)
+    assert code == 0 and "facedyn" in out
+
+
+def test_end_to_end(synth_videos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    code, out, err = run(["prepare", str(synth_videos), "--out", str(data), "--size", "32"], capsys, monkeypatch)
+    assert code == 0, err
+    idx = json.loads((data / "index.json").read_text())
+    assert len(idx["clips"]) == 3 and {k for k, v in idx["splits"].items() if v} == {"train", "val", "test"}
+    code, out, _ = run(["info", str(data)], capsys, monkeypatch)
+    assert code == 0 and "100.0 %" in out and "AU12" in out
+    # rerun: complete clips are skipped
+    code, out, _ = run(["prepare", str(synth_videos), "--out", str(data), "--size", "32"], capsys, monkeypatch)
+    assert code == 0 and "skipped" in out
+
+    runs = tmp_path / "runs"
+    code, out, err = run(["train", "dr", "--data", str(data), "--T", "2", "--S", "1", "--out", str(runs / "dr"),
+                          "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "4", "--width", "4",
+                          "--depth", "2"], capsys, monkeypatch)
+    assert code == 0, err
+    assert (runs / "dr" / "checkpoints" / "best.safetensors").exists()
+    cfg = json.loads((runs / "dr" / "config.json").read_text())
+    assert cfg["dr"]["T"] == 2 and cfg["dr"]["theta"] > 0 and cfg["loop"]["betas"] == [0.5, 0.9]
+    # resume continues to more epochs
+    code, _, err = run(["train", "dr", "--data", str(data), "--T", "2", "--S", "1", "--out", str(runs / "dr"),
+                        "--epochs", "3", "--steps-per-epoch", "2", "--batch-size", "4", "--width", "4", "--depth",
+                        "2", "--resume"], capsys, monkeypatch)
+    assert code == 0, err
+    assert pd.read_csv(runs / "dr" / "metrics.csv")["epoch"].tolist() == [0, 1, 2, 3]
+
+    res = tmp_path / "rank"
+    code, out, err = run(["eval", "rank", "--data", str(data), "--run", str(runs / "dr"), "--out", str(res),
+                          "--methods", "identity,centred,random,seq-di,ranksvm"], capsys, monkeypatch)
+    assert code == 0, err
+    df = pd.read_csv(res / "ranking.csv")
+    assert set(df["method"]) == {"dr", "identity", "centred", "random", "seq-di", "ranksvm"}
+    assert df["acc"].between(0, 100).all() and (df["T"] == 2).all()
+    assert "| method |" in (res / "ranking.md").read_text()
+
+
+def test_missing_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = run(["prepare", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "d")], capsys, monkeypatch)
+    assert code == 2 and "no such file" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_videos_fail_clearly_and_keep_good_clips(synth_videos: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "in"
+    bad.mkdir()
+    (bad / "notes.mp4").write_text("not a video at all\n" * 50)
+    good = next(synth_videos.rglob("*.mp4"))
+    data = good.read_bytes()
+    (bad / "cut.mp4").write_bytes(data[: len(data) // 3])
+    code, out, err = run(["prepare", str(bad / "notes.mp4"), str(bad / "cut.mp4"), str(good.parent), "--out",
+                          str(tmp_path / "d"), "--size", "32"], capsys, monkeypatch)
+    assert code == 2 and "Traceback" not in err
+    assert "notes.mp4" in err and "cut.mp4" in err and "2 of 3 clips failed" in err
+    clips = [p.name for p in (tmp_path / "d").iterdir() if p.is_dir()]
+    assert clips == [good.parent.name]  # the good clip is complete, nothing half-written
+
+
+def test_unwritable_output(synth_videos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run(["prepare", str(synth_videos), "--out", str(blocker / "d")], capsys, monkeypatch)
+    assert code == 2 and "cannot write" in err and "Traceback" not in err
+
+
+def test_wrong_label_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    vids = tmp_path / "v" / "P1"
+    vids.mkdir(parents=True)
+    write_video(vids / "clip.mp4", np.zeros((5, 32, 32, 3), np.uint8), fps=25)
+    pd.DataFrame({"time": [0, 1], "AU12": [1, 2]}).to_csv(vids / "clip.csv", index=False)
+    code, _, err = run(["prepare", str(tmp_path / "v"), "--out", str(tmp_path / "d")], capsys, monkeypatch)
+    assert code == 2 and "frame" in err and "Traceback" not in err
+
+
+def test_no_face_video_warns_and_completes(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    write_video(tmp_path / "noise.mp4", (rng.random((6, 64, 64, 3)) * 60).astype(np.uint8), fps=25)
+    code, out, err = run(["prepare", str(tmp_path / "noise.mp4"), "--out", str(tmp_path / "d")], capsys,
+                         monkeypatch)
+    assert code == 0 and "no face found" in err
+    valid = np.load(tmp_path / "d" / "noise" / "valid.npy")
+    assert valid.shape == (6,) and not valid.any()
+
+
+def test_interrupted_prepare_resumes(synth_videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import facedyn.data.prepare as prep
+
+    calls = {"n": 0}
+    real_align = None
+    from facedyn.data import faces
+
+    real_align = faces.align_face
+
+    def flaky(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        calls["n"] += 1
+        if calls["n"] == 70:  # part-way through the second clip
+            raise KeyboardInterrupt
+        return real_align(*a, **k)
+
+    monkeypatch.setattr(faces, "align_face", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        prep.prepare([synth_videos], tmp_path / "d", prep.PrepareOptions(size=32))
+    done = sorted(p.name for p in (tmp_path / "d").iterdir())
+    assert done == ["S001"]  # one complete clip, no partial directory left
+    monkeypatch.setattr(faces, "align_face", real_align)
+    res = prep.prepare([synth_videos], tmp_path / "d", prep.PrepareOptions(size=32))
+    assert [r.skipped for r in res] == [True, False, False] and all(r.error is None for r in res)
+    assert all(r.n_valid == r.n_frames == 60 for r in res)
+
+
+def test_console_script_exit_code(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("facedyn")
+    p = subprocess.run([str(exe), "info", str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "Traceback" not in p.stderr and "facedyn prepare" in p.stderr
