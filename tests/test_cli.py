@@ -100,7 +100,7 @@ def test_bad_videos_fail_clearly_and_keep_good_clips(synth_videos: Path, tmp_pat
     good = next(synth_videos.rglob("*.mp4"))
     data = good.read_bytes()
     (bad / "cut.mp4").write_bytes(data[: len(data) // 3])
-    code, out, err = run(["prepare", str(bad / "notes.mp4"), str(bad / "cut.mp4"), str(good.parent), "--out",
+    code, _out, err = run(["prepare", str(bad / "notes.mp4"), str(bad / "cut.mp4"), str(good.parent), "--out",
                           str(tmp_path / "d"), "--size", "32"], capsys, monkeypatch)
     assert code == 2 and "Traceback" not in err
     assert "notes.mp4" in err and "cut.mp4" in err and "2 of 3 clips failed" in err
@@ -130,7 +130,7 @@ def test_no_face_video_warns_and_completes(tmp_path: Path, capsys: pytest.Captur
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)
     write_video(tmp_path / "noise.mp4", (rng.random((6, 64, 64, 3)) * 60).astype(np.uint8), fps=25)
-    code, out, err = run(["prepare", str(tmp_path / "noise.mp4"), "--out", str(tmp_path / "d")], capsys,
+    code, _out, err = run(["prepare", str(tmp_path / "noise.mp4"), "--out", str(tmp_path / "d")], capsys,
                          monkeypatch)
     assert code == 0 and "no face found" in err
     valid = np.load(tmp_path / "d" / "noise" / "valid.npy")
@@ -146,7 +146,7 @@ def test_interrupted_prepare_resumes(synth_videos: Path, tmp_path: Path, monkeyp
 
     real_align = faces.align_face
 
-    def flaky(*a, **k):  # noqa: ANN002, ANN003, ANN202
+    def flaky(*a, **k):
         calls["n"] += 1
         if calls["n"] == 70:  # part-way through the second clip
             raise KeyboardInterrupt
@@ -167,3 +167,22 @@ def test_console_script_exit_code(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("facedyn")
     p = subprocess.run([str(exe), "info", str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "Traceback" not in p.stderr and "facedyn prepare" in p.stderr
+
+
+@pytest.mark.real
+def test_prepare_real_footage(real_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real videos through the real detector: faces found, the no-face clip warned about, enter/leave marked."""
+    files = [real_data / n for n in ("single_face.mp4", "no_face.mp4", "face_noface.mov")]
+    code, out, err = run(["prepare", *map(str, files), "--out", str(tmp_path / "d"), "--workers", "2"], capsys,
+                         monkeypatch)
+    assert code == 0, err
+    assert "no_face: no face found" in err
+    v = {n: np.load(tmp_path / "d" / n / "valid.npy") for n in ("single_face", "no_face", "face_noface")}
+    assert v["single_face"].mean() >= 0.95
+    assert v["no_face"].sum() == 0 and len(v["no_face"]) > 90
+    leave = v["face_noface"]
+    assert leave[:40].all() and not leave[-40:].any()  # the face leaves: marked frame by frame
+    faces = pd.read_csv(tmp_path / "d" / "face_noface" / "faces.csv")
+    assert list(faces.columns[:5]) == ["frame", "timestamp", "success", "x_0", "x_1"]
+    assert (faces["success"].to_numpy() == leave.astype(int)).all()

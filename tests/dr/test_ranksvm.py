@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy import optimize
 
 from facedyn.dr.dynamic_image import dynamic_image
 from facedyn.dr.rank_loss import eq2_pairs, pair_deltas, ranking_accuracy
-from facedyn.dr.ranksvm import fit_ranksvm, ranksvm_dr, ranksvm_dr_batch, solve_dual, window_pairs
+from facedyn.dr.ranksvm import fit_ranksvm, ranksvm_dr, ranksvm_dr_batch, solve_box_qp, solve_dual, window_pairs
 from facedyn.errors import ConfigError
 
 
@@ -72,6 +73,42 @@ def test_solve_dual_kkt() -> None:
     assert np.allclose(margin[free], 1.0, atol=1e-4)
     assert bool((margin[alpha < 1e-6] >= 1 - 1e-4).all())
     assert bool((margin[alpha > C - 1e-6] <= 1 + 1e-4).all())
+
+
+@pytest.mark.parametrize("upper", [0.05, 1.0, 50.0])
+def test_box_qp_matches_a_generic_solver_on_rank_deficient_problems(upper: float) -> None:
+    rng = np.random.default_rng(1)
+    Z = rng.normal(size=(4, 10, 3))  # rank 3 in 10 variables, like a RankSVM dual
+    Q = Z @ Z.transpose(0, 2, 1)
+    c = -np.ones((4, 10))
+    x = solve_box_qp(Q, c, upper)
+    assert x.shape == (4, 10) and bool(((x > 0) & (x < upper)).all())
+    for i in range(4):
+        def f(v: np.ndarray, i: int = i) -> tuple[float, np.ndarray]:
+            return 0.5 * v @ Q[i] @ v + c[i] @ v, Q[i] @ v + c[i]
+
+        ref = optimize.minimize(f, np.zeros(10), jac=True, method="L-BFGS-B", bounds=[(0, upper)] * 10,
+                                options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000})
+        assert f(x[i])[0] <= ref.fun + 1e-7 * (1 + abs(ref.fun))
+        assert np.allclose(Z[i].T @ x[i], Z[i].T @ ref.x, atol=1e-4 * (1 + np.abs(Z[i].T @ ref.x).max()))
+    assert np.allclose(solve_box_qp(Q[0], c[0], upper), x[0])
+
+
+def test_degenerate_windows_with_repeated_frames() -> None:
+    # duplicated frames (e.g. 25 fps content in a 50 fps file) make exact ties and a singular K
+    T = 3
+    wins = walk_windows(3, T, seed=9)
+    wins[:, 1] = wins[:, 0]
+    wins[:, 5] = wins[:, 4]
+    wins[2] = wins[2, :1]  # a still window: nothing to rank
+    d = ranksvm_dr_batch(wins, C=10.0)
+    assert bool(torch.isfinite(d).all())
+    assert float(d[2].abs().max()) == 0.0
+    deltas = pair_deltas(d[:2], wins[:2])
+    a, b = eq2_pairs(T)
+    tie = torch.tensor([(int(p), int(q)) in {(1, 0), (4, 5)} for p, q in zip(a, b, strict=True)])
+    assert bool((deltas[:, ~tie] > 0).all())
+    assert float(deltas[:, tie].abs().max()) < 1e-6 * float(deltas.abs().max())
 
 
 def test_ranks_own_frames_at_least_as_well_as_the_true_dynamic_images() -> None:
