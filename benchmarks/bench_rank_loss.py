@@ -22,8 +22,9 @@ from facedyn.dr.ranksvm import ranksvm_dr_batch
 from facedyn.nn.unet import UNet
 
 
-def median_times(fns: list[Callable[[], object]], repeats: int, warmup: int = 1) -> list[float]:
-    """Median seconds per call of each function, calls interleaved so that load drifts hit all alike."""
+def best_times(fns: list[Callable[[], object]], repeats: int, warmup: int = 1) -> list[float]:
+    """Fastest of ``repeats`` calls of each function (seconds), calls interleaved so that load from
+    other processes hits all of them alike."""
     for _ in range(warmup):
         for fn in fns:
             fn()
@@ -33,7 +34,7 @@ def median_times(fns: list[Callable[[], object]], repeats: int, warmup: int = 1)
             t = time.perf_counter()
             fn()
             ts.append(time.perf_counter() - t)
-    return [sorted(ts)[len(ts) // 2] for ts in times]
+    return [min(ts) for ts in times]
 
 
 def walk_windows(B: int, T: int, size: int, seed: int = 0) -> torch.Tensor:
@@ -73,8 +74,8 @@ def main() -> None:
             loss.backward()
             return loss
 
-        tv = median_times([vec], max(a.repeats, 10))[0]
-        tl = median_times([loops], min(a.repeats, 3), warmup=0)[0]
+        tv = best_times([vec], max(a.repeats, 10))[0]
+        tl = best_times([loops], min(a.repeats, 2), warmup=0)[0]
         diff = abs(float(vec().detach()) - float(loops().detach()))
         print(f"{T:>3} {T * (T + 1):>6} {tv * 1e3:>14.2f} {tl * 1e3:>10.1f} {tl / tv:>7.0f}x {diff:>9.2e}")
 
@@ -95,7 +96,7 @@ def main() -> None:
         d = torch.randn(a.batch, 3, a.size, a.size, requires_grad=True)
         rank_loss(d, win, theta=1.0, gamma=1e-4).backward()
 
-    t_plain, t_rank, t_loss = median_times([step_plain, step_rank, loss_only], a.repeats)
+    t_plain, t_rank, t_loss = best_times([step_plain, step_rank, loss_only], a.repeats)
     print(f"{'step':<34} {'ms':>9}")
     print(f"{'fwd+bwd, loss = d.mean()':<34} {t_plain * 1e3:>9.1f}")
     print(f"{'fwd+bwd, Rank Loss':<34} {t_rank * 1e3:>9.1f}")
@@ -108,7 +109,7 @@ def main() -> None:
         print(f"{'T':>3} {'pairs':>6} {'ms/window':>10}")
         for T in a.T:
             wins = walk_windows(a.svm_windows, T, a.size, seed=1)
-            t = median_times([lambda wins=wins: ranksvm_dr_batch(wins)], 1, warmup=0)[0]
+            t = best_times([lambda wins=wins: ranksvm_dr_batch(wins)], 1, warmup=0)[0]
             print(f"{T:>3} {T * (T + 1):>6} {t / a.svm_windows * 1e3:>10.2f}")
 
 

@@ -174,7 +174,7 @@ def test_prepare_real_footage(real_data: Path, tmp_path: Path, capsys: pytest.Ca
                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Real videos through the real detector: faces found, the no-face clip warned about, enter/leave marked."""
     files = [real_data / n for n in ("single_face.mp4", "no_face.mp4", "face_noface.mov")]
-    code, out, err = run(["prepare", *map(str, files), "--out", str(tmp_path / "d"), "--workers", "2"], capsys,
+    code, _out, err = run(["prepare", *map(str, files), "--out", str(tmp_path / "d"), "--workers", "2"], capsys,
                          monkeypatch)
     assert code == 0, err
     assert "no_face: no face found" in err

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 
 from facedyn.config import DRConfig
@@ -112,6 +113,8 @@ def test_true_di_target_ranks_its_side_perfectly_on_smooth_motion() -> None:
             return make_target(batch["window"], "di")
 
     m = MSEMethod(Oracle(), _cfg("unet_mse"))
+    assert set(m.validate(batch)) == {"untrained_side_acc", "acc", "mse"}  # no training step yet
+    m.trained = True
     res = m.validate(batch)
     assert set(res) == {"side_acc", "acc", "mse"}
     assert float(res["mse"].max()) == 0.0
@@ -235,6 +238,10 @@ def test_train_baseline_end_to_end_and_load_run(store: Path, tmp_path: Path, met
     assert any(p.get("stage") == "feature_net" for p in seen) == (method_name == "unet_p")
     assert [r["epoch"] for r in hist] == [0, 1]
     assert "val_side_acc" in hist[-1] and 0.0 <= hist[-1]["val_side_acc"] <= 1.0
+    # the untrained net (epoch 0) reports its accuracy under another name and is never "best"
+    assert "val_side_acc" not in hist[0] and "val_untrained_side_acc" in hist[0]
+    with safe_open(str(run / "checkpoints" / "best.safetensors"), "pt") as f:
+        assert f.metadata()["epoch"] == "1"
     saved = json.loads((run / "config.json").read_text())
     assert saved["method"] == method_name and saved["dr"]["target"] == target
     if method_name == "unet_p":

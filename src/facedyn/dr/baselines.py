@@ -102,6 +102,11 @@ class _TargetMethod:
     Batches: ``centre (B, 3, H, W)`` and ``window (B, 2T+1, 3, H, W)``, float in [0, 1].
     Validation metrics per sample: ``side_acc`` (ranking accuracy over the pairs its target ranks;
     the selection metric), ``acc`` (all Eq. 2 pairs) and ``mse`` (to the normalised target).
+
+    Before the first training step (the loop's epoch-0 validation) ``side_acc`` is reported as
+    ``untrained_side_acc`` instead, so the untrained network is never selected as the best
+    checkpoint: a baseline is a network *trained* on DI targets, and a randomly initialised UNet's
+    output, a random filtering of the image, can rank frames well above chance by itself.
     """
 
     select_metric = "side_acc"
@@ -115,6 +120,7 @@ class _TargetMethod:
         self.target = cfg.target
         self._modules: dict[str, nn.Module] = {"net": net}
         self._side: dict[tuple[int, str], torch.Tensor] = {}
+        self.trained = False  # set by the first call of losses()
 
     def modules(self) -> dict[str, nn.Module]:
         return self._modules
@@ -139,7 +145,8 @@ class _TargetMethod:
         T = (window.shape[1] - 1) // 2
         side = self._side_mask(T, d.device)
         ok = pair_deltas(d, window) > 0
-        return {"side_acc": ok[:, side].float().mean(dim=1),
+        name = "side_acc" if self.trained else "untrained_side_acc"
+        return {name: ok[:, side].float().mean(dim=1),
                 "acc": ranking_accuracy(d, window),
                 "mse": (d - tgt).pow(2).flatten(1).mean(dim=1)}
 
@@ -148,6 +155,7 @@ class MSEMethod(_TargetMethod):
     """UNet (MSE): ``loss = mean((net(I) − target)^2)``."""
 
     def losses(self, batch: dict[str, Any], group: str) -> dict[str, torch.Tensor]:
+        self.trained = True
         d = self.net(batch["centre"])
         loss = F.mse_loss(d, make_target(batch["window"], self.target))
         return {"loss": loss}
@@ -175,6 +183,7 @@ class PerceptualMethod(_TargetMethod):
         return self.features(x, normalize=False)
 
     def losses(self, batch: dict[str, Any], group: str) -> dict[str, torch.Tensor]:
+        self.trained = True
         d = self.net(batch["centre"])
         tgt = make_target(batch["window"], self.target)
         with torch.no_grad():
@@ -230,6 +239,7 @@ class Pix2PixMethod(_TargetMethod):
         return fake, tgt
 
     def losses(self, batch: dict[str, Any], group: str) -> dict[str, torch.Tensor]:
+        self.trained = True
         src = batch["centre"] * 2.0 - 1.0
         fake, tgt = self._fake_and_target(batch)
         if group == "D":

@@ -13,7 +13,7 @@ Methods:
     ``seq-di``      the true DI (frames t−T..t) for the pairs before and BDI (t+T..t) after
     ``di``/``bdi``  the true DI or BDI alone, on all pairs
     ``ranksvm``     a RankSVM fitted on the window's own frames with Eq. 2 constraints (upper bound)
-    ``identity``    d = I_t;  ``centred``: d = I_t minus its per-channel mean over the face
+    ``identity``    d = I_t;  ``centred``: d = I_t minus its own per-channel mean (all pixels)
     ``random``      d with i.i.d. N(0, 1) entries (the chance floor)
 """
 
@@ -33,7 +33,6 @@ from facedyn.config import DRConfig
 from facedyn.data.store import ClipDataset
 from facedyn.data.windows import WindowDataset
 from facedyn.dr.dynamic_image import dynamic_image
-from facedyn.dr.model import face_mask
 from facedyn.dr.rank_loss import centred, eq2_pairs, pair_deltas
 from facedyn.dr.ranksvm import ranksvm_dr
 from facedyn.errors import CheckpointError, ConfigError
@@ -160,7 +159,7 @@ def evaluate_ranking(
                 if m == "identity":
                     c(m).add(_ok(centre, window), before)
                 elif m == "centred":
-                    c(m).add(_ok(centred(centre, mask=face_mask(centre)), window), before)
+                    c(m).add(_ok(centred(centre), window), before)
                 elif m == "random":
                     d = torch.randn(centre.shape, generator=gen).to(device)
                     c(m).add(_ok(d, window), before)

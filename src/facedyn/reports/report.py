@@ -12,7 +12,6 @@ import torch
 from facedyn.data.store import atomic_write_text
 from facedyn.data.windows import WindowDataset
 from facedyn.dr.dynamic_image import dynamic_image
-from facedyn.dr.model import face_mask
 from facedyn.dr.rank_loss import centred
 from facedyn.eval.ranking import to_markdown
 from facedyn.reports.plots import plot_dr_gallery, plot_training
@@ -33,7 +32,7 @@ def dr_gallery(data: str | Path, net: torch.nn.Module, T: int, S: int, path: Pat
             rows.append({
                 "input I_t": (c[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8),
                 "DR (ours)": net(c)[0].numpy(),
-                "centred I_t": centred(c, mask=face_mask(c))[0].numpy(),
+                "centred I_t": centred(c)[0].numpy(),
                 "true DI": dynamic_image(w, direction="forward")[0].numpy(),
                 "true BDI": dynamic_image(w, direction="backward")[0].numpy(),
             })
