@@ -4,7 +4,7 @@
     (forward + backward w.r.t. ``d``), for each T: the speed-up ratio;
 (b) the loss's share of a training step: ``UNet.cpu()`` forward + backward on a batch with the
     Rank Loss vs with a trivial loss (``d.mean()``);
-(c) the RankSVM upper bound (``ranksvm_dr_batch``, dual solver): milliseconds per window.
+(c) the RankSVM upper bound (``ranksvm_dr_batch``, batched dual solver): milliseconds per window.
 
     .venv/bin/python benchmarks/bench_rank_loss.py [--size 64] [--batch 16] [--T 5 9] [--repeats 5]
 """
@@ -105,7 +105,7 @@ def main() -> None:
           f"step ratio with/without {t_rank / t_plain:.3f}")
 
     if a.svm_windows:
-        print(f"\n(c) RankSVM DR (dual, libsvm) on {a.svm_windows} windows at {a.size}px")
+        print(f"\n(c) RankSVM DR (dual, interior point) on {a.svm_windows} windows at {a.size}px")
         print(f"{'T':>3} {'pairs':>6} {'ms/window':>10}")
         for T in a.T:
             wins = walk_windows(a.svm_windows, T, a.size, seed=1)

@@ -156,7 +156,7 @@ def _train_progress(bar: Progress, label: str):
     def cb(p: dict) -> None:
         loss = p.get("loss", p.get("train_loss"))
         acc = p.get("acc", p.get("train_acc"))
-        val = p.get("val_acc", p.get("val_side_acc"))
+        val = p.get("val_side_acc", p.get("val_acc"))  # baselines select on their own side's pairs
         info = f"epoch {p['epoch']}"
         if loss is not None:
             info += f"  loss {loss:.4g}"
@@ -196,7 +196,8 @@ def _dr_train(data: Path, out_dir: Path, method: str, target: str, T: int, S: in
                           workers=workers, lr_schedule=lr_schedule)
         with progress_bar() as bar:
             hist = train_dr(data, run, cfg, loop, progress=_train_progress(bar, f"{method} T={t} S={s}"))
-        best = max((r.get("val_acc", r.get("val_side_acc", float("nan"))) for r in hist), default=float("nan"))
+        key = "val_acc" if method == "dr" else "val_side_acc"
+        best = max((r[key] for r in hist if isinstance(r.get(key), float)), default=float("nan"))
         out.print(f"{run}: {len(hist) - 1} epochs, best validation accuracy {100 * best:.1f} %  (theta={cfg.theta:.4g})"
                   if cfg.theta is not None else f"{run}: {len(hist) - 1} epochs, best validation {100 * best:.1f} %")
 

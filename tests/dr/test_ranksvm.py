@@ -9,7 +9,14 @@ from scipy import optimize
 
 from facedyn.dr.dynamic_image import dynamic_image
 from facedyn.dr.rank_loss import eq2_pairs, pair_deltas, ranking_accuracy
-from facedyn.dr.ranksvm import fit_ranksvm, ranksvm_dr, ranksvm_dr_batch, solve_box_qp, solve_dual, window_pairs
+from facedyn.dr.ranksvm import (
+    fit_ranksvm,
+    ranksvm_dr,
+    ranksvm_dr_batch,
+    solve_box_qp,
+    solve_dual,
+    window_pairs,
+)
 from facedyn.errors import ConfigError
 
 

@@ -202,7 +202,9 @@ class Pix2PixMethod(_TargetMethod):
       ``G``: ``gan(D(I, G(I)), real) + l1_weight · mean|G(I) − target|`` with the just-updated D.
     ``G(I)`` and the target are computed once per step (in the D call) and reused in the G call.
     ``gan`` is BCE with logits (``vanilla``, pix2pix's default) or least squares (``lsgan``). D sees
-    ``cat([2I − 1, d])`` (6 channels).
+    ``cat([2I − 1, d])`` (6 channels). Differences from pix2pix: the generator is the same UNet as the
+    other baselines (no dropout, no tanh: a DR is unbounded) and one learning rate serves both
+    groups (the loop's). Under DDP, D runs twice (real, fake) before its backward: not yet tested.
     """
 
     def __init__(self, net: nn.Module, cfg: DRConfig, disc: nn.Module, l1_weight: float = 100.0,

@@ -276,7 +276,7 @@ def calibrate_theta(
 
     The default ``quantile`` 0.9995 aims at half the allowed 0.1 %: at exactly 0.999 a random DR
     would clear the margin on 0.1 % of pairs on average (not fewer), and other windows than the
-    calibration ones scatter around it. The price is a ``theta`` ~6 % larger than the 0.999 one.
+    calibration ones scatter around it. The price is a ``theta`` ~8 % larger than the 0.999 one.
 
     Args:
         windows: ``(M, 2T+1, C, H, W)`` float real windows (temporal order, centre at ``T``), T >= 1.

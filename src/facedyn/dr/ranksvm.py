@@ -13,11 +13,12 @@ No bias (it cancels in a difference). Two solvers give the same ``w``:
     (``D`` = 12 288 at 3×64×64), so ``K`` is built from the ``N × N`` frame Gram matrix
     (``K = A G A^T``, ``A`` the pair/frame incidence matrix) and the QP has only ``P`` (<= 90)
     variables; ``w = sum_a c_a x_a`` is a zero-sum combination of the window's frames
-    (``c = A^T alpha``). ``K`` has rank <= N - 1 < P (pair differences are sums of neighbouring
-    ones), a degenerate dual on which libsvm's SMO (``SVC(kernel="precomputed")`` on symmetric
-    pairs) and liblinear's coordinate descent were measured to need up to 10^6-10^7 iterations
-    (seconds per window) on real windows. :func:`solve_box_qp` (a batched primal-dual interior
-    point method) solves every window of a batch at once, exactly, in 15-30 Newton steps.
+    (``c = A^T alpha``). ``K`` has rank <= N - 1, below ``P`` for T >= 2 (pair differences are
+    sums of neighbouring ones): a degenerate dual, on which libsvm's SMO (``SVC(kernel=
+    "precomputed")`` on symmetric pairs) and liblinear's coordinate descent were measured to need
+    up to 10^6-10^7 iterations (seconds per window) on real windows. :func:`solve_box_qp` (a
+    batched primal-dual interior point method) solves every window of a batch at once, exactly,
+    in 15-30 Newton steps.
 ``"primal"``
     ``sklearn.svm.LinearSVC(loss="hinge", fit_intercept=False)`` on the symmetric set
     ``{+z_p (label +1), -z_p (label -1)}`` with ``C/2`` (the same objective) in ``D`` dimensions:

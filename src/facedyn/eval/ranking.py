@@ -34,7 +34,7 @@ from facedyn.data.store import ClipDataset
 from facedyn.data.windows import WindowDataset
 from facedyn.dr.dynamic_image import dynamic_image
 from facedyn.dr.rank_loss import centred, eq2_pairs, pair_deltas
-from facedyn.dr.ranksvm import ranksvm_dr
+from facedyn.dr.ranksvm import ranksvm_dr_batch
 from facedyn.errors import CheckpointError, ConfigError
 
 FREE_METHODS = ("identity", "centred", "random", "di", "bdi", "seq-di", "ranksvm")
@@ -174,7 +174,7 @@ def evaluate_ranking(
                         c(m).add(_ok(di, window), before, use_after=False)
                         c(m).add(_ok(bdi, window), before, use_before=False)
                 elif m == "ranksvm":
-                    d = torch.stack([torch.as_tensor(ranksvm_dr(w.cpu()), dtype=window.dtype) for w in window])
+                    d = torch.as_tensor(ranksvm_dr_batch(window.cpu()), dtype=window.dtype)
                     c(m).add(_ok(d.to(device), window), before)
             for name, net in models.items():
                 c(name).add(_ok(net(centre), window), before)
