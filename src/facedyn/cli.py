@@ -172,22 +172,25 @@ def _train_progress(bar: Progress, label: str):
 def _dr_train(data: Path, out_dir: Path, method: str, target: str, T: int, S: int, preset: str, epochs: int,
               steps_per_epoch: int | None, batch_size: int | None, lr: float, width: int | None, depth: int | None,
               theta: float | None, gamma: float, epsilon: float, residual: bool, device: str, seed: int,
-              resume: bool, workers: int, grid: bool, lr_schedule: str, extra: dict) -> None:
+              resume: bool, workers: int, grid: bool, lr_schedule: str, extra: dict,
+              grid_t: str = "3,5,7,9", grid_s: str = "1,2,3,4") -> None:
     import json
 
     from facedyn.config import PRESETS, DRConfig
     from facedyn.dr.train import train_dr
-    from facedyn.eval.ranking import GRID_S, GRID_T
     from facedyn.train.loop import LoopConfig
 
     if preset not in PRESETS:
         raise FacedynError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     p = PRESETS[preset]
-    jobs = [(t, s, out_dir / f"T{t}_S{s}") for t in GRID_T for s in GRID_S] if grid else [(T, S, out_dir)]
+    extra = dict(extra)
+    augment = bool(extra.pop("augment", True))
+    ts, ss = _int_list(grid_t, "--grid-t"), _int_list(grid_s, "--grid-s")
+    jobs = [(t, s, out_dir / f"T{t}_S{s}") for s in ss for t in ts] if grid else [(T, S, out_dir)]
     for t, s, run in jobs:
         cfg = DRConfig(method=method, target=target, T=t, S=s, size=p["size"], depth=depth or p["depth"],
                        width=width or p["width"], theta=theta, gamma=gamma, epsilon=epsilon, residual=residual,
-                       extra=extra)
+                       augment=augment, extra=dict(extra))
         if resume and (run / "config.json").exists():
             old = json.loads((run / "config.json").read_text()).get("dr", {})
             cfg.theta = old.get("theta", cfg.theta)
@@ -202,6 +205,18 @@ def _dr_train(data: Path, out_dir: Path, method: str, target: str, T: int, S: in
                   if cfg.theta is not None else f"{run}: {len(hist) - 1} epochs, best validation {100 * best:.1f} %")
 
 
+def _int_list(text: str, name: str) -> list[int]:
+    try:
+        vals = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise FacedynError(f"{name} must be comma-separated integers like 3,5,7,9, got {text!r}") from None
+    if not vals or min(vals) < 1:
+        raise FacedynError(f"{name} needs positive integers, got {text!r}")
+    return vals
+
+
+_GRID_T = typer.Option("--grid-t", help="T values of --grid.")
+_GRID_S = typer.Option("--grid-s", help="S values of --grid.")
 _DATA = typer.Option("--data", help="Prepared dataset directory (facedyn prepare).")
 _OUT = typer.Option("--out", help="Run directory (config.json, checkpoints/, metrics.csv).")
 
@@ -227,6 +242,9 @@ def train_dr_cmd(
     residual: Annotated[bool, typer.Option(help="d = centred(I) + f(I), f zero-initialised.")] = True,
     grid: Annotated[bool, typer.Option(help="Train one model per (T, S) in {3,5,7,9} x {1,2,3,4} under OUT/T*_S*.")]
     = False,
+    grid_t: Annotated[str, _GRID_T] = "3,5,7,9",
+    grid_s: Annotated[str, _GRID_S] = "1,2,3,4",
+    augment: Annotated[bool, typer.Option(help="Random flips and brightness/contrast of whole windows.")] = True,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = False,
@@ -234,7 +252,8 @@ def train_dr_cmd(
 ) -> None:
     """Train a DR network with the Rank Loss (dr-paper.txt Eq. 3)."""
     _dr_train(data, out_dir, "dr", "none", T, S, preset, epochs, steps_per_epoch, batch_size, lr, width, depth,
-              theta, gamma, epsilon, residual, device, seed, resume, workers, grid, lr_schedule, {})
+              theta, gamma, epsilon, residual, device, seed, resume, workers, grid, lr_schedule, {"augment": augment},
+              grid_t, grid_s)
 
 
 @train_app.command("baseline")
@@ -252,6 +271,8 @@ def train_baseline_cmd(
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     vgg_weights: Annotated[Path | None, typer.Option(help="torchvision VGG-16 state dict for unet_p.")] = None,
     grid: Annotated[bool, typer.Option(help="One model per (T, S) of the Fig. 4 grid.")] = False,
+    grid_t: Annotated[str, _GRID_T] = "3,5,7,9",
+    grid_s: Annotated[str, _GRID_S] = "1,2,3,4",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False,
@@ -264,7 +285,7 @@ def train_baseline_cmd(
         raise FacedynError(f"--target must be di or bdi, got {target!r}")
     extra = {"vgg_weights": str(vgg_weights)} if vgg_weights else {}
     _dr_train(data, out_dir, method, target, T, S, preset, epochs, steps_per_epoch, batch_size, lr, None, None,
-              None, 0.0, 0.0, False, device, seed, resume, workers, grid, "constant", extra)
+              None, 0.0, 0.0, False, device, seed, resume, workers, grid, "constant", extra, grid_t, grid_s)
 
 
 def _expand_runs(runs: list[Path]) -> list[Path]:
@@ -288,6 +309,8 @@ def eval_rank(
     T: Annotated[int | None, typer.Option("--T", help="Window half-length (default: the run's).")] = None,
     S: Annotated[int | None, typer.Option("--S", help="Stride at 25 fps (default: the run's).")] = None,
     grid: Annotated[bool, typer.Option(help="Evaluate T in {3,5,7,9} x S in {1,2,3,4}.")] = False,
+    grid_t: Annotated[str, _GRID_T] = "3,5,7,9",
+    grid_s: Annotated[str, _GRID_S] = "1,2,3,4",
     methods: Annotated[str, typer.Option(help="Training-free methods, comma-separated: identity, centred, random, "
                                               "di, bdi, seq-di, ranksvm.")] = "identity,centred,random,seq-di,ranksvm",
     split: Annotated[str, typer.Option(help="test, val, train, or all (every clip, e.g. another dataset).")] = "test",
@@ -305,13 +328,13 @@ def eval_rank(
     import pandas as pd
 
     from facedyn.data.store import atomic_write_text, ensure_writable_dir
-    from facedyn.eval.ranking import GRID_S, GRID_T, evaluate_ranking, to_markdown
+    from facedyn.eval.ranking import evaluate_ranking, to_markdown
     from facedyn.reports.plots import plot_ranking_curves
     from facedyn.train.loop import resolve_device
 
     run_list = _expand_runs(runs or [])
     if grid:
-        settings = [(t, s) for s in GRID_S for t in GRID_T]
+        settings = [(t, s) for s in _int_list(grid_s, "--grid-s") for t in _int_list(grid_t, "--grid-t")]
     else:
         if T is None or S is None:
             if not run_list:

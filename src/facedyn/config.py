@@ -20,7 +20,8 @@ class DRConfig:
     ``target``: ``di`` / ``bdi`` for the target-regression baselines, ``none`` for ``dr``.
     ``residual``: d = centred(I) + f(I) with f's last layer zero-initialised (starts at the floor).
     ``theta``: Rank Loss margin; None = calibrated on training windows (random DR clears it on < 0.1 %
-    of pairs). ``normalize_pairs``: divide the hinge sum by the number of pairs.
+    of pairs). ``normalize_pairs``: divide the hinge sum by the number of pairs. ``augment``: random
+    horizontal flips and brightness/contrast changes, the same for the centre frame and its whole window.
     """
 
     method: str = "dr"
@@ -36,6 +37,7 @@ class DRConfig:
     gamma: float = 0.0
     epsilon: float = 0.0
     normalize_pairs: bool = False
+    augment: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

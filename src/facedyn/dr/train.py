@@ -19,6 +19,23 @@ from facedyn.errors import ConfigError, DatasetError
 from facedyn.train.loop import LoopConfig, fit
 
 
+def augment_windows(window: torch.Tensor, flip: float = 0.5, gain: float = 0.2, bias: float = 0.05) -> torch.Tensor:
+    """Per-sample random horizontal flip and brightness/contrast change of a whole window.
+
+    ``window`` ``(B, N, C, H, W)`` in [0, 1]. The same transform applies to every frame of a sample, so the
+    temporal order (what the Rank Loss learns) is untouched; pixels outside the face stay zero. Uses the
+    global torch RNG (seeded by the loop).
+    """
+    B = window.shape[0]
+    dev = window.device
+    flipped = torch.rand(B, device=dev) < flip
+    out = torch.where(flipped.view(B, 1, 1, 1, 1), window.flip(-1), window)
+    g = 1 + gain * (2 * torch.rand(B, 1, 1, 1, 1, device=dev) - 1)
+    b = bias * (2 * torch.rand(B, 1, 1, 1, 1, device=dev) - 1)
+    face = (out.amax(dim=2, keepdim=True) > 0).to(out.dtype)
+    return ((out * g + b) * face).clamp(0, 1)
+
+
 class DRMethod:
     """Rank-Loss training of a DR network: batch ``centre (B,3,H,W)``, ``window (B,2T+1,3,H,W)``."""
 
@@ -41,11 +58,13 @@ class DRMethod:
         return {"main": list(self.net.parameters())}
 
     def losses(self, batch: dict[str, Any], group: str) -> dict[str, torch.Tensor]:
-        d = self.net(batch["centre"])
-        loss = rank_loss(d, batch["window"], theta=float(self.cfg.theta or 0.0), gamma=self.cfg.gamma,
+        window = augment_windows(batch["window"]) if self.cfg.augment else batch["window"]
+        T = window.shape[1] // 2
+        d = self.net(window[:, T])
+        loss = rank_loss(d, window, theta=float(self.cfg.theta or 0.0), gamma=self.cfg.gamma,
                          epsilon=self.cfg.epsilon, normalize_pairs=self.cfg.normalize_pairs)
         with torch.no_grad():
-            acc = ranking_accuracy(d, batch["window"]).mean()
+            acc = ranking_accuracy(d, window).mean()
         return {"loss": loss, "acc": acc}
 
     def validate(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
