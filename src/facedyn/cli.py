@@ -270,6 +270,8 @@ def train_baseline_cmd(
     batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     vgg_weights: Annotated[Path | None, typer.Option(help="torchvision VGG-16 state dict for unet_p.")] = None,
+    feature_steps: Annotated[int, typer.Option(help="unet_p without --vgg-weights: steps to train its own "
+                                                    "feature network.")] = 300,
     grid: Annotated[bool, typer.Option(help="One model per (T, S) of the Fig. 4 grid.")] = False,
     grid_t: Annotated[str, _GRID_T] = "3,5,7,9",
     grid_s: Annotated[str, _GRID_S] = "1,2,3,4",
@@ -283,7 +285,9 @@ def train_baseline_cmd(
         raise FacedynError(f"--method must be unet_mse, unet_p or pix2pix, got {method!r}")
     if target not in ("di", "bdi"):
         raise FacedynError(f"--target must be di or bdi, got {target!r}")
-    extra = {"vgg_weights": str(vgg_weights)} if vgg_weights else {}
+    extra: dict = {"vgg_weights": str(vgg_weights)} if vgg_weights else {}
+    if method == "unet_p":
+        extra["feature_steps"] = feature_steps
     _dr_train(data, out_dir, method, target, T, S, preset, epochs, steps_per_epoch, batch_size, lr, None, None,
               None, 0.0, 0.0, False, device, seed, resume, workers, grid, "constant", extra, grid_t, grid_s)
 

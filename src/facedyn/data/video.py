@@ -59,6 +59,13 @@ def is_image_folder(path: Path) -> bool:
     return path.is_dir() and len(list_images(path)) > 0
 
 
+def _folder_images(path: Path) -> list[Path]:
+    images = list_images(path)
+    if not images:
+        raise VideoDecodeError(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_EXTS))})")
+    return images
+
+
 def _check_exists(path: Path) -> None:
     if not path.exists():
         raise InputNotFoundError(f"{path}: no such file or folder; check the path")
@@ -82,9 +89,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     path = Path(path)
     _check_exists(path)
     if path.is_dir():
-        images = list_images(path)
-        if not images:
-            raise VideoDecodeError(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_EXTS))})")
+        images = _folder_images(path)
         first = read_image(images[0])
         n = len(images)
         return VideoInfo(path, DEFAULT_IMAGE_FPS, n, first.shape[1], first.shape[0], n / DEFAULT_IMAGE_FPS, True)
@@ -136,9 +141,7 @@ def iter_frames(
     path = Path(path)
     _check_exists(path)
     if path.is_dir():
-        images = list_images(path)
-        if not images:
-            raise VideoDecodeError(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_EXTS))})")
+        images = _folder_images(path)
         rate = fps or DEFAULT_IMAGE_FPS
         for i, img in enumerate(images):
             frame = read_image(img)

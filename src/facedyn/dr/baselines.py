@@ -62,7 +62,7 @@ from facedyn.nn.vgg import (
     perceptual_loss,
     train_feature_net,
 )
-from facedyn.train.loop import LoopConfig, fit, resolve_device
+from facedyn.train.loop import LoopConfig, SingleNetMethod, fit, resolve_device
 
 BASELINES = ("unet_mse", "unet_p", "pix2pix")
 TARGETS = ("di", "bdi")
@@ -96,7 +96,7 @@ def side_mask(T: int, target: str) -> torch.Tensor:
     return before if target == "di" else ~before
 
 
-class _TargetMethod:
+class _TargetMethod(SingleNetMethod):
     """Shared parts: a generator ``net`` regressing :func:`make_target` of the batch's window.
 
     Batches: ``centre (B, 3, H, W)`` and ``window (B, 2T+1, 3, H, W)``, float in [0, 1].
@@ -115,22 +115,11 @@ class _TargetMethod:
     def __init__(self, net: nn.Module, cfg: DRConfig) -> None:
         if cfg.target not in TARGETS:
             raise ConfigError(f"baseline {cfg.method!r} needs --target di or bdi, got {cfg.target!r}")
-        self.net = net
+        super().__init__(net)
         self.cfg = cfg
         self.target = cfg.target
-        self._modules: dict[str, nn.Module] = {"net": net}
         self._side: dict[tuple[int, str], torch.Tensor] = {}
         self.trained = False  # set by the first call of losses()
-
-    def modules(self) -> dict[str, nn.Module]:
-        return self._modules
-
-    def set_modules(self, modules: dict[str, nn.Module]) -> None:
-        self._modules = modules
-        self.net = modules["net"]
-
-    def optim_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {"main": list(self.net.parameters())}
 
     def _side_mask(self, T: int, device: torch.device) -> torch.Tensor:
         key = (T, str(device))

@@ -16,7 +16,7 @@ from facedyn.data.windows import WindowDataset
 from facedyn.dr.model import build_net
 from facedyn.dr.rank_loss import calibrate_theta, rank_loss, ranking_accuracy
 from facedyn.errors import ConfigError, DatasetError
-from facedyn.train.loop import LoopConfig, fit
+from facedyn.train.loop import LoopConfig, SingleNetMethod, fit
 
 
 def augment_windows(window: torch.Tensor, flip: float = 0.5, gain: float = 0.2, bias: float = 0.05) -> torch.Tensor:
@@ -36,26 +36,15 @@ def augment_windows(window: torch.Tensor, flip: float = 0.5, gain: float = 0.2, 
     return ((out * g + b) * face).clamp(0, 1)
 
 
-class DRMethod:
+class DRMethod(SingleNetMethod):
     """Rank-Loss training of a DR network: batch ``centre (B,3,H,W)``, ``window (B,2T+1,3,H,W)``."""
 
     select_metric = "acc"
     select_mode = "max"
 
     def __init__(self, net: nn.Module, cfg: DRConfig) -> None:
-        self.net = net
+        super().__init__(net)
         self.cfg = cfg
-        self._modules: dict[str, nn.Module] = {"net": net}
-
-    def modules(self) -> dict[str, nn.Module]:
-        return self._modules
-
-    def set_modules(self, modules: dict[str, nn.Module]) -> None:
-        self._modules = modules
-        self.net = modules["net"]
-
-    def optim_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {"main": list(self.net.parameters())}
 
     def losses(self, batch: dict[str, Any], group: str) -> dict[str, torch.Tensor]:
         window = augment_windows(batch["window"]) if self.cfg.augment else batch["window"]

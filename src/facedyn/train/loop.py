@@ -61,6 +61,25 @@ class Method(Protocol):
         ...
 
 
+class SingleNetMethod:
+    """Base of methods with one network, registered as ``"net"``, and one optimiser."""
+
+    def __init__(self, net: nn.Module) -> None:
+        self.net = net
+        self._modules: dict[str, nn.Module] = {"net": net}
+
+    def modules(self) -> dict[str, nn.Module]:
+        return self._modules
+
+    def set_modules(self, modules: dict[str, nn.Module]) -> None:
+        """Take the (DDP-wrapped) modules the loop made."""
+        self._modules = modules
+        self.net = modules["net"]
+
+    def optim_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"main": list(self.net.parameters())}
+
+
 @dataclass
 class LoopConfig:
     """Settings of the loop itself (the method has its own)."""
