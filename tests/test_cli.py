@@ -83,6 +83,29 @@ def test_end_to_end(synth_videos: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert df["acc"].between(0, 100).all() and (df["T"] == 2).all()
     assert "| method |" in (res / "ranking.md").read_text()
 
+    # inference on a video the detector must find faces in, and on a real photograph
+    video = next(synth_videos.rglob("*.mp4"))
+    inf = tmp_path / "inf"
+    code, out, err = run(["infer", str(runs / "dr"), str(video), "--out", str(inf)], capsys, monkeypatch)
+    assert code == 0, err
+    dr = np.load(inf / "dr.npy")
+    assert dr.shape == (60, 3, 32, 32) and np.isfinite(dr).all()
+    assert (inf / "side_by_side.mp4").exists() and len(list((inf / "png").glob("*.png"))) == 60
+    import cv2
+    import skimage.data
+
+    import facedyn
+
+    photo = skimage.data.astronaut()
+    cv2.imwrite(str(tmp_path / "astronaut.png"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    code, out, err = run(["infer", str(runs / "dr"), str(tmp_path / "astronaut.png"), "--out", str(tmp_path / "i2")],
+                         capsys, monkeypatch)
+    assert code == 0, err
+    model = facedyn.load(str(runs / "dr"), device="cpu")
+    d = model(photo)  # raw photo: detected, aligned and masked by the model wrapper
+    assert d.shape == (1, 3, 32, 32)
+    np.testing.assert_allclose(d.numpy(), np.load(tmp_path / "i2" / "dr.npy"), atol=1e-4)
+
 
 def test_missing_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                    monkeypatch: pytest.MonkeyPatch) -> None:
