@@ -43,7 +43,7 @@ def test_labels_follow_frames(prepared: Path) -> None:
 
 def test_detector_path_on_synthetic_faces(tmp_path: Path) -> None:
     """Without the generator's landmarks, dlib itself finds the drawn faces."""
-    synth(tmp_path / "v", subjects=1, seconds=1, fps=25, seed=5, size=128)
+    synth(tmp_path / "v", subjects=1, seconds=1, fps=25, seed=5, size=160)
     import shutil
 
     video = tmp_path / "alone.mp4"  # without its sidecar landmarks
