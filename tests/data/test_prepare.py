@@ -18,7 +18,7 @@ from facedyn.data.synthetic import synth
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("prep")
     synth(root / "v", subjects=2, seconds=3, fps=25, seed=3, size=128)
-    prepare([root / "v"], root / "d", PrepareOptions(size=64))
+    prepare([root / "v"], root / "d", PrepareOptions(size=64), workers=2)  # labels cross to workers
     return root / "d"
 
 

@@ -162,7 +162,14 @@ def prepare_clip(
     return res
 
 
-def _worker(src: ClipSource, out: Path, opts: PrepareOptions, q: Any) -> ClipResult:
+#: Clip sources of the running prepare, inherited by forked workers (label loaders are closures and
+#: need not pickle: workers receive only an index into this list).
+_SOURCES: list[ClipSource] = []
+
+
+def _worker(i: int, out: Path, opts: PrepareOptions, q: Any) -> ClipResult:
+    src = _SOURCES[i]
+
     def report(n: int) -> None:
         q.put(n)
 
@@ -274,6 +281,7 @@ def prepare(
         import multiprocessing as mp
 
         ctx = mp.get_context("fork")
+        _SOURCES[:] = todo
         with ctx.Manager() as manager:
             q = manager.Queue()
             stop = threading.Event()
@@ -289,13 +297,14 @@ def prepare(
             th.start()
             try:
                 with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
-                    futs: dict[str, Future[ClipResult]] = {s.clip_id: ex.submit(_worker, s, out, opts, q)
-                                                           for s in todo}
+                    futs: dict[str, Future[ClipResult]] = {s.clip_id: ex.submit(_worker, i, out, opts, q)
+                                                           for i, s in enumerate(todo)}
                     for cid, f in futs.items():
                         results[cid] = f.result()
             finally:
                 stop.set()
                 th.join()
+                _SOURCES.clear()
     # Labels exist per clip; record the union in the index.
     clip_info = {}
     for s in sources:
