@@ -82,6 +82,7 @@ def test_end_to_end(synth_videos: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert set(df["method"]) == {"dr", "identity", "centred", "random", "seq-di", "ranksvm"}
     assert df["acc"].between(0, 100).all() and (df["T"] == 2).all()
     assert "| method |" in (res / "ranking.md").read_text()
+    assert (res / "figures" / "dr_gallery.png").stat().st_size > 1000
 
     # inference on a video the detector must find faces in, and on a real photograph
     video = next(synth_videos.rglob("*.mp4"))

@@ -364,6 +364,14 @@ def eval_rank(
     atomic_write_text(out_dir / "ranking.md", md)
     if len(settings) > 1:
         plot_ranking_curves(res, out_dir / "figures" / "ranking.png")
+    dr_runs = [r for r in run_list if json.loads((r / "config.json").read_text()).get("method") == "dr"]
+    if dr_runs:
+        from facedyn.eval.ranking import load_run
+        from facedyn.reports.report import dr_gallery
+
+        net, rc = load_run(dr_runs[0])
+        dr_gallery(data, net, rc.T, rc.S, out_dir / "figures" / "dr_gallery.png",
+                   split=None if split == "all" else split, seed=seed)
     out.print(md)
     out.print(f"wrote {out_dir / 'ranking.csv'} and {out_dir / 'ranking.md'}")
 
