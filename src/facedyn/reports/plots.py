@@ -35,20 +35,30 @@ def plot_ranking_curves(df: pd.DataFrame, path: Path, title: str = "Frame rankin
     """Accuracy (%) vs T, one line per method, one panel per S (dr-paper.txt Fig. 4)."""
     strides = sorted(df["S"].unique())
     fig, axes = plt.subplots(1, len(strides), figsize=(4.2 * len(strides), 3.6), squeeze=False, sharey=True)
-    styles = {"ranksvm": dict(ls="--", color="k"), "random": dict(ls=":", color="gray"),
+    styles = {"ranksvm": dict(ls="--", color="k"), "seq-di": dict(ls="--", color="tab:blue", lw=1.5),
+              "random": dict(ls=":", color="gray"),
               "centred": dict(ls="-.", color="tab:brown"), "identity": dict(ls="-.", color="tab:pink"),
               "dr": dict(lw=2.5, color="tab:red")}
+    others = [m for m in df["method"].unique() if m not in styles]
+    palette = plt.get_cmap("tab20")
+    for i, m in enumerate(others):
+        styles[m] = dict(color=palette(i % 20), lw=1.2, ls="-" if str(m).endswith("seq") else ":")
     for ax, S in zip(axes[0], strides, strict=True):
         sub = df[df["S"] == S]
         for m, g in sub.groupby("method", sort=False):
             g = g.sort_values("T")
-            ax.plot(g["T"], g["acc"], marker="o", label=m, **styles.get(str(m), {}))
+            ax.plot(g["T"], g["acc"], marker="o", ms=3, label=m, **styles.get(str(m), {}))
         ax.set_title(f"S = {S}")
         ax.set_xlabel("T (window half-length)")
         ax.set_xticks(sorted(df["T"].unique()))
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("pairs ranked correctly (%)")
-    axes[0][-1].legend(fontsize=7, loc="lower left")
+    handles: dict[str, object] = {}
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(lab, h)
+    fig.legend(list(handles.values()), list(handles.keys()), fontsize=7, loc="center left",
+               bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(title)
     return _save(fig, path)
 
