@@ -8,6 +8,7 @@ complete clips are skipped on a rerun, and partial ones left by an interrupted r
 
 from __future__ import annotations
 
+import json
 import queue as queue_mod
 import threading
 import warnings
@@ -252,8 +253,6 @@ def prepare(
     for s in sources:
         d = out / s.clip_id
         if is_complete_clip(d):
-            import json
-
             m = json.loads((d / "meta.json").read_text())
             results[s.clip_id] = ClipResult(s.clip_id, s.subject, s.split, m["n_frames"], m["n_valid"],
                                             m["fps"], skipped=True)
@@ -305,7 +304,6 @@ def prepare(
                 stop.set()
                 th.join()
                 _SOURCES.clear()
-    # Labels exist per clip; record the union in the index.
     clip_info = {}
     for s in sources:
         r = results[s.clip_id]
@@ -313,13 +311,11 @@ def prepare(
             clip_info[s.clip_id] = {"subject": s.subject, "split": s.split, "n_frames": r.n_frames,
                                     "n_valid": r.n_valid, "fps": r.fps}
     # keep clips prepared by earlier runs with other inputs
-    import json as _json
-
     idx_path = out / "index.json"
     if idx_path.exists():
         try:
-            old = _json.loads(idx_path.read_text()).get("clips", {})
-        except _json.JSONDecodeError:
+            old = json.loads(idx_path.read_text()).get("clips", {})
+        except json.JSONDecodeError:
             old = {}
         for cid, info in old.items():
             if cid not in clip_info and is_complete_clip(out / cid):

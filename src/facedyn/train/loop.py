@@ -283,8 +283,6 @@ def fit(
         torch.set_rng_state(st["torch_rng"])
         np.random.set_state(st["numpy_rng"])
         history = _read_metrics(out / "metrics.csv")
-    elif cfg.resume:
-        pass  # nothing to resume: start fresh
 
     def run_validation() -> dict[str, float]:
         if val_set is None or len(val_set) == 0:
