@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from facedyn.api import load
+from facedyn.atomic import atomic_path
 from facedyn.data import video as video_io
 from facedyn.data.store import atomic_save_npy, atomic_write_text, ensure_writable_dir
 from facedyn.errors import InputNotFoundError, NoFaceError
@@ -17,9 +18,8 @@ from facedyn.reports.plots import minmax_uint8
 def _save_png(path: Path, rgb: np.ndarray) -> None:
     import cv2
 
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
 def infer_file(run: str | Path, source: str | Path, out: str | Path, device: str = "auto",

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,36 +30,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from facedyn.atomic import atomic_path
 from facedyn.errors import DatasetError, OutputError
 
 INDEX = "index.json"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def file_mode() -> int:
-    """Permissions of a normally created file (mkstemp makes 0600 files; published ones follow the umask)."""
-    return 0o666 & ~_UMASK
 TMP_PREFIX = ".tmp-"
 SPLITS = ("train", "val", "test")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as e:
-        raise OutputError(f"{path.parent}: cannot write here ({e.strerror}); choose a writable location") from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -69,16 +50,8 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def atomic_save_npy(path: Path, arr: np.ndarray) -> None:
     """``np.save`` atomically."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, arr)
 
 
 def _json_default(o: Any) -> Any:

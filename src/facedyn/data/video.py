@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,7 +18,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from facedyn.errors import InputNotFoundError, OutputError, VideoDecodeError
+from facedyn.atomic import atomic_path
+from facedyn.errors import InputNotFoundError, VideoDecodeError
 
 VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".webm", ".wmv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv"}
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -216,37 +216,22 @@ def write_video(
     Odd widths/heights are padded by one pixel (yuv420p needs even sizes). Returns frames written.
     """
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".mp4", dir=path.parent)
-        os.close(fd)
-    except OSError as e:
-        raise OutputError(f"{path.parent}: cannot write here ({e.strerror}); choose a writable --out") from None
     n = 0
-    try:
-        with av.open(tmp, mode="w") as out:
-            rate = Fraction(fps).limit_denominator(1001)
-            stream = out.add_stream(codec, rate=rate)
-            stream.pix_fmt = "yuv420p"
-            if codec == "libx264":
-                stream.options = {"crf": str(crf), "preset": "veryfast"}
-            for frame in frames:
-                if n == 0:
-                    h, w = frame.shape[:2]
-                    stream.width, stream.height = w + (w % 2), h + (h % 2)
-                if frame.shape[0] % 2 or frame.shape[1] % 2:
-                    frame = np.pad(frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0)), mode="edge")
-                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-                for packet in stream.encode(vf):
-                    out.mux(packet)
-                n += 1
-            for packet in stream.encode():
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format=None if path.suffix else "mp4") as out:
+        stream = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+        stream.pix_fmt = "yuv420p"
+        if codec == "libx264":
+            stream.options = {"crf": str(crf), "preset": "veryfast"}
+        for frame in frames:
+            if n == 0:
+                h, w = frame.shape[:2]
+                stream.width, stream.height = w + (w % 2), h + (h % 2)
+            if frame.shape[0] % 2 or frame.shape[1] % 2:
+                frame = np.pad(frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0)), mode="edge")
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            for packet in stream.encode(vf):
                 out.mux(packet)
-        from facedyn.data.store import file_mode
-
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            n += 1
+        for packet in stream.encode():
+            out.mux(packet)
     return n

@@ -155,6 +155,9 @@ def evaluate_ranking(
         for batch in loader:
             window = batch["window"].to(device)
             centre = batch["centre"].to(device)
+            if any(m in ("di", "bdi", "seq-di") for m in methods):  # true DI/BDI once per batch
+                di = dynamic_image(window, direction="forward")
+                bdi = dynamic_image(window, direction="backward")
             for m in methods:
                 if m == "identity":
                     c(m).add(_ok(centre, window), before)
@@ -163,16 +166,13 @@ def evaluate_ranking(
                 elif m == "random":
                     d = torch.randn(centre.shape, generator=gen).to(device)
                     c(m).add(_ok(d, window), before)
-                elif m in ("di", "bdi", "seq-di"):
-                    di = dynamic_image(window, direction="forward")
-                    bdi = dynamic_image(window, direction="backward")
-                    if m == "di":
-                        c(m).add(_ok(di, window), before)
-                    elif m == "bdi":
-                        c(m).add(_ok(bdi, window), before)
-                    else:
-                        c(m).add(_ok(di, window), before, use_after=False)
-                        c(m).add(_ok(bdi, window), before, use_before=False)
+                elif m == "di":
+                    c(m).add(_ok(di, window), before)
+                elif m == "bdi":
+                    c(m).add(_ok(bdi, window), before)
+                elif m == "seq-di":
+                    c(m).add(_ok(di, window), before, use_after=False)
+                    c(m).add(_ok(bdi, window), before, use_before=False)
                 elif m == "ranksvm":
                     d = torch.as_tensor(ranksvm_dr_batch(window.cpu()), dtype=window.dtype)
                     c(m).add(_ok(d.to(device), window), before)

@@ -33,6 +33,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from facedyn.atomic import atomic_path
 from facedyn.data.store import atomic_write_json, ensure_writable_dir
 from facedyn.errors import CheckpointError, ConfigError
 
@@ -163,9 +164,8 @@ def load_state_into(modules: dict[str, nn.Module], state: dict[str, torch.Tensor
 
 def save_weights(path: Path, modules: dict[str, nn.Module], metadata: dict[str, str] | None = None) -> None:
     """Save modules' weights as safetensors, atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(state_dict_of(modules), str(tmp), metadata=metadata or {})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(state_dict_of(modules), str(tmp), metadata=metadata or {})
 
 
 def load_weights(path: str | Path, modules: dict[str, nn.Module]) -> None:
@@ -361,11 +361,10 @@ def fit(
             history.append(row)
             _write_metrics(out / "metrics.csv", history)
             checkpoint("last", epoch)
-            tmp = ckpt / ".last.optim.pt.tmp"
-            torch.save({"optim": {k: o.state_dict() for k, o in opts.items()}, "epoch": epoch, "step": step,
-                        "best": best, "torch_rng": torch.get_rng_state(),
-                        "numpy_rng": np.random.get_state()}, tmp)
-            os.replace(tmp, ckpt / "last.optim.pt")
+            with atomic_path(ckpt / "last.optim.pt") as tmp:
+                torch.save({"optim": {k: o.state_dict() for k, o in opts.items()}, "epoch": epoch, "step": step,
+                            "best": best, "torch_rng": torch.get_rng_state(),
+                            "numpy_rng": np.random.get_state()}, tmp)
         if progress:
             progress({"epoch": epoch, "step": step, "total_steps": total_steps, **row})
     if distributed:
@@ -377,13 +376,11 @@ def _write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
     keys: list[str] = []
     for r in rows:
         keys += [k for k in r if k not in keys]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         for r in rows:
             w.writerow(r)
-    os.replace(tmp, path)
 
 
 def _read_metrics(path: Path) -> list[dict[str, Any]]:
