@@ -1,6 +1,6 @@
 """Cost of the Rank Loss (dr-paper.txt Eq. 3), measured in one run.
 
-(a) vectorised ``rank_loss`` vs the literal double-loop transcription ``_rank_loss_loops``
+(a) vectorised ``rank_loss`` vs the literal double-loop transcription ``rank_loss_loops``
     (forward + backward w.r.t. ``d``), for each T: the speed-up ratio;
 (b) the loss's share of a training step: ``UNet.cpu()`` forward + backward on a batch with the
     Rank Loss vs with a trivial loss (``d.mean()``);
@@ -12,14 +12,19 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
-from facedyn.dr.rank_loss import _rank_loss_loops, rank_loss
+from facedyn.dr.rank_loss import rank_loss
 from facedyn.dr.ranksvm import ranksvm_dr_batch
 from facedyn.nn.unet import UNet
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support.reference import rank_loss_loops
 
 
 def best_times(fns: list[Callable[[], object]], repeats: int, warmup: int = 1) -> list[float]:
@@ -70,7 +75,7 @@ def main() -> None:
             return loss
 
         def loops(win: torch.Tensor = win, d: torch.Tensor = d) -> torch.Tensor:
-            loss = _rank_loss_loops(d, win, theta=1.0, gamma=1e-4)
+            loss = rank_loss_loops(d, win, theta=1.0, gamma=1e-4)
             loss.backward()
             return loss
 

@@ -25,3 +25,24 @@ def real_data() -> Path:
     if d is None:
         pytest.skip("real footage not found: set FACEDYN_REAL_DATA or place shared/data/real beside the repo")
     return d
+
+
+@pytest.fixture(scope="session")
+def synth_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three synthetic people, 2.4 s at 25 fps, 96 px (mp4 + label and landmark sidecars)."""
+    from facedyn.data.synthetic import synth
+
+    out = tmp_path_factory.mktemp("synth")
+    synth(out, subjects=3, seconds=2.4, fps=25, seed=0, size=96)
+    return out
+
+
+@pytest.fixture(scope="session")
+def synth_store(synth_videos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``synth_videos`` prepared into a 32 px clip store (one person each in train, val, test)."""
+    from facedyn.data.prepare import PrepareOptions, prepare
+
+    out = tmp_path_factory.mktemp("store") / "data"
+    res = prepare([synth_videos], out, PrepareOptions(size=32))
+    assert not any(r.error for r in res)
+    return out

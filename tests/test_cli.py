@@ -28,18 +28,11 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest
     return code, cap.out, cap.err
 
 
-@pytest.fixture(scope="module")
-def synth_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from facedyn.data.synthetic import synth
-
-    out = tmp_path_factory.mktemp("synth")
-    synth(out, subjects=3, seconds=2.4, fps=25, seed=0, size=96)
-    return out
-
-
 def test_help_for_every_command(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    for args in (["--help"], ["synth", "--help"], ["prepare", "--help"], ["info", "--help"], ["train", "dr", "--help"],
-                 ["train", "baseline", "--help"], ["eval", "rank", "--help"], ["infer", "--help"], ["demo", "--help"]):
+    for args in (["--help"], ["synth", "--help"], ["prepare", "--help"], ["info", "--help"], ["split", "--help"],
+                 ["train", "--help"], ["train", "dr", "--help"], ["train", "unet_mse", "--help"],
+                 ["train", "pix2pix", "--help"], ["train", "unet_p", "--help"], ["train", "vgg_features", "--help"],
+                 ["eval", "rank", "--help"], ["eval", "metrics", "--help"], ["infer", "--help"], ["demo", "--help"]):
         code, out, _ = run(args, capsys, monkeypatch)
         assert code == 0 and "Usage" in out, args
     code, out, _ = run(["--version"], capsys, monkeypatch)
@@ -66,7 +59,8 @@ def test_end_to_end(synth_videos: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 0, err
     assert (runs / "dr" / "checkpoints" / "best.safetensors").exists()
     cfg = json.loads((runs / "dr" / "config.json").read_text())
-    assert cfg["dr"]["T"] == 2 and cfg["dr"]["theta"] > 0 and cfg["loop"]["betas"] == [0.5, 0.9]
+    assert cfg["method"] == "dr" and cfg["config"]["T"] == 2 and cfg["config"]["theta"] > 0
+    assert cfg["config"]["betas"] == [0.5, 0.9] and cfg["data"]["size"] == 32 and "train dr" in cfg["command"]
     # resume continues to more epochs
     code, _, err = run(["train", "dr", "--data", str(data), "--T", "2", "--S", "1", "--out", str(runs / "dr"),
                         "--epochs", "3", "--steps-per-epoch", "2", "--batch-size", "4", "--width", "4", "--depth",
@@ -87,11 +81,14 @@ def test_end_to_end(synth_videos: Path, tmp_path: Path, capsys: pytest.CaptureFi
     # inference on a video the detector must find faces in, and on a real photograph
     video = next(synth_videos.rglob("*.mp4"))
     inf = tmp_path / "inf"
-    code, out, err = run(["infer", str(runs / "dr"), str(video), "--out", str(inf)], capsys, monkeypatch)
+    code, out, err = run(["infer", str(video), "--run", str(runs / "dr"), "--out", str(inf)], capsys, monkeypatch)
     assert code == 0, err
     dr = np.load(inf / "dr.npy")
     assert dr.shape == (60, 3, 32, 32) and np.isfinite(dr).all()
     assert (inf / "side_by_side.mp4").exists() and len(list((inf / "png").glob("*.png"))) == 60
+    table = pd.read_csv(inf / "faces.csv")
+    assert list(table.columns[:6]) == ["frame", "timestamp", "face_id", "success", "x_0", "x_1"]
+    assert len(table) == 60 and (table["success"] == 1).all()
     import cv2
     import skimage.data
 
@@ -99,13 +96,14 @@ def test_end_to_end(synth_videos: Path, tmp_path: Path, capsys: pytest.CaptureFi
 
     photo = skimage.data.astronaut()
     cv2.imwrite(str(tmp_path / "astronaut.png"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
-    code, out, err = run(["infer", str(runs / "dr"), str(tmp_path / "astronaut.png"), "--out", str(tmp_path / "i2")],
-                         capsys, monkeypatch)
+    code, out, err = run(["infer", str(tmp_path / "astronaut.png"), "--run", str(runs / "dr"), "--out",
+                          str(tmp_path / "i2")], capsys, monkeypatch)
     assert code == 0, err
     model = facedyn.load(str(runs / "dr"), device="cpu")
     d = model(photo)  # raw photo: detected, aligned and masked by the model wrapper
     assert d.shape == (1, 3, 32, 32)
-    np.testing.assert_allclose(d.numpy(), np.load(tmp_path / "i2" / "dr.npy"), atol=1e-4)
+    per_face = np.load(tmp_path / "i2" / "dr.npy")  # every face infer found; the largest is the one aligned
+    assert min(float(np.abs(d.numpy()[0] - x).max()) for x in per_face) < 1e-4
 
 
 def test_missing_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -210,3 +208,56 @@ def test_prepare_real_footage(real_data: Path, tmp_path: Path, capsys: pytest.Ca
     faces = pd.read_csv(tmp_path / "d" / "face_noface" / "faces.csv")
     assert list(faces.columns[:5]) == ["frame", "timestamp", "success", "x_0", "x_1"]
     assert (faces["success"].to_numpy() == leave.astype(int)).all()
+
+
+def test_split_sweep_config_and_eval_metrics(synth_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(synth_store, data)
+    code, out, err = run(["split", str(data), "--val", "S001", "--test", "S002"], capsys, monkeypatch)
+    assert code == 0, err
+    idx = json.loads((data / "index.json").read_text())
+    assert idx["splits"] == {"train": ["S003"], "val": ["S001"], "test": ["S002"]}
+    code, _, err = run(["split", str(data), "--val", "nobody"], capsys, monkeypatch)
+    assert code == 2 and "nobody" in err and len(err.strip().splitlines()) == 1
+
+    small = ["--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "4", "--width", "4", "--depth", "2"]
+    code, out, err = run(["train", "unet_mse", "--data", str(data), "--out", str(tmp_path / "g"), "--grid", "T=1,2",
+                          "--grid", "S=1", "--target", "bdi", *small], capsys, monkeypatch)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["T1_S1", "T2_S1"]
+    assert json.loads((tmp_path / "g" / "T2_S1" / "config.json").read_text())["config"]["target"] == "bdi"
+    # --config copies a run's settings; options given on the command line win
+    code, _, err = run(["train", "unet_mse", "--data", str(data), "--out", str(tmp_path / "c"), "--config",
+                        str(tmp_path / "g" / "T2_S1"), "--target", "di", "--epochs", "1"], capsys, monkeypatch)
+    assert code == 0, err
+    c = json.loads((tmp_path / "c" / "config.json").read_text())["config"]
+    assert (c["T"], c["width"], c["target"]) == (2, 4, "di")
+    code, out, err = run(["eval", "metrics", "--data", str(data), "--run", str(tmp_path / "c"), "--split", "test"],
+                         capsys, monkeypatch)
+    assert code == 0, err
+    assert {line.split()[0] for line in out.strip().splitlines()} == {"side_acc", "acc", "mse"}
+    code, _, err = run(["train", "unet_mse", "--data", str(data), "--out", str(tmp_path / "x"), "--grid", "Q=1"],
+                       capsys, monkeypatch)
+    assert code == 2 and "not a setting" in err
+    code, _, err = run(["train", "dr", "--data", str(data), "--out", str(tmp_path / "x"), "--norm", "layer"],
+                       capsys, monkeypatch)
+    assert code == 2 and "--norm must be one of" in err
+
+
+@pytest.mark.real
+def test_infer_every_face_of_a_real_photo(real_data: Path, synth_store: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from facedyn.train import train
+
+    train("dr", synth_store, tmp_path / "dr", {"epochs": 1, "steps_per_epoch": 1, "batch_size": 4, "T": 2, "S": 1,
+                                               "width": 4, "depth": 2})
+    code, _, err = run(["infer", str(real_data / "multi_face.jpg"), "--run", str(tmp_path / "dr"), "--out",
+                          str(tmp_path / "o")], capsys, monkeypatch)
+    assert code == 0, err
+    table = pd.read_csv(tmp_path / "o" / "faces.csv")
+    assert table["face_id"].tolist() == [0, 1, 2, 3] and (table["success"] == 1).all()
+    assert np.load(tmp_path / "o" / "dr.npy").shape == (4, 3, 32, 32)
+    assert len(list((tmp_path / "o" / "png").glob("dr_*.png"))) == 4

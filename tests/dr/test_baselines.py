@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,26 +10,17 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from facedyn.config import DRConfig
+import facedyn
+from facedyn import runs
+from facedyn.config import from_dict
 from facedyn.data.store import ClipWriter, write_index
-from facedyn.dr.baselines import (
-    MSEMethod,
-    PerceptualMethod,
-    Pix2PixMethod,
-    build_feature_net,
-    build_method,
-    make_target,
-    side_mask,
-    train_baseline,
-)
-from facedyn.dr.dynamic_image import dynamic_image
-from facedyn.dr.model import build_net
-from facedyn.dr.rank_loss import eq2_pairs, pair_deltas
-from facedyn.dr.train import train_dr
+from facedyn.dr.baselines import MSEMethod, PerceptualMethod, Pix2PixMethod, load_feature_net
+from facedyn.dr.dynamic_image import dynamic_image, make_target
+from facedyn.dr.rank_loss import before_centre, eq2_pairs, pair_deltas
 from facedyn.errors import ConfigError
-from facedyn.eval.ranking import load_run
+from facedyn.method import DataSpec
 from facedyn.nn.vgg import VGG16Features
-from facedyn.train.loop import LoopConfig, load_weights
+from facedyn.train import train
 
 T = 2
 SIZE = 32
@@ -60,8 +50,9 @@ def _window_batch(B: int = 4, seed: int = 0) -> dict[str, torch.Tensor]:
     return {"centre": window[:, T].clone(), "window": window}
 
 
-def _cfg(method: str, target: str = "di", **extra: object) -> DRConfig:
-    return DRConfig(method=method, target=target, T=T, S=1, size=SIZE, depth=2, width=8, extra=dict(extra))
+def _method(cls: type, target: str = "di", **settings: object) -> object:
+    cfg = from_dict(cls.Config, {"target": target, "T": T, "S": 1, "depth": 2, "width": 8, **settings})
+    return cls(cfg, DataSpec(size=SIZE))
 
 
 @pytest.fixture(scope="module")
@@ -69,14 +60,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 subjects × 1 clip × 40 frames of 32×32 moving blobs; splits train / val / test."""
     root = tmp_path_factory.mktemp("store")
     info = {}
-    for i, split in enumerate(("train", "val", "test")):
+    for i in range(3):
         cid = f"s{i}_c0"
         w = ClipWriter(root, cid, size=SIZE)
         for t, fr in enumerate(_blob_frames(40, SIZE, seed=10 + i)):
             w.add(fr, np.full((68, 2), SIZE / 2, np.float32), True, t / 25.0)
-        w.commit(None, {"source": "test", "fps": 25.0, "subject": f"s{i}", "split": split})
-        info[cid] = {"subject": f"s{i}", "split": split, "n_frames": 40, "n_valid": 40}
-    write_index(root, info, "test")
+        w.commit(None, {"source": "test", "fps": 25.0, "subject": f"s{i}", "mask": True})
+        info[cid] = {"subject": f"s{i}", "n_frames": 40, "n_valid": 40, "fps": 25.0}
+    write_index(root, info, "test", splits={"train": ["s0"], "val": ["s1"], "test": ["s2"]})
     return root
 
 
@@ -95,35 +86,29 @@ def test_make_target_is_scaled_dynamic_image_with_same_rankings() -> None:
         make_target(w, "sideways")
 
 
-def test_side_mask_splits_eq2_pairs_before_and_after() -> None:
+def test_before_centre_splits_eq2_pairs_before_and_after() -> None:
     a, b = eq2_pairs(T)
-    before, after = side_mask(T, "di"), side_mask(T, "bdi")
-    assert int(before.sum()) == int(after.sum()) == T * (T + 1) // 2
-    assert torch.equal(before, ~after)
+    before = before_centre(T)
+    assert int(before.sum()) == int((~before).sum()) == T * (T + 1) // 2
     assert bool(((b[before] < a[before]) & (a[before] <= T)).all())
-    assert bool(((a[after] >= T) & (a[after] < b[after])).all())
+    assert bool(((a[~before] >= T) & (a[~before] < b[~before])).all())
 
 
 def test_true_di_target_ranks_its_side_perfectly_on_smooth_motion() -> None:
     # a model that outputs the target exactly scores high on its own side: sanity of side_acc
     batch = _window_batch()
-
-    class Oracle(torch.nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return make_target(batch["window"], "di")
-
-    m = MSEMethod(Oracle(), _cfg("unet_mse"))
-    assert set(m.validate(batch)) == {"untrained_side_acc", "acc", "mse"}  # no training step yet
-    m.trained = True
-    res = m.validate(batch)
+    m = _method(MSEMethod)
+    m.net = lambda x: make_target(batch["window"], "di")  # an oracle generator
+    res = m.validation_step(batch)
     assert set(res) == {"side_acc", "acc", "mse"}
     assert float(res["mse"].max()) == 0.0
     assert float(res["side_acc"].mean()) >= float(res["acc"].mean())
+    assert MSEMethod.selection.initial is False  # a baseline is a trained network: epoch 0 never selected
 
 
 def _train_steps(method: object, batch: dict[str, torch.Tensor], steps: int, lr: float = 1e-3) -> list[dict]:
-    groups = method.optim_groups()  # type: ignore[attr-defined]
-    opts = {g: torch.optim.Adam(ps, lr=lr, betas=(0.5, 0.9)) for g, ps in groups.items()}
+    groups = method.param_groups()  # type: ignore[attr-defined]
+    opts = {g: torch.optim.Adam(pgs, lr=lr, betas=(0.5, 0.9)) for g, pgs in groups.items()}
     hist = []
     for _ in range(steps):
         row = {}
@@ -142,28 +127,27 @@ def _train_steps(method: object, batch: dict[str, torch.Tensor], steps: int, lr:
 def test_losses_finite_and_decrease(method_name: str) -> None:
     torch.manual_seed(0)
     batch = _window_batch()
-    cfg = _cfg(method_name)
-    feats = VGG16Features(width=4).freeze() if method_name == "unet_p" else None
-    method = build_method(cfg, build_net(cfg), feats)
+    cls = {"unet_mse": MSEMethod, "unet_p": PerceptualMethod, "pix2pix": Pix2PixMethod}[method_name]
+    method = _method(cls)
+    if method_name == "unet_p":
+        method.features = VGG16Features(width=4).freeze()
     hist = _train_steps(method, batch, steps=12)
     key = "G" if method_name == "pix2pix" else "main"
     first, last = hist[0][key], hist[-1][key]
     assert last < first, f"{method_name}: loss {first:.4f} -> {last:.4f}"
-    val = method.validate(batch)
+    val = method.validation_step(batch)
     assert all(v.shape == (4,) for v in val.values())
 
 
 def test_pix2pix_updates_d_then_g_and_runs_g_once() -> None:
     torch.manual_seed(0)
     batch = _window_batch()
-    cfg = _cfg("pix2pix")
-    method = build_method(cfg, build_net(cfg))
-    assert isinstance(method, Pix2PixMethod)
-    assert list(method.optim_groups()) == ["D", "G"]
-    assert set(method.modules()) == {"net", "D"}
+    method = _method(Pix2PixMethod)
+    assert list(method.param_groups()) == ["D", "G"]
+    assert set(method.train_modules()) == {"net", "D"}
     calls = []
     method.net.register_forward_hook(lambda *_: calls.append(1))
-    opts = {g: torch.optim.Adam(ps, lr=1e-3) for g, ps in method.optim_groups().items()}
+    opts = {g: torch.optim.Adam(pgs, lr=1e-3) for g, pgs in method.param_groups().items()}
 
     def snap(m: torch.nn.Module) -> list[torch.Tensor]:
         return [p.detach().clone() for p in m.parameters()]
@@ -198,11 +182,12 @@ def test_pix2pix_updates_d_then_g_and_runs_g_once() -> None:
 def test_perceptual_method_uses_frozen_features() -> None:
     torch.manual_seed(0)
     batch = _window_batch()
-    cfg = _cfg("unet_p", pixel_weight=0.5)
+    method = _method(PerceptualMethod, pixel_weight=0.5)
     feats = VGG16Features(width=4)
-    method = build_method(cfg, build_net(cfg), feats)
-    assert isinstance(method, PerceptualMethod)
-    assert set(method.modules()) == {"net"}
+    method.features = feats.freeze()
+    assert set(method.train_modules()) == {"net", "features"}
+    assert list(method.param_groups()) == ["main"] and len(method.param_groups()["main"][0]["params"]) == len(
+        list(method.net.parameters()))
     losses = method.losses(batch, "main")
     torch.testing.assert_close(losses["loss"], losses["perceptual"] + 0.5 * losses["mse"])
     losses["loss"].backward()
@@ -210,59 +195,49 @@ def test_perceptual_method_uses_frozen_features() -> None:
 
 
 def test_config_errors(store: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError):
-        train_baseline(store, tmp_path / "r", _cfg("unet_mse", target="none"), LoopConfig())
-    with pytest.raises(ConfigError):
-        train_baseline(store, tmp_path / "r", _cfg("unet_l2"), LoopConfig())
-    with pytest.raises(ConfigError):
-        build_method(_cfg("pix2pix", gan_mode="wgan"), build_net(_cfg("pix2pix")))
+    with pytest.raises(ConfigError, match="target"):
+        train("unet_mse", store, tmp_path / "r", {"target": "none"})
+    with pytest.raises(ConfigError, match="unknown method"):
+        train("unet_l2", store, tmp_path / "r")
+    with pytest.raises(ConfigError, match="gan-mode"):
+        train("pix2pix", store, tmp_path / "r", {"gan_mode": "wgan"})
+    with pytest.raises(ConfigError, match="T >= 1"):
+        train("unet_mse", store, tmp_path / "r", {"T": 0})
 
 
 def test_user_vgg_weights_are_recorded(tmp_path: Path) -> None:
     sd = {k: v for k, v in VGG16Features().state_dict().items() if int(k.split(".")[1]) <= 21}
     path = tmp_path / "vgg16.safetensors"
     save_file(sd, str(path))
-    net, desc = build_feature_net(_cfg("unet_p", vgg_weights=str(path)), None, tmp_path / "run", LoopConfig())
+    net, desc = load_feature_net(str(path), ("relu1_2", "relu2_2", "relu3_3", "relu4_3"))
     assert desc == f"vgg16:{path.resolve()}"
     assert net.width == 64 and not any(p.requires_grad for p in net.parameters())
 
 
 @pytest.mark.parametrize(("method_name", "target"), [("unet_mse", "di"), ("unet_p", "bdi"), ("pix2pix", "di")])
-def test_train_baseline_end_to_end_and_load_run(store: Path, tmp_path: Path, method_name: str, target: str) -> None:
-    cfg = _cfg(method_name, target=target, feature_steps=4, feature_width=4)
+def test_train_baseline_end_to_end_and_load(store: Path, tmp_path: Path, method_name: str, target: str) -> None:
+    small = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "T": T, "S": 1}
+    settings = {**small, "target": target, "depth": 2, "width": 8}
+    if method_name == "unet_p":
+        train("vgg_features", store, tmp_path / "feats", {**small, "width": 4})
+        settings["features"] = str(tmp_path / "feats")
     run = tmp_path / "run"
-    loop = LoopConfig(epochs=1, steps_per_epoch=2, batch_size=4, device="cpu")
     seen: list[dict] = []
-    hist = train_dr(store, run, cfg, loop, progress=seen.append)  # dispatches to train_baseline
+    res = train(method_name, store, run, settings, progress=seen.append)
     assert all({"epoch", "step", "total_steps"} <= set(p) for p in seen)
-    assert any(p.get("stage") == "feature_net" for p in seen) == (method_name == "unet_p")
+    hist = res.history
     assert [r["epoch"] for r in hist] == [0, 1]
-    assert "val_side_acc" in hist[-1] and 0.0 <= hist[-1]["val_side_acc"] <= 1.0
-    # the untrained net (epoch 0) reports its accuracy under another name and is never "best"
-    assert "val_side_acc" not in hist[0] and "val_untrained_side_acc" in hist[0]
+    assert 0.0 <= hist[-1]["val_side_acc"] <= 1.0
+    # the untrained net (epoch 0) is validated but never "best"
     with safe_open(str(run / "checkpoints" / "best.safetensors"), "pt") as f:
         assert f.metadata()["epoch"] == "1"
-    saved = json.loads((run / "config.json").read_text())
-    assert saved["method"] == method_name and saved["dr"]["target"] == target
-    if method_name == "unet_p":
-        assert saved["feature_net"] == "self-trained"
-        assert (run / "checkpoints" / "feature_net.safetensors").is_file()
-    net, loaded = load_run(run)
-    assert loaded.method == method_name and loaded.target == target
+    rec = runs.read_record(run)
+    assert rec.method == method_name and rec.config["target"] == target
+    assert rec.extra["target_normalisation"].startswith("dynamic image divided")
+    model = facedyn.load(run, device="cpu")
+    assert model.label == f"{method_name}-{target}"
+    assert model.net.pair_side == ("before" if target == "di" else "after")
     x = torch.rand(2, 3, SIZE, SIZE)
-    ref = build_net(cfg)
-    load_weights(run / "checkpoints" / "best.safetensors", {"net": ref})
-    torch.testing.assert_close(net(x), ref.eval()(x))
-
-
-def test_unet_p_resume_reuses_its_feature_net(store: Path, tmp_path: Path) -> None:
-    cfg = _cfg("unet_p", feature_steps=3, feature_width=4)
-    run = tmp_path / "run"
-    train_baseline(store, run, cfg, LoopConfig(epochs=1, steps_per_epoch=1, batch_size=4, device="cpu"))
-    file = run / "checkpoints" / "feature_net.safetensors"
-    before = file.read_bytes()
-    cfg2 = _cfg("unet_p", feature_steps=3, feature_width=4)
-    hist = train_baseline(store, run, cfg2, LoopConfig(epochs=2, steps_per_epoch=1, batch_size=4, device="cpu",
-                                                       resume=True, seed=1))
-    assert [r["epoch"] for r in hist] == [0, 1, 2]
-    assert file.read_bytes() == before  # not retrained (a new seed would give other weights)
+    ref = _method(type(model.method), target=target)
+    runs.load_weights(run / "checkpoints" / "best.safetensors", {"net": ref.net})
+    torch.testing.assert_close(model.dr(x), ref.net.eval()(x))

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from facedyn.dr.rank_loss import (
-    _rank_loss_loops,
     calibrate_theta,
     centred,
     eq2_pairs,
@@ -19,6 +18,7 @@ from facedyn.dr.rank_loss import (
     ranking_accuracy,
 )
 from facedyn.errors import ConfigError
+from support.reference import rank_loss_loops
 
 
 def walk_windows(M: int, T: int, C: int = 3, H: int = 8, W: int = 8, step: float = 0.03,
@@ -90,7 +90,7 @@ def test_rank_loss_equals_literal_double_loops(T: int, gamma: float, epsilon: fl
     theta = float(deltas.abs().median())  # a margin some pairs clear and some do not
     got = rank_loss(d, win, theta=theta, gamma=gamma, epsilon=epsilon)
     literal = torch.stack([literal_eq3(d[i], win[i], theta, gamma, epsilon) for i in range(3)]).mean()
-    shared = _rank_loss_loops(d, win, theta, gamma, epsilon)
+    shared = rank_loss_loops(d, win, theta, gamma, epsilon)
     assert torch.allclose(got, literal, rtol=1e-10, atol=1e-10)
     assert torch.allclose(got, shared, rtol=1e-10, atol=1e-10)
     assert 0 < float((deltas < theta).float().mean()) < 1  # the hinge is active on some pairs only

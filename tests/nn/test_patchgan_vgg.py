@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 from facedyn.errors import CheckpointError, InputNotFoundError
 from facedyn.nn.patchgan import PatchGAN70, receptive_field
-from facedyn.nn.vgg import VGG16Features, load_vgg16_weights, perceptual_loss, train_feature_net
+from facedyn.nn.vgg import VGG16Features, load_vgg16_weights, perceptual_loss
 
 # torchvision's vgg16().features: convolutions at these indices (ReLU after each, 5 max-pools).
 TORCHVISION_CONVS = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
@@ -151,16 +151,3 @@ def test_perceptual_loss_closed_form() -> None:
     assert float(perceptual_loss(a, a)) == 0.0
     assert float(perceptual_loss(a, b)) == pytest.approx(1.0 + 4.0)
     assert float(perceptual_loss(a, b, weights=[0.5, 0.25])) == pytest.approx(0.5 + 1.0)
-
-
-def test_train_feature_net_learns_and_freezes() -> None:
-    torch.manual_seed(0)
-    base = torch.randn(8, 3, 16, 16)
-    losses: list[float] = []
-    net = train_feature_net(lambda: base + 0.05 * torch.randn_like(base), steps=60, width=4, lr=3e-3,
-                            log=lambda step, loss: losses.append(loss))
-    assert len(losses) == 2 and losses[-1] < 1.0  # reconstructs better than predicting zeros (MSE ~1)
-    assert not any(p.requires_grad for p in net.parameters())
-    x = torch.randn(1, 3, 16, 16, requires_grad=True)
-    sum(f.sum() for f in net(x, normalize=False)).backward()
-    assert x.grad is not None and x.grad.abs().sum() > 0  # gradients reach the input (perceptual loss)

@@ -1,8 +1,9 @@
-"""The shared training loop on a toy method: checkpoints, selection, resume, determinism, errors."""
+"""The shared training loop on a toy method: checkpoints, selection rules, resume, whole-set metrics,
+per-group learning rates, hooks, precision, errors."""
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,12 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import Dataset
 
+from facedyn import runs
+from facedyn.config import TrainConfig, option
+from facedyn.device import resolve_device
 from facedyn.errors import CheckpointError, ConfigError
-from facedyn.train.loop import LoopConfig, fit, load_weights, resolve_device
+from facedyn.method import DataSpec, Method, Network, Selection
+from facedyn.train.loop import Runtime, fit
 
 
 class Lines(Dataset):
@@ -31,58 +36,117 @@ class Lines(Dataset):
         return {"x": self.x[i], "y": self.y[i]}
 
 
-class Toy:
-    select_metric = "err"
-    select_mode = "min"
+@dataclass
+class LineConfig(TrainConfig):
+    epochs: int = option(4, "Epochs.")
+    batch_size: int = option(8, "Batch size.")
+    lr: float = option(0.05, "Learning rate.")
+    betas: tuple[float, float] = option((0.9, 0.99), "Adam betas.")
+    bias_lr_scale: float = option(1.0, "Learning-rate multiple of the bias.")
+    bn: bool = option(False, "Put a BatchNorm (with buffers) in front of the line.")
 
-    def __init__(self) -> None:
-        self.net = nn.Linear(1, 1)
 
-    def modules(self) -> dict[str, nn.Module]:
-        return {"net": self.net}
+class LineNet(Network):
+    def __init__(self, bn: bool) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm1d(1) if bn else nn.Identity()
+        self.lin = nn.Linear(1, 1)
 
-    def optim_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {"main": list(self.net.parameters())}
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(self.bn(x))
 
-    def losses(self, batch: dict[str, Any], group: str) -> dict[str, torch.Tensor]:
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x)
+
+
+class LineFit(Method):
+    """Fits y = ax + b; validation: absolute errors (mean) and the whole-set R^2 (not a mean of batches)."""
+
+    name = "line"
+    Config = LineConfig
+    selection = Selection("err", "min")
+
+    def __init__(self, cfg: LineConfig, selection: Selection | None = None) -> None:
+        super().__init__(cfg, DataSpec(size=1))
+        if selection is not None:
+            self.selection = selection
+        self.calls: list[tuple[str, int]] = []
+
+    def build(self) -> LineNet:
+        return LineNet(self.cfg.bn)
+
+    def param_groups(self) -> dict[str, list[dict[str, Any]]]:
+        return {"main": [{"params": [self.net.lin.weight, *self.net.bn.parameters()]},
+                         {"params": [self.net.lin.bias], "lr_scale": self.cfg.bias_lr_scale}]}
+
+    def losses(self, batch: dict[str, Any], group: str = "main") -> dict[str, torch.Tensor]:
         return {"loss": (self.net(batch["x"]) - batch["y"]).square().mean()}
 
-    def validate(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        return {"err": (self.net(batch["x"]) - batch["y"]).abs()[:, 0]}
+    def validation_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return {"pred": self.net(batch["x"])[:, 0], "y": batch["y"][:, 0]}
+
+    def validation_metrics(self, outputs: dict[str, torch.Tensor]) -> dict[str, float]:
+        p, y = outputs["pred"].double(), outputs["y"].double()
+        r2 = 1 - ((p - y) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+        return {"err": float((p - y).abs().mean()), "r2": float(r2), "n": float(len(y))}
+
+    def on_epoch_start(self, epoch: int, epochs: int) -> None:
+        self.calls.append(("epoch", epoch))
+
+    def on_step(self, step: int, total_steps: int) -> None:
+        self.calls.append(("step", step))
 
 
-def _fit(out: Path, epochs: int, resume: bool = False, seed: int = 0) -> tuple[Toy, list[dict[str, Any]]]:
+def _fit(out: Path, resume: bool = False, seed: int = 0, **cfg: Any) -> tuple[LineFit, list[dict[str, Any]]]:
     torch.manual_seed(seed)
-    m = Toy()
-    cfg = LoopConfig(out=str(out), epochs=epochs, batch_size=8, lr=0.05, betas=(0.9, 0.99), seed=seed,
-                     resume=resume, device="cpu")
-    return m, fit(m, Lines(), Lines(16, seed=1), cfg, {"method": "toy"})
+    m = LineFit(LineConfig(seed=seed, **cfg))
+    return m, fit(m, Lines(), Lines(16, seed=1), out, Runtime(device="cpu", resume=resume))
 
 
-def test_run_directory_and_selection(tmp_path: Path) -> None:
-    _m, hist = _fit(tmp_path / "run", epochs=4)
+def test_run_directory_selection_and_whole_set_metrics(tmp_path: Path) -> None:
+    m, hist = _fit(tmp_path / "run")
     run = tmp_path / "run"
-    assert json.loads((run / "config.json").read_text())["method"] == "toy"
-    assert (run / "checkpoints" / "last.safetensors").exists()
-    assert (run / "metrics.csv").read_text().startswith("epoch")
+    assert (run / "checkpoints" / "last.safetensors").exists() and (run / "checkpoints" / "init.safetensors").exists()
     assert [r["epoch"] for r in hist] == [0, 1, 2, 3, 4]
+    assert all(r["val_n"] == 16 for r in hist)  # every validation sample, in one whole-set computation
     errs = [r["val_err"] for r in hist]
-    assert errs[-1] < errs[0]  # it learns
+    assert errs[-1] < errs[0] and hist[-1]["val_r2"] > hist[0]["val_r2"]
     best = load_file(str(run / "checkpoints" / "best.safetensors"))
-    assert set(best) == {"net.weight", "net.bias"}
-    fresh = Toy()
-    load_weights(run / "checkpoints" / "best.safetensors", fresh.modules())
-    # the best checkpoint is the epoch with the lowest validation error
+    assert set(best) == {"net.lin.weight", "net.lin.bias"}
+    fresh = LineFit(LineConfig())
+    runs.load_weights(run / "checkpoints" / "best.safetensors", {"net": fresh.net})
     with torch.no_grad():
         v = Lines(16, seed=1)
         e = (fresh.net(v.x) - v.y).abs().mean().item()
     assert e == pytest.approx(min(errs), rel=1e-4)
+    # hooks: each epoch announced before its steps, steps numbered globally
+    assert m.calls[0] == ("epoch", 1) and ("epoch", 4) in m.calls
+    assert [s for k, s in m.calls if k == "step"] == list(range(4 * 8))
+    # the untrained weights are the init checkpoint
+    init = load_file(str(run / "checkpoints" / "init.safetensors"))
+    assert not torch.equal(init["net.lin.weight"], best["net.lin.weight"])
+
+
+def test_selection_may_exclude_the_untrained_network(tmp_path: Path) -> None:
+    # "max err" would always pick the untrained epoch 0 if it were allowed
+    torch.manual_seed(0)
+    m = LineFit(LineConfig(epochs=2), selection=Selection("err", "max", initial=False))
+    fit(m, Lines(), Lines(16, seed=1), tmp_path / "r", Runtime(device="cpu"))
+    meta_epoch = runs.load_weights(tmp_path / "r" / "checkpoints" / "best.safetensors", {"net": m.net})["epoch"]
+    assert meta_epoch != "0"
+
+
+def test_per_group_learning_rates(tmp_path: Path) -> None:
+    frozen_bias, _ = _fit(tmp_path / "a", epochs=1, bias_lr_scale=0.0)
+    init = load_file(str(tmp_path / "a" / "checkpoints" / "init.safetensors"))
+    assert torch.equal(frozen_bias.net.lin.bias.detach(), init["net.lin.bias"])
+    assert not torch.equal(frozen_bias.net.lin.weight.detach(), init["net.lin.weight"])
 
 
 def test_resume_continues_to_the_same_result(tmp_path: Path) -> None:
-    _, full = _fit(tmp_path / "a", epochs=4)
+    _, full = _fit(tmp_path / "a")
     _fit(tmp_path / "b", epochs=2)
-    _, resumed = _fit(tmp_path / "b", epochs=4, resume=True)
+    _, resumed = _fit(tmp_path / "b", resume=True)
     assert [r["epoch"] for r in resumed] == [0, 1, 2, 3, 4]
     assert resumed[-1]["val_err"] == pytest.approx(full[-1]["val_err"], rel=1e-5)
 
@@ -93,16 +157,22 @@ def test_deterministic_with_seed(tmp_path: Path) -> None:
     assert h1[-1]["val_err"] == h2[-1]["val_err"]
 
 
+def test_bf16_is_refused_on_cpu(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="bf16 needs a CUDA"):
+        _fit(tmp_path / "r", precision="bf16")
+    assert not (tmp_path / "r").exists()
+
+
 def test_bad_checkpoint_and_device(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="no such checkpoint"):
-        load_weights(tmp_path / "missing.safetensors", {"net": nn.Linear(1, 1)})
+        runs.load_weights(tmp_path / "missing.safetensors", {"net": nn.Linear(1, 1)})
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"garbage")
     with pytest.raises(CheckpointError):
-        load_weights(bad, {"net": nn.Linear(1, 1)})
+        runs.load_weights(bad, {"net": nn.Linear(1, 1)})
     _fit(tmp_path / "run", epochs=1)
     with pytest.raises(CheckpointError, match="do not match"):
-        load_weights(tmp_path / "run" / "checkpoints" / "last.safetensors", {"net": nn.Linear(2, 1)})
+        runs.load_weights(tmp_path / "run" / "checkpoints" / "last.safetensors", {"net": LineNet(bn=True)})
     assert resolve_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA"):

@@ -4,10 +4,16 @@ For each clip source (from a dataset adapter): stream-decode the video, find 68 
 (or take the given ones), align to the canonical template, crop to ``size``, zero outside the
 landmarks' convex hull, and write the clip atomically. Clips run in parallel worker processes;
 complete clips are skipped on a rerun, and partial ones left by an interrupted run are removed.
+
+The store's data contract (crop ``size``, ``mask``, ``align``, ``template``, ``detector``) is
+recorded in ``index.json``; preparing into an existing store with other settings is refused before
+anything is written, so every crop of a store is made the same way. Subjects keep the split the
+store already gives them; new subjects take their dataset's split or a seeded share of train/val/test.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import queue as queue_mod
 import threading
@@ -25,24 +31,42 @@ from facedyn import __version__
 from facedyn.data import video as video_io
 from facedyn.data.datasets.base import ClipSource
 from facedyn.data.store import (
+    CONTRACT_KEYS,
+    GIVEN_LANDMARKS,
+    SPLITS,
     ClipWriter,
     assign_splits,
     atomic_write_text,
     clean_partial,
     ensure_writable_dir,
     is_complete_clip,
+    normalize_index,
+    read_index,
+    store_contract,
     write_index,
 )
-from facedyn.errors import ConfigError, FacedynError, InputNotFoundError, LabelFormatError, VideoDecodeError
+from facedyn.errors import (
+    ConfigError,
+    DatasetError,
+    FacedynError,
+    InputNotFoundError,
+    LabelFormatError,
+    VideoDecodeError,
+)
+
+#: face alignments ``prepare`` can make (``align`` in index.json)
+ALIGNS = ("similarity",)
 
 
 @dataclass
 class PrepareOptions:
-    """Options of one ``prepare`` run (saved in each clip's meta.json)."""
+    """Options of one ``prepare`` run (saved in each clip's meta.json; size, mask, align and the
+    detector also in index.json, where every later run into the same store must match them)."""
 
     size: int = 64
     mask: bool = True
     detector: str = "hog"
+    align: str = "similarity"
     upsample: int = 1
     max_side: int = 480
     fps: float | None = None  # for image folders
@@ -60,6 +84,50 @@ class ClipResult:
     skipped: bool = False
     error: str | None = None
     labels: list[str] = field(default_factory=list)
+
+
+def template_id() -> str:
+    """Identifier of the 68-point alignment template: ``"facedyn68:"`` + 8 hex digits of its SHA-1.
+
+    Crops aligned to another template (another facedyn version) get another id, so a store never
+    mixes them.
+    """
+    from facedyn.data.faces import TEMPLATE_68
+
+    digest = hashlib.sha1(np.ascontiguousarray(TEMPLATE_68, dtype=np.float64).tobytes()).hexdigest()
+    return f"facedyn68:{digest[:8]}"
+
+
+def detector_id(detector: str) -> str:
+    """The name recorded for a ``--detector`` choice: ``"hog"`` -> ``"dlib-hog+shape_predictor_68"``."""
+    return f"dlib-{detector}+shape_predictor_68" if detector in ("hog", "cnn") else str(detector)
+
+
+def run_contract(opts: PrepareOptions) -> dict[str, Any]:
+    """The store contract (``size``, ``mask``, ``align``, ``template``, ``detector``) ``opts`` produce."""
+    return {"size": int(opts.size), "mask": bool(opts.mask), "align": opts.align, "template": template_id(),
+            "detector": detector_id(opts.detector)}
+
+
+def check_store_compatible(out: str | Path, opts: PrepareOptions) -> dict[str, Any] | None:
+    """Refuse (one-line DatasetError) to prepare into a store made with other settings; writes nothing.
+
+    Compares size, mask, align, detector and template with what ``out`` records (values an older
+    store does not record are not compared). Returns the store's contract, None when ``out`` holds
+    no store yet.
+    """
+    have = store_contract(out)
+    if have is None:
+        return None
+    want = run_contract(opts)
+    diff = [k for k in CONTRACT_KEYS if have.get(k) is not None and have[k] != want[k]]
+    if diff:
+        store = ", ".join(f"{k}={have[k]}" for k in diff)
+        run = ", ".join(f"{k}={want[k]}" for k in diff)
+        hint = ("prepare with the store's settings or into another --out" if diff != ["template"] else
+                "this facedyn aligns to another template: prepare into another --out")
+        raise DatasetError(f"{out}: this store was prepared with {store}, this run asks for {run}; {hint}")
+    return have
 
 
 def _faces_table(times: list[float], src_lms: list[np.ndarray | None]) -> pd.DataFrame:
@@ -143,10 +211,11 @@ def prepare_clip(
             "source": str(Path(src.video).resolve()),
             "fps": float(fps),
             "source_size": [info.width, info.height],
-            "detector": "given-landmarks" if given is not None else f"dlib-{opts.detector}+shape_predictor_68",
+            "detector": GIVEN_LANDMARKS if given is not None else detector_id(opts.detector),
             "mask": opts.mask,
+            "align": opts.align,
+            "template": template_id(),
             "subject": src.subject,
-            "split": src.split,
             "facedyn_version": __version__,
             **src.extra,
         }
@@ -235,15 +304,39 @@ def prepare(
     Complete clips already in ``out`` are skipped; partial ones from an interrupted run removed.
     ``on_progress(done_frames, total_frames)`` is called as frames are processed. Per-clip errors
     (undecodable file, bad labels) do not stop the other clips: they come back in ``error``.
+
+    Subjects already in the store keep their split (a warning names those whose dataset proposes
+    another); new subjects take the split their dataset proposes, or a seeded share (see
+    :func:`~facedyn.data.store.assign_splits`). Folds (``facedyn split --folds``) are kept while the
+    subjects stay the same, and dropped with a warning when subjects are added.
+
+    Raises:
+        ConfigError: a bad option (size not a multiple of 16, unknown align).
+        DatasetError: ``out`` holds a store prepared with another size, mask, align, detector or
+            template (raised before anything is written).
     """
     opts = opts or PrepareOptions()
     if opts.size < 16 or opts.size % 16:
         raise ConfigError(f"--size must be a multiple of 16 and >= 16 (UNets halve it 4 times), got {opts.size}")
+    if opts.align not in ALIGNS:
+        raise ConfigError(f"--align {opts.align!r} is not supported; choose one of {', '.join(ALIGNS)}")
+    check_store_compatible(out, opts)
+    try:
+        raw_old = read_index(out) if Path(out).is_dir() else None
+    except DatasetError:
+        raw_old = None  # a corrupt index is rebuilt from this run's clips
+    old = normalize_index(raw_old, out) if raw_old is not None else None
     sources = collect_sources(inputs, kind=kind, landmarks=landmarks, **(adapter_options or {}))
     out = ensure_writable_dir(Path(out))
     clean_partial(out)
-    subjects = sorted({s.subject for s in sources})
-    split_of = assign_splits(subjects, {s.subject: s.split for s in sources if s.split}, seed=opts.seed)
+    stored = {s: k for k, subs in (old["splits"] if old else {}).items() for s in subs}
+    proposed = {s.subject: s.split for s in sources if s.split}
+    moved = sorted(s for s, sp in proposed.items() if s in stored and stored[s] != sp)
+    if moved:
+        warnings.warn(f"{len(moved)} subject(s) ({', '.join(moved)}) keep the split this store gives them, not their "
+                      f"dataset's; change it with `facedyn split {out} --val ... --test ...`", stacklevel=2)
+    subjects = sorted({s.subject for s in sources} | set(stored))
+    split_of = assign_splits(subjects, {**proposed, **stored}, seed=opts.seed)
     for s in sources:
         s.split = split_of[s.subject]
 
@@ -308,20 +401,21 @@ def prepare(
     for s in sources:
         r = results[s.clip_id]
         if r.error is None:
-            clip_info[s.clip_id] = {"subject": s.subject, "split": s.split, "n_frames": r.n_frames,
-                                    "n_valid": r.n_valid, "fps": r.fps}
+            clip_info[s.clip_id] = {"subject": s.subject, "n_frames": r.n_frames, "n_valid": r.n_valid,
+                                    "fps": r.fps}
     # keep clips prepared by earlier runs with other inputs
-    idx_path = out / "index.json"
-    if idx_path.exists():
-        try:
-            old = json.loads(idx_path.read_text()).get("clips", {})
-        except json.JSONDecodeError:
-            old = {}
-        for cid, info in old.items():
-            if cid not in clip_info and is_complete_clip(out / cid):
-                clip_info[cid] = info
+    for cid, info in (old["clips"] if old else {}).items():
+        if cid not in clip_info and is_complete_clip(out / cid):
+            clip_info[cid] = info
     if clip_info:
-        write_index(out, clip_info, __version__)
+        final = sorted({str(c["subject"]) for c in clip_info.values()})
+        splits = {k: [s for s in final if split_of.get(s, "train") == k] for k in SPLITS}
+        folds = old.get("folds") if old else None
+        if folds and sorted(s for f in folds for s in f) != final:
+            warnings.warn(f"{out}: the subjects changed, so its {len(folds)} cross-validation folds were dropped; "
+                          f"remake them with `facedyn split {out} --folds {len(folds)}`", stacklevel=2)
+            folds = None
+        write_index(out, clip_info, __version__, splits=splits, contract=run_contract(opts), folds=folds)
     for r in results.values():
         if r.error is None and r.n_frames and r.n_valid == 0:
             warnings.warn(f"{r.clip_id}: no face found in any of its {r.n_frames} frames; kept, but it gives no "

@@ -3,14 +3,27 @@
 Layout of a dataset directory::
 
     DATASET/
-      index.json              clips, subjects, splits
+      index.json              the data contract, clips, subjects, splits (and folds)
       <clip_id>/
         frames.npy            uint8 (N, H, W, 3) RGB aligned crops (memory-mapped on read)
         landmarks.npy         float32 (N, 68, 2) landmarks in crop pixels (NaN where no face)
         valid.npy             bool (N,) a face was found on the frame
         timestamps.npy        float64 (N,) seconds from the start of the source
         labels.csv            ``frame`` + one column per label, NaN where unlabelled (optional)
-        meta.json             source, fps, size, detector, subject, split, facedyn version
+        meta.json             source, fps, size, mask, align, template, detector, subject, facedyn version
+
+``index.json`` (format 2)::
+
+    {"format": 2, "facedyn_version": "...",
+     "size": 64, "mask": true, "align": "similarity", "template": "facedyn68:1a2b3c4d",
+     "detector": "dlib-hog+shape_predictor_68",
+     "clips": {"<clip_id>": {"subject": "P01", "n_frames": 250, "n_valid": 248, "fps": 25.0}, ...},
+     "subjects": ["P01", ...],
+     "splits": {"train": ["P01", ...], "val": [...], "test": [...]},
+     "folds": [["P03", "P07"], ...]}          # only after `facedyn split DATA --folds K`
+
+Splits are by subject and stored once, in ``splits``: a clip is in the split of its subject.
+Indexes written before format 2 (a ``split`` per clip, no contract) are still read.
 
 A clip directory only ever appears complete: :class:`ClipWriter` fills a hidden temporary
 directory beside it and renames it into place on :meth:`ClipWriter.commit`.
@@ -19,6 +32,7 @@ directory beside it and renames it into place on :meth:`ClipWriter.commit`.
 from __future__ import annotations
 
 import json
+import operator
 import os
 import shutil
 import uuid
@@ -31,11 +45,17 @@ import numpy as np
 import pandas as pd
 
 from facedyn.atomic import atomic_path
-from facedyn.errors import DatasetError, OutputError
+from facedyn.errors import ConfigError, DatasetError, OutputError
 
 INDEX = "index.json"
 TMP_PREFIX = ".tmp-"
 SPLITS = ("train", "val", "test")
+#: version of the index.json layout written by :func:`write_index`
+FORMAT = 2
+#: what a store promises about every crop in it (recorded in index.json; see :meth:`ClipDataset.spec`)
+CONTRACT_KEYS = ("size", "mask", "align", "template", "detector")
+#: the ``detector`` of a clip whose landmarks came with the source instead of from a detector
+GIVEN_LANDMARKS = "given-landmarks"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -222,29 +242,180 @@ class Clip:
         return len(self.valid)
 
 
-class ClipDataset:
-    """A prepared dataset directory (``index.json`` + clip directories)."""
+def read_index(dataset_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The raw ``index.json`` of ``dataset_dir`` as stored, or None when there is none.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    Raises:
+        DatasetError: the file exists but is not valid JSON.
+    """
+    idx = Path(dataset_dir) / INDEX
+    if not idx.is_file():
+        return None
+    try:
+        raw = json.loads(idx.read_text())
+    except json.JSONDecodeError:
+        raise DatasetError(f"{idx}: corrupt index; rerun `facedyn prepare` on this dataset") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("clips", {}), dict):
+        raise DatasetError(f"{idx}: not a facedyn index; rerun `facedyn prepare` on this dataset")
+    return raw
+
+
+def contract_from_clips(dataset_dir: str | os.PathLike[str],
+                        clip_ids: list[str] | None = None) -> dict[str, Any] | None:
+    """The store contract as the clips' ``meta.json`` files tell it (stores without one in the index).
+
+    ``size``, ``mask``, ``align`` and ``template`` come from the first complete clip (``align``
+    defaults to ``"similarity"``, the only alignment older versions made; a value a clip does not
+    record is None); ``detector`` from the first clip whose landmarks came from a detector (clips
+    prepared with given landmarks do not tell). Returns None when there is no complete clip.
+    """
+    root = Path(dataset_dir)
+    ids = clip_ids if clip_ids is not None else sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+    contract: dict[str, Any] | None = None
+    for cid in ids:
+        if not is_complete_clip(root / cid):
+            continue
+        try:
+            meta = json.loads((root / cid / "meta.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if contract is None:
+            contract = {"size": meta.get("size"), "mask": meta.get("mask"), "align": meta.get("align", "similarity"),
+                        "template": meta.get("template"), "detector": None}
+        det = meta.get("detector")
+        if det and det != GIVEN_LANDMARKS:
+            contract["detector"] = det
+            break
+    return contract
+
+
+def normalize_index(raw: dict[str, Any], dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """A format-2 view of an index, whichever version wrote it.
+
+    Format 2 (this version) records the store contract (``size``, ``mask``, ``align``,
+    ``template``, ``detector``), ``clips`` (id -> subject, n_frames, n_valid, fps), ``subjects``,
+    ``splits`` (``{"train": [...], "val": [...], "test": [...]}``, the one source of truth) and
+    optional ``folds``. Older indexes (no ``format``) kept a ``split`` per clip; it becomes the
+    splits here, and the contract is read from the clips' ``meta.json``.
+
+    Raises:
+        DatasetError: a subject listed in two splits, or in two folds.
+    """
+    root = Path(dataset_dir)
+    clips = {cid: {k: v for k, v in dict(info).items() if k != "split"} for cid, info in raw.get("clips", {}).items()}
+    for cid, info in clips.items():
+        info.setdefault("subject", cid)
+    subjects = sorted({str(c["subject"]) for c in clips.values()} | set(raw.get("subjects", [])))
+    given = raw.get("splits") or {}
+    if not any(given.get(k) for k in SPLITS):  # old stores: per-clip splits
+        given = {k: [] for k in SPLITS}
+        for info in raw.get("clips", {}).values():
+            sp = info.get("split")
+            if sp in given and info.get("subject") not in given[sp]:
+                given[sp].append(str(info.get("subject")))
+    known = set(subjects)
+    splits: dict[str, list[str]] = {k: sorted(str(s) for s in given.get(k, []) if str(s) in known) for k in SPLITS}
+    seen: dict[str, str] = {}
+    for k, subs in splits.items():
+        for s in subs:
+            if s in seen:
+                raise DatasetError(f"{root}: subject {s!r} is in both the {seen[s]} and {k} splits; reassign it with "
+                                   f"`facedyn split {root} --val ... --test ...`")
+            seen[s] = k
+    folds = [sorted(str(s) for s in f) for f in raw.get("folds") or []]
+    flat = [s for f in folds for s in f]
+    if len(flat) != len(set(flat)):
+        dup = next(s for s in flat if flat.count(s) > 1)
+        raise DatasetError(f"{root}: subject {dup!r} is in two folds; remake them with "
+                           f"`facedyn split {root} --folds K`")
+    if "format" in raw:
+        contract = {k: raw.get(k) for k in CONTRACT_KEYS}
+    else:
+        contract = contract_from_clips(root, sorted(clips)) or dict.fromkeys(CONTRACT_KEYS)
+    out: dict[str, Any] = {"format": FORMAT, "facedyn_version": raw.get("facedyn_version"), **contract,
+                           "clips": dict(sorted(clips.items())), "subjects": subjects, "splits": splits}
+    if folds:
+        out["folds"] = folds
+    return out
+
+
+def fold_splits(folds: list[list[str]], i: int, subjects: list[str] | None = None) -> dict[str, list[str]]:
+    """Train/val/test subjects of cross-validation fold ``i`` of ``k = len(folds)`` folds.
+
+    The rule: test = ``folds[i]``, val = ``folds[(i + 1) % k]``, train = every other subject
+    (all of ``subjects`` when given, else the other folds). With ``k = 2`` no fold is left for
+    validation: val is empty and train is the other fold.
+    """
+    k = len(folds)
+    test = sorted(folds[i])
+    val = sorted(folds[(i + 1) % k]) if k > 2 else []
+    held = set(test) | set(val)
+    pool = subjects if subjects is not None else [s for f in folds for s in f]
+    return {"train": sorted(s for s in pool if s not in held), "val": val, "test": test}
+
+
+class ClipDataset:
+    """A prepared dataset directory (``index.json`` + clip directories).
+
+    Splits are by subject: a clip belongs to the split of its subject. ``index["splits"]`` holds the
+    subjects of ``train``, ``val`` and ``test``; with ``fold=i`` they come instead from the
+    person-level folds made by ``facedyn split DATA --folds K`` (:func:`facedyn.data.splits.make_folds`):
+    test = ``folds[i]``, val = ``folds[(i + 1) % K]``, train = every other subject (with ``K = 2``,
+    val is empty and train is the other fold).
+
+    Attributes:
+        path: the dataset directory.
+        index: ``index.json`` as stored (older versions' layout included); read the normalised
+            views (:attr:`splits`, :attr:`subjects`, :meth:`spec`, ...) rather than this.
+        fold: the cross-validation fold in use, or None for the stored splits.
+
+    Raises:
+        DatasetError: no such directory, no or a corrupt ``index.json``, a subject in two splits,
+            ``fold`` given for a store without folds, or folds that no longer cover the subjects.
+        ConfigError: ``fold`` out of range.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], fold: int | None = None) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise DatasetError(
                 f"{self.path}: no such dataset; create it with `facedyn prepare INPUT --out {self.path}`"
             )
-        idx = self.path / INDEX
-        if not idx.is_file():
+        raw = read_index(self.path)
+        if raw is None:
             raise DatasetError(
                 f"{self.path}: not a prepared dataset (no {INDEX}); run `facedyn prepare INPUT --out {self.path}`"
             )
-        try:
-            self.index: dict[str, Any] = json.loads(idx.read_text())
-        except json.JSONDecodeError:
-            raise DatasetError(f"{idx}: corrupt index; rerun `facedyn prepare` on this dataset") from None
+        self.index: dict[str, Any] = raw
+        self._norm = normalize_index(raw, self.path)
+        self.fold = fold
+        if fold is None:
+            self._splits: dict[str, list[str]] = self._norm["splits"]
+        else:
+            folds = self.folds
+            if not folds:
+                raise DatasetError(f"{self.path}: has no cross-validation folds; make them with "
+                                   f"`facedyn split {self.path} --folds K`")
+            try:
+                fold = operator.index(fold)
+            except TypeError:
+                raise ConfigError(f"fold must be an integer, got {fold!r}") from None
+            self.fold = fold
+            if not 0 <= fold < len(folds):
+                raise ConfigError(f"fold {fold} out of range: {self.path} has {len(folds)} folds "
+                                  f"(0..{len(folds) - 1}); pick one of those or remake them with "
+                                  f"`facedyn split {self.path} --folds K`")
+            missing = sorted(set(self.subjects) - {s for f in folds for s in f})
+            if missing:
+                raise DatasetError(f"{self.path}: no fold holds {', '.join(missing)} (added after the folds were "
+                                   f"made); remake them with `facedyn split {self.path} --folds {len(folds)}`")
+            self._splits = fold_splits(folds, fold, self.subjects)
+        self._split_of = {s: k for k, subs in self._splits.items() for s in subs}
         self._clips: dict[str, Clip] = {}
 
     @property
     def clip_ids(self) -> list[str]:
-        return list(self.index["clips"].keys())
+        return list(self._norm["clips"].keys())
 
     def clip(self, clip_id: str) -> Clip:
         if clip_id not in self._clips:
@@ -255,23 +426,105 @@ class ClipDataset:
         return self._clips[clip_id]
 
     def clips(self, split: str | None = None, subjects: list[str] | None = None) -> list[Clip]:
-        """Clips of a split (``train``/``val``/``test``) and/or a subject list; all when neither."""
+        """Clips of a split (``train``/``val``/``test``, through their subject) and/or a subject list.
+
+        All clips when neither is given; the clips of subjects in no split only then.
+
+        Raises:
+            ConfigError: ``split`` is not one of train, val, test.
+        """
+        if split is not None and split not in SPLITS:
+            raise ConfigError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        keep = set(subjects) if subjects is not None else None
         out = []
-        for cid, info in self.index["clips"].items():
-            if split is not None and info.get("split") != split:
+        for cid, info in self._norm["clips"].items():
+            subj = str(info["subject"])
+            if split is not None and self._split_of.get(subj) != split:
                 continue
-            if subjects is not None and info.get("subject") not in subjects:
+            if keep is not None and subj not in keep:
                 continue
             out.append(self.clip(cid))
         return out
 
     @property
     def subjects(self) -> list[str]:
-        return list(self.index.get("subjects", []))
+        """Every subject of the store, sorted."""
+        return list(self._norm["subjects"])
 
     @property
     def splits(self) -> dict[str, list[str]]:
-        return dict(self.index.get("splits", {}))
+        """Subjects of ``train``, ``val`` and ``test`` in use (the fold's when ``fold`` is set)."""
+        return {k: list(v) for k, v in self._splits.items()}
+
+    def split_of(self, subject: str) -> str:
+        """``"train"``, ``"val"`` or ``"test"``: the split ``subject`` is in.
+
+        Raises:
+            DatasetError: the subject is not in the store, or is in no split.
+        """
+        if subject not in self._split_of:
+            if subject not in self._norm["subjects"]:
+                raise DatasetError(f"{self.path}: no subject {subject!r}; known: {', '.join(self.subjects)}")
+            raise DatasetError(f"{self.path}: subject {subject!r} is in no split; place it with "
+                               f"`facedyn split {self.path} --val ... --test ...`")
+        return self._split_of[subject]
+
+    @property
+    def folds(self) -> list[list[str]]:
+        """Person-level cross-validation folds (lists of subjects); empty when none were made."""
+        return [list(f) for f in self._norm.get("folds", [])]
+
+    @property
+    def size(self) -> int | None:
+        """Side of the square crops in pixels (None only for an old store without clips)."""
+        v = self._norm["size"]
+        return None if v is None else int(v)
+
+    @property
+    def mask(self) -> bool | None:
+        """Whether pixels outside the landmarks' convex hull are zeroed (None: an old store that did not say)."""
+        v = self._norm["mask"]
+        return None if v is None else bool(v)
+
+    @property
+    def align(self) -> str | None:
+        """How faces were aligned: ``"similarity"`` (onto the 68-point template)."""
+        return self._norm["align"]
+
+    @property
+    def template(self) -> str | None:
+        """Identifier of the 68-point template the crops were aligned to (None: an old store)."""
+        return self._norm["template"]
+
+    @property
+    def detector(self) -> str | None:
+        """The landmark detector prepare used (None: an old store whose clips all had given landmarks)."""
+        return self._norm["detector"]
+
+    def spec(self) -> dict[str, Any]:
+        """What a training run records about its data: ``size``, ``mask``, ``align``, ``template``, ``detector``."""
+        return {"size": self.size, "mask": self.mask, "align": self.align, "template": self.template,
+                "detector": self.detector}
+
+
+def store_contract(dataset_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The contract (``size``, ``mask``, ``align``, ``template``, ``detector``) of an existing store.
+
+    From ``index.json`` (old indexes: from the clips), else from complete clips an interrupted
+    first ``prepare`` left; None when ``dataset_dir`` holds no store. Values a store does not
+    record are None.
+    """
+    root = Path(dataset_dir)
+    if not root.is_dir():
+        return None
+    try:
+        raw = read_index(root)
+    except DatasetError:
+        raw = None
+    if raw is not None and raw.get("clips"):
+        norm = normalize_index({k: v for k, v in raw.items() if k not in ("splits", "folds")}, root)
+        return {k: norm[k] for k in CONTRACT_KEYS}
+    return contract_from_clips(root)
 
 
 def assign_splits(subjects: list[str], given: dict[str, str], seed: int = 0,
@@ -299,14 +552,49 @@ def assign_splits(subjects: list[str], given: dict[str, str], seed: int = 0,
     return out
 
 
-def write_index(dataset_dir: Path, clip_info: dict[str, dict[str, Any]], version: str) -> dict[str, Any]:
-    """Write ``index.json`` from per-clip info (``subject``, ``split``, ``n_frames``, ``n_valid``, ...)."""
-    subjects = sorted({c["subject"] for c in clip_info.values()})
-    splits: dict[str, list[str]] = {k: [] for k in SPLITS}
-    for s in subjects:
-        sp = next((c.get("split") for c in clip_info.values() if c["subject"] == s), "train") or "train"
-        splits.setdefault(sp, []).append(s)
-    index = {"facedyn_version": version, "clips": dict(sorted(clip_info.items())), "subjects": subjects,
-             "splits": splits}
-    atomic_write_json(Path(dataset_dir) / INDEX, index)
+def write_index(
+    dataset_dir: str | os.PathLike[str],
+    clip_info: dict[str, dict[str, Any]],
+    version: str,
+    splits: dict[str, list[str]] | None = None,
+    contract: dict[str, Any] | None = None,
+    folds: list[list[str]] | None = None,
+) -> dict[str, Any]:
+    """Write a format-2 ``index.json`` atomically; returns what was written.
+
+    Args:
+        clip_info: clip id -> ``subject``, ``n_frames``, ``n_valid``, ``fps``, ... A ``split`` key
+            there (the older layout) is taken as that subject's split when ``splits`` is None, and
+            not stored per clip.
+        version: the facedyn version that wrote the store.
+        splits: ``{"train": [...], "val": [...], "test": [...]}`` subjects; subjects in none go to train.
+        contract: ``size``, ``mask``, ``align``, ``template``, ``detector``; read from the clips'
+            ``meta.json`` when None.
+        folds: person-level cross-validation folds to keep, if any.
+    """
+    root = Path(dataset_dir)
+    subjects = sorted({str(c["subject"]) for c in clip_info.values()})
+    if splits is None:
+        splits = {k: [] for k in SPLITS}
+        for c in clip_info.values():
+            sp = c.get("split")
+            if sp in splits and c["subject"] not in splits[sp]:
+                splits[sp].append(str(c["subject"]))
+    known = set(subjects)
+    out_splits = {k: sorted(s for s in splits.get(k, []) if s in known) for k in SPLITS}
+    placed = {s for v in out_splits.values() for s in v}
+    out_splits["train"] = sorted(set(out_splits["train"]) | (known - placed))
+    if contract is None:
+        contract = contract_from_clips(root, sorted(clip_info)) or {}
+    index: dict[str, Any] = {
+        "format": FORMAT,
+        "facedyn_version": version,
+        **{k: contract.get(k) for k in CONTRACT_KEYS},
+        "clips": {cid: {k: v for k, v in info.items() if k != "split"} for cid, info in sorted(clip_info.items())},
+        "subjects": subjects,
+        "splits": out_splits,
+    }
+    if folds:
+        index["folds"] = [sorted(f) for f in folds]
+    atomic_write_json(root / INDEX, index)
     return index

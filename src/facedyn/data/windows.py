@@ -1,16 +1,29 @@
-"""Windows of frames around a centre frame, and frame pairs, as torch Datasets.
+"""Frame sets sampled from the clip store, as torch Datasets.
 
-A *window* for half-length ``T`` and stride ``S`` is the centre frame ``t`` and the frames
-``t - T*s, ..., t, ..., t + T*s`` (``2T + 1`` frames in temporal order, the centre at index ``T``),
-where ``s`` is ``S`` scaled by the clip's frame rate against a reference (25 fps by default), so a
-50 fps SEMAINE clip uses ``2S``. Only windows whose frames are all valid (face found) and inside one
-clip are used.
+* :class:`WindowDataset`: a *window* for half-length ``T`` and stride ``S`` is the centre frame ``t``
+  and the frames ``t - T*s, ..., t, ..., t + T*s`` (``2T + 1`` frames in temporal order, the centre
+  at index ``T``), where ``s`` is ``S`` frames at 25 fps scaled to the clip's frame rate, so a 50 fps
+  SEMAINE clip uses ``2S`` (the Rank Loss of the DR paper).
+* :class:`PairDataset`: a source and a target frame of one clip whose time gap lies in a range given
+  in seconds (TCAE).
+* :class:`SourcesDataset`: one target frame and ``K`` distinct source frames of the same clip, each
+  within the gap range of the target (FAb-Net).
+* :class:`FrameDataset`: every valid frame (inference, downstream tasks).
+
+Every Dataset takes a :class:`~facedyn.data.store.ClipDataset` (or its path) and a ``split``
+(``train``/``val``/``test``, resolved through each clip's subject; None for all clips). Only frames
+with a face found (``valid``) are used, and only within one clip. Times are converted to frames
+with each clip's own fps by one helper, :func:`frames_for`. Random choices are deterministic: the
+draw of item ``i`` depends only on ``(seed, epoch, i)`` (see ``set_epoch``), whichever worker
+loads it. A selection with nothing in it raises a one-line :class:`~facedyn.errors.DatasetError`.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -21,12 +34,54 @@ from facedyn.errors import ConfigError, DatasetError
 
 REFERENCE_FPS = 25.0
 
+#: tolerance (in frames) for floating-point error when seconds become frames
+_EPS = 1e-6
+
+Item = dict[str, torch.Tensor | int]
+
+
+def frames_for(seconds: float, fps: float, rounding: Literal["nearest", "up", "down"] = "nearest") -> int:
+    """Number of frames spanning ``seconds`` at ``fps``: the one place times become frame counts.
+
+    ``rounding``: ``"nearest"`` (Python's ``round``), ``"up"`` (the fewest frames covering at
+    least ``seconds``) or ``"down"`` (the most frames within ``seconds``); float error below 1e-6
+    frames is ignored, so 0.2 s at 25 fps is 5 frames every way.
+    """
+    if fps <= 0:
+        raise ConfigError(f"fps must be > 0, got {fps}")
+    x = float(seconds) * float(fps)
+    if rounding == "nearest":
+        return round(x)
+    if rounding == "up":
+        return math.ceil(x - _EPS)
+    if rounding == "down":
+        return math.floor(x + _EPS)
+    raise ValueError(f"rounding must be nearest, up or down, got {rounding!r}")
+
 
 def scaled_stride(S: int, fps: float, reference_fps: float = REFERENCE_FPS) -> int:
     """Stride in frames of a clip at ``fps`` equivalent to ``S`` at ``reference_fps`` (at least 1)."""
     if S < 1:
         raise ConfigError(f"stride S must be >= 1, got {S}")
-    return max(1, round(S * fps / reference_fps))
+    return max(1, frames_for(S / reference_fps, fps))
+
+
+def gap_frames(min_gap_s: float, max_gap_s: float, fps: float) -> tuple[int, int]:
+    """Frame gaps ``(lo, hi)`` of a clip at ``fps`` whose durations lie in ``[min_gap_s, max_gap_s]``.
+
+    ``lo`` is at least 1 (a frame is never paired with itself); ``lo > hi`` when no whole-frame gap
+    fits the range at this fps.
+    """
+    lo = max(1, frames_for(min_gap_s, fps, "up"))
+    hi = frames_for(max_gap_s, fps, "down")
+    return lo, hi
+
+
+def _check_gaps(min_gap_s: float, max_gap_s: float) -> None:
+    if not (math.isfinite(min_gap_s) and math.isfinite(max_gap_s)) or not 0 <= min_gap_s <= max_gap_s \
+            or max_gap_s <= 0:
+        raise ConfigError(f"need 0 <= min_gap_s <= max_gap_s and max_gap_s > 0 (seconds), got {min_gap_s}, "
+                          f"{max_gap_s}")
 
 
 def window_centres(valid: np.ndarray, T: int, stride: int) -> np.ndarray:
@@ -54,8 +109,15 @@ def to_float(frames: np.ndarray) -> torch.Tensor:
     return t.movedim(-1, -3).float().div_(255.0)
 
 
-def _select_clips(data: ClipDataset | str, split: str | None, subjects: Sequence[str] | None) -> list[Clip]:
-    ds = data if isinstance(data, ClipDataset) else ClipDataset(data)
+def _dataset(data: ClipDataset | str | os.PathLike[str]) -> ClipDataset:
+    return data if isinstance(data, ClipDataset) else ClipDataset(data)
+
+
+def _where(ds: ClipDataset, split: str | None) -> str:
+    return f"split {split!r} of {ds.path}" if split else str(ds.path)
+
+
+def _select_clips(ds: ClipDataset, split: str | None, subjects: Sequence[str] | None) -> list[Clip]:
     clips = ds.clips(split=split, subjects=list(subjects) if subjects is not None else None)
     if not clips:
         what = f"split {split!r}" if split else "the dataset"
@@ -63,26 +125,66 @@ def _select_clips(data: ClipDataset | str, split: str | None, subjects: Sequence
     return clips
 
 
-@dataclass(frozen=True)
-class WindowIndex:
-    clip: int
-    centre: int
-    stride: int
+class _ClipLabels:
+    """Per-clip label arrays ``(N, L)`` float32 of ``label_columns``, loaded once per clip."""
+
+    def __init__(self, clips: list[Clip], label_columns: Sequence[str] | None) -> None:
+        self.clips = clips
+        self.columns = list(label_columns) if label_columns else None
+        self._cache: dict[int, np.ndarray] = {}
+
+    def __call__(self, ci: int, t: int) -> torch.Tensor:
+        if ci not in self._cache:
+            clip = self.clips[ci]
+            df = clip.labels
+            if df is None:
+                raise DatasetError(f"{clip.path}: has no labels.csv; prepare it with labels or drop label_columns")
+            missing = [c for c in self.columns or [] if c not in df.columns]
+            if missing:
+                raise DatasetError(f"{clip.path}: lacks label columns {', '.join(missing)}")
+            self._cache[ci] = df[self.columns].to_numpy(np.float32)
+        return torch.from_numpy(self._cache[ci][t].copy())
+
+
+class _Seeded:
+    """Deterministic per-item randomness: item ``i`` draws from ``default_rng((seed, epoch, i))``."""
+
+    seed: int = 0
+    epoch: int = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw other pairs/sources from now on (call once per epoch, like DistributedSampler's)."""
+        self.epoch = int(epoch)
+
+    def _rng(self, i: int) -> np.random.Generator:
+        return np.random.default_rng((self.seed, self.epoch, int(i)))
 
 
 class WindowDataset(Dataset):
     """Windows of ``2T + 1`` frames at stride ``S`` around every valid centre frame.
+
+    Args:
+        data: the clip store (or its directory).
+        T: half-length (``T = 0``: the centre frame alone).
+        S: stride in frames at ``reference_fps``; a clip at ``fps`` uses :func:`scaled_stride`.
+        split: ``train``/``val``/``test`` or None for every clip.
+        subjects: only these subjects' clips.
+        every: keep every ``every``-th centre of each clip.
+        label_columns: also return these labels of the centre frame.
 
     Each item is a dict:
         ``centre``: float32 ``(3, H, W)`` in [0, 1], the frame ``I_t``;
         ``window``: float32 ``(2T+1, 3, H, W)`` in [0, 1], temporal order, centre at index ``T``;
         ``clip``: int clip number (into :attr:`clips`); ``t``: int centre frame index;
         ``labels``: float32 ``(L,)`` labels of the centre frame (only with ``label_columns``).
+
+    Raises:
+        DatasetError: no clip in the selection, or no window of valid frames in it.
     """
 
     def __init__(
         self,
-        data: ClipDataset | str,
+        data: ClipDataset | str | os.PathLike[str],
         T: int,
         S: int,
         split: str | None = None,
@@ -93,104 +195,233 @@ class WindowDataset(Dataset):
     ) -> None:
         if T < 0:
             raise ConfigError(f"window half-length T must be >= 0, got {T}")
+        if every < 1:
+            raise ConfigError(f"every must be >= 1, got {every}")
+        ds = _dataset(data)
         self.T, self.S = T, S
-        self.clips = _select_clips(data, split, subjects)
+        self.clips = _select_clips(ds, split, subjects)
         self.label_columns = list(label_columns) if label_columns else None
+        self._labels = _ClipLabels(self.clips, self.label_columns)
         index: list[tuple[int, int, int]] = []
         for ci, clip in enumerate(self.clips):
             stride = scaled_stride(S, clip.fps, reference_fps)
             for t in window_centres(clip.valid, T, stride)[::every]:
                 index.append((ci, int(t), stride))
+        #: int64 ``(M, 3)``: clip number, centre frame, stride in frames
         self.index = np.asarray(index, dtype=np.int64).reshape(-1, 3)
-        self._labels: dict[int, np.ndarray] = {}
+        if not len(self.index):
+            raise DatasetError(f"{_where(ds, split)}: no window of {2 * T + 1} valid frames at T={T}, S={S}; "
+                               "use longer clips or smaller T/S")
 
     def __len__(self) -> int:
         return len(self.index)
 
     def offsets(self, stride: int) -> np.ndarray:
+        """Frame offsets ``(2T+1,)`` of a window at ``stride``: ``-T*stride .. T*stride``."""
         return np.arange(-self.T, self.T + 1) * stride
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor | int]:
+    def __getitem__(self, i: int) -> Item:
         ci, t, stride = (int(v) for v in self.index[i])
         clip = self.clips[ci]
-        idx = t + self.offsets(stride)
-        window = to_float(clip.frames[idx])
-        item: dict[str, torch.Tensor | int] = {"centre": window[self.T].clone(), "window": window,
-                                                "clip": ci, "t": t}
+        window = to_float(clip.frames[t + self.offsets(stride)])
+        item: Item = {"centre": window[self.T].clone(), "window": window, "clip": ci, "t": t}
         if self.label_columns:
-            item["labels"] = torch.tensor(self._clip_labels(ci)[t])
+            item["labels"] = self._labels(ci, t)
         return item
-
-    def _clip_labels(self, ci: int) -> np.ndarray:
-        if ci not in self._labels:
-            df = self.clips[ci].labels
-            if df is None or not set(self.label_columns or []) <= set(df.columns):
-                raise DatasetError(f"{self.clips[ci].path}: lacks label columns {self.label_columns}")
-            self._labels[ci] = df[self.label_columns].to_numpy(np.float32)
-        return self._labels[ci]
 
 
 class FrameDataset(Dataset):
-    """Every valid frame (for inference and downstream tasks): ``image (3, H, W)``, ``clip``, ``t``."""
+    """Every valid frame of the selection.
 
-    def __init__(self, data: ClipDataset | str, split: str | None = None,
+    Items: ``image`` float32 ``(3, H, W)`` in [0, 1], ``clip`` (into :attr:`clips`), ``t`` (frame
+    index), ``labels`` float32 ``(L,)`` (only with ``label_columns``).
+
+    Raises:
+        DatasetError: no clip in the selection, or no valid frame in it.
+    """
+
+    def __init__(self, data: ClipDataset | str | os.PathLike[str], split: str | None = None,
                  subjects: Sequence[str] | None = None, label_columns: Sequence[str] | None = None) -> None:
-        self.clips = _select_clips(data, split, subjects)
+        ds = _dataset(data)
+        self.clips = _select_clips(ds, split, subjects)
         self.label_columns = list(label_columns) if label_columns else None
+        self._labels = _ClipLabels(self.clips, self.label_columns)
         rows = [(ci, int(t)) for ci, c in enumerate(self.clips) for t in np.flatnonzero(c.valid)]
+        #: int64 ``(M, 2)``: clip number, frame
         self.index = np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+        if not len(self.index):
+            raise DatasetError(f"{_where(ds, split)}: no frame with a face found; check `facedyn info {ds.path}`")
 
     def __len__(self) -> int:
         return len(self.index)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor | int]:
+    def __getitem__(self, i: int) -> Item:
         ci, t = (int(v) for v in self.index[i])
-        clip = self.clips[ci]
-        item: dict[str, torch.Tensor | int] = {"image": to_float(clip.frames[t]), "clip": ci, "t": t}
+        item: Item = {"image": to_float(self.clips[ci].frames[t]), "clip": ci, "t": t}
         if self.label_columns:
-            df = clip.labels
-            if df is None:
-                raise DatasetError(f"{clip.path}: has no labels.csv")
-            item["labels"] = torch.tensor(df[self.label_columns].to_numpy(np.float32)[t])
+            item["labels"] = self._labels(ci, t)
         return item
 
 
-class PairDataset(Dataset):
-    """Source/target frame pairs within one clip, ``min_gap <= |target - source| <= max_gap`` frames.
+def _ranges(v: np.ndarray, s: np.ndarray | int, lo: int, hi: int) -> tuple[np.ndarray, ...]:
+    """Positions in sorted ``v`` of the frames ``s - hi .. s - lo`` (``v[a0:b0]``) and ``s + lo .. s + hi``
+    (``v[a1:b1]``), for one source ``s`` or an array of them."""
+    a0 = np.searchsorted(v, np.asarray(s) - hi, "left")
+    b0 = np.searchsorted(v, np.asarray(s) - lo, "right")
+    a1 = np.searchsorted(v, np.asarray(s) + lo, "left")
+    b1 = np.searchsorted(v, np.asarray(s) + hi, "right")
+    return a0, b0, a1, b1
 
-    The gaps are in frames at the reference fps and scale with the clip's fps. Pairs are drawn
-    deterministically from ``seed``: ``pairs_per_frame`` targets per valid source frame.
-    Items: ``source``, ``target`` float32 ``(3, H, W)`` in [0, 1], ``gap`` (signed frames), ``clip``, ``t``.
+
+def _no_gap_message(ds: ClipDataset, split: str | None, what: str, min_gap_s: float, max_gap_s: float,
+                    clips: list[Clip]) -> str:
+    fps = sorted({c.fps for c in clips})
+    if all(gap_frames(min_gap_s, max_gap_s, f)[0] > gap_frames(min_gap_s, max_gap_s, f)[1] for f in fps):
+        return (f"{_where(ds, split)}: no whole-frame gap lies in [{min_gap_s}, {max_gap_s}] s at "
+                f"{', '.join(f'{f:g}' for f in fps)} fps; widen the gap range")
+    return (f"{_where(ds, split)}: no {what} of valid frames {min_gap_s}-{max_gap_s} s apart; widen the gap "
+            "range or use longer clips")
+
+
+class PairDataset(_Seeded, Dataset):
+    """Source/target frame pairs within one clip, ``min_gap_s <= |t_target - t_source| <= max_gap_s`` seconds.
+
+    The gap range is converted to frames with each clip's own fps (:func:`gap_frames`: the whole
+    frame gaps whose durations lie in the range, at least 1). Every valid source frame with a valid
+    partner in range gives ``pairs_per_frame`` items; each item's target is drawn uniformly among
+    the valid frames in range (before or after the source with ``both_directions``, else only
+    after), from ``default_rng((seed, epoch, i))``: the same seed and epoch give the same pairs.
+
+    Items: ``source``, ``target`` float32 ``(3, H, W)`` in [0, 1]; ``gap`` int, target minus source
+    frame (signed frames; ``gap / fps`` seconds); ``clip`` (into :attr:`clips`); ``t`` source frame.
+
+    Raises:
+        ConfigError: a bad gap range or ``pairs_per_frame``.
+        DatasetError: no clip in the selection, or no pair in range.
     """
 
-    def __init__(self, data: ClipDataset | str, max_gap: int = 10, min_gap: int = 1, split: str | None = None,
-                 subjects: Sequence[str] | None = None, pairs_per_frame: int = 1, seed: int = 0,
-                 reference_fps: float = REFERENCE_FPS, both_directions: bool = True) -> None:
-        if not 0 <= min_gap <= max_gap:
-            raise ConfigError(f"need 0 <= min_gap <= max_gap, got {min_gap}, {max_gap}")
-        self.clips = _select_clips(data, split, subjects)
-        rng = np.random.default_rng(seed)
+    def __init__(
+        self,
+        data: ClipDataset | str | os.PathLike[str],
+        min_gap_s: float,
+        max_gap_s: float,
+        split: str | None = None,
+        seed: int = 0,
+        pairs_per_frame: int = 1,
+        both_directions: bool = True,
+        subjects: Sequence[str] | None = None,
+    ) -> None:
+        _check_gaps(min_gap_s, max_gap_s)
+        if pairs_per_frame < 1:
+            raise ConfigError(f"pairs_per_frame must be >= 1, got {pairs_per_frame}")
+        ds = _dataset(data)
+        self.seed, self.epoch = int(seed), 0
+        self.min_gap_s, self.max_gap_s = float(min_gap_s), float(max_gap_s)
+        self.both_directions = both_directions
+        self.clips = _select_clips(ds, split, subjects)
+        #: per clip: sorted valid frame indices, and the gap range ``(lo, hi)`` in frames
+        self.valid_frames = [np.flatnonzero(c.valid).astype(np.int64) for c in self.clips]
+        self.gaps = [gap_frames(min_gap_s, max_gap_s, c.fps) for c in self.clips]
         rows = []
-        for ci, clip in enumerate(self.clips):
-            lo = max(0, round(min_gap * clip.fps / reference_fps))
-            hi = max(lo, round(max_gap * clip.fps / reference_fps))
-            valid = clip.valid
-            for s in np.flatnonzero(valid):
-                for _ in range(pairs_per_frame):
-                    for _try in range(8):
-                        g = int(rng.integers(lo, hi + 1))
-                        if both_directions and rng.random() < 0.5:
-                            g = -g
-                        tt = s + g
-                        if 0 <= tt < len(valid) and valid[tt]:
-                            rows.append((ci, int(s), int(tt)))
-                            break
-        self.index = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+        for ci, (v, (lo, hi)) in enumerate(zip(self.valid_frames, self.gaps, strict=True)):
+            if lo > hi or not len(v):
+                continue
+            a0, b0, a1, b1 = _ranges(v, v, lo, hi)
+            n = (b1 - a1) + ((b0 - a0) if both_directions else 0)
+            src = v[n > 0]
+            rows.append(np.stack([np.full(len(src), ci), src], 1))
+        index = np.concatenate(rows) if rows else np.zeros((0, 2), np.int64)
+        #: int64 ``(M, 2)``: clip number, source frame (each source ``pairs_per_frame`` times)
+        self.index = np.repeat(index, pairs_per_frame, axis=0).astype(np.int64)
+        if not len(self.index):
+            raise DatasetError(_no_gap_message(ds, split, "pair", min_gap_s, max_gap_s, self.clips))
 
     def __len__(self) -> int:
         return len(self.index)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor | int]:
-        ci, s, t = (int(v) for v in self.index[i])
+    def pair(self, i: int) -> tuple[int, int, int]:
+        """``(clip, source, target)`` frame indices of item ``i`` (no pixels loaded)."""
+        ci, s = (int(x) for x in self.index[i])
+        v = self.valid_frames[ci]
+        lo, hi = self.gaps[ci]
+        a0, b0, a1, b1 = (int(x) for x in _ranges(v, s, lo, hi))
+        n_before = b0 - a0 if self.both_directions else 0
+        r = int(self._rng(i).integers(n_before + b1 - a1))
+        t = int(v[a0 + r] if r < n_before else v[a1 + r - n_before])
+        return ci, s, t
+
+    def __getitem__(self, i: int) -> Item:
+        ci, s, t = self.pair(i)
         fr = self.clips[ci].frames
         return {"source": to_float(fr[s]), "target": to_float(fr[t]), "gap": t - s, "clip": ci, "t": s}
+
+
+class SourcesDataset(_Seeded, Dataset):
+    """One target frame and ``n_sources`` distinct source frames of the same clip (FAb-Net).
+
+    Every source lies within ``[min_gap_s, max_gap_s]`` seconds of the target, before or after it
+    (converted with the clip's fps by :func:`gap_frames`); all frames are valid. Every valid frame
+    with at least ``n_sources`` valid frames in range is a target; its sources are drawn without
+    replacement from ``default_rng((seed, epoch, i))`` and returned in temporal order.
+
+    Items: ``target`` float32 ``(3, H, W)`` in [0, 1]; ``sources`` float32 ``(K, 3, H, W)`` in
+    [0, 1]; ``gaps`` int64 ``(K,)``, source minus target frame (signed frames); ``clip`` (into
+    :attr:`clips`); ``t`` target frame.
+
+    Raises:
+        ConfigError: a bad gap range or ``n_sources``.
+        DatasetError: no clip in the selection, or no target with enough sources in range.
+    """
+
+    def __init__(
+        self,
+        data: ClipDataset | str | os.PathLike[str],
+        n_sources: int,
+        min_gap_s: float,
+        max_gap_s: float,
+        split: str | None = None,
+        seed: int = 0,
+        subjects: Sequence[str] | None = None,
+    ) -> None:
+        _check_gaps(min_gap_s, max_gap_s)
+        if n_sources < 1:
+            raise ConfigError(f"n_sources must be >= 1, got {n_sources}")
+        ds = _dataset(data)
+        self.n_sources = int(n_sources)
+        self.seed, self.epoch = int(seed), 0
+        self.min_gap_s, self.max_gap_s = float(min_gap_s), float(max_gap_s)
+        self.clips = _select_clips(ds, split, subjects)
+        #: per clip: sorted valid frame indices, and the gap range ``(lo, hi)`` in frames
+        self.valid_frames = [np.flatnonzero(c.valid).astype(np.int64) for c in self.clips]
+        self.gaps = [gap_frames(min_gap_s, max_gap_s, c.fps) for c in self.clips]
+        rows = []
+        for ci, (v, (lo, hi)) in enumerate(zip(self.valid_frames, self.gaps, strict=True)):
+            if lo > hi or not len(v):
+                continue
+            a0, b0, a1, b1 = _ranges(v, v, lo, hi)
+            tgt = v[(b0 - a0) + (b1 - a1) >= n_sources]
+            rows.append(np.stack([np.full(len(tgt), ci), tgt], 1))
+        #: int64 ``(M, 2)``: clip number, target frame
+        self.index = (np.concatenate(rows) if rows else np.zeros((0, 2), np.int64)).astype(np.int64)
+        if not len(self.index):
+            raise DatasetError(_no_gap_message(ds, split, f"target with {n_sources} sources", min_gap_s, max_gap_s,
+                                               self.clips))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def frames(self, i: int) -> tuple[int, int, np.ndarray]:
+        """``(clip, target, sources)`` of item ``i``; ``sources`` int64 ``(K,)`` sorted frame indices."""
+        ci, t = (int(x) for x in self.index[i])
+        v = self.valid_frames[ci]
+        lo, hi = self.gaps[ci]
+        a0, b0, a1, b1 = (int(x) for x in _ranges(v, t, lo, hi))
+        cand = np.concatenate([v[a0:b0], v[a1:b1]])
+        pick = self._rng(i).choice(len(cand), size=self.n_sources, replace=False)
+        return ci, t, np.sort(cand[pick])
+
+    def __getitem__(self, i: int) -> Item:
+        ci, t, src = self.frames(i)
+        fr = self.clips[ci].frames
+        return {"target": to_float(fr[t]), "sources": to_float(fr[src]), "gaps": torch.from_numpy(src - t),
+                "clip": ci, "t": t}

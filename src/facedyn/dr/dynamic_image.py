@@ -86,3 +86,31 @@ def dynamic_image(window: torch.Tensor, direction: Direction = "forward") -> tor
     if direction == "backward":
         return approximate_rank_pooling_batch(window[:, T:].flip(1))
     raise ConfigError(f"direction must be 'forward' or 'backward', got {direction!r}")
+
+
+#: Regression targets of the DI-target baselines: the forward (``di``) or backward (``bdi``) DI.
+TARGETS = ("di", "bdi")
+
+
+def make_target(window: torch.Tensor, target: str, eps: float = 1e-8) -> torch.Tensor:
+    """The regression target of a window: its forward (``di``) or backward (``bdi``) dynamic image,
+    divided per sample by its standard deviation.
+
+    DI magnitudes grow with ``T`` and vary between clips, so every target is divided by its own standard
+    deviation over all ``C·H·W`` values. Its mean is *not* subtracted: ranking by ``<d, I_a> − <d, I_b>``
+    is invariant to a positive scale of ``d`` but not to adding a constant (``<c·1, I_a − I_b> ≠ 0``
+    whenever the frames' brightness differs), so scaling alone keeps the target's rankings exactly
+    those of the true DI.
+
+    Args:
+        window: ``(B, 2T+1, C, H, W)`` float in [0, 1], temporal order, centre at index ``T``.
+        target: ``di`` (frames ``t−T..t``) or ``bdi`` (frames ``t+T..t``).
+    Returns:
+        ``(B, C, H, W)`` float, unit std per sample (zeros where the DI is zero).
+    """
+    if target not in TARGETS:
+        raise ConfigError(f"unknown target {target!r}; use di or bdi")
+    with torch.no_grad():
+        d = dynamic_image(window, direction="forward" if target == "di" else "backward")
+        s = d.flatten(1).std(dim=1).clamp_min(eps)
+        return d / s.view(-1, *([1] * (d.dim() - 1)))

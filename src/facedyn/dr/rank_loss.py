@@ -37,7 +37,6 @@ Reduction = Literal["mean", "sum", "none"]
 
 
 # --------------------------------------------------------------------------------------------- pairs
-@lru_cache(maxsize=64)
 def _pairs_np(T: int) -> tuple[np.ndarray, np.ndarray]:
     a_list: list[int] = []
     b_list: list[int] = []
@@ -65,19 +64,22 @@ def eq2_pairs(T: int) -> tuple[torch.Tensor, torch.Tensor]:
     """
     if T < 0:
         raise ConfigError(f"T must be >= 0, got {T}")
-    a, b = _pairs_np(int(T))
-    return torch.from_numpy(a.copy()), torch.from_numpy(b.copy())
+    a, b = _pairs_on(int(T), torch.device("cpu"))
+    return a.clone(), b.clone()
 
 
-_PAIR_CACHE: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
-
-
+@lru_cache(maxsize=64)
 def _pairs_on(T: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    key = (T, str(device))
-    if key not in _PAIR_CACHE:
-        a, b = eq2_pairs(T)
-        _PAIR_CACHE[key] = (a.to(device), b.to(device))
-    return _PAIR_CACHE[key]
+    """The Eq. 2 pair indices on ``device`` (cached: the one pair cache)."""
+    a, b = _pairs_np(T)
+    return torch.from_numpy(a).to(device), torch.from_numpy(b).to(device)
+
+
+def before_centre(T: int) -> torch.Tensor:
+    """Bool ``(T(T+1),)`` over :func:`eq2_pairs`: True for the pairs before the centre (``b < a <= T``),
+    the ones a forward dynamic image ranks; False for those after it (the backward DI's)."""
+    a, b = eq2_pairs(T)
+    return (a <= T) & (b < T)
 
 
 def _half_length(d: torch.Tensor, window: torch.Tensor) -> int:
@@ -175,34 +177,6 @@ def ranking_accuracy(d: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
         ``(B,)`` float32 in [0, 1] (NaN for ``T = 0``, which has no pairs).
     """
     return (pair_deltas(d, window) > 0).float().mean(dim=1)
-
-
-def _rank_loss_loops(d: torch.Tensor, window: torch.Tensor, theta: float, gamma: float = 0.0,
-                     epsilon: float = 0.0) -> torch.Tensor:
-    """Eq. 3 transcribed literally with Python loops (reference for tests and the benchmark).
-
-    Same inputs and output as :func:`rank_loss` (batch mean). Scores are the plain ``<d, I_a>``.
-    """
-    B, N = window.shape[:2]
-    T = (N - 1) // 2
-    t = T
-    total = d.new_zeros(())
-    for i in range(B):
-        def score(a: int, i: int = i) -> torch.Tensor:
-            return (d[i] * window[i, a]).sum()
-
-        def delta(a: int, b: int) -> torch.Tensor:
-            return score(a) - score(b)
-
-        L = gamma * (d[i] ** 2).sum() - epsilon
-        for b in range(t - T, t - 1 + 1):
-            for a in range(b + 1, t + 1):
-                L = L + torch.clamp(theta - delta(a, b), min=0)
-        for a in range(t, t + T - 1 + 1):
-            for b in range(a + 1, t + T + 1):  # printed upper limit "T" read as t + T
-                L = L + torch.clamp(theta - delta(a, b), min=0)
-        total = total + L
-    return total / B
 
 
 # ---------------------------------------------------------------------------------------- centring

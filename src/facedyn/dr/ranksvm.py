@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from sklearn.svm import LinearSVC
 
-from facedyn.dr.rank_loss import eq2_pairs
+from facedyn.dr.rank_loss import before_centre, eq2_pairs
 from facedyn.errors import ConfigError
 
 PairSet = Literal["eq2", "forward", "backward"]
@@ -49,7 +49,7 @@ PAIR_SETS = ("eq2", "forward", "backward")
 def window_pairs(T: int, pairs: PairSet = "eq2") -> tuple[np.ndarray, np.ndarray]:
     """Index arrays ``(a, b)`` (``S_a > S_b`` wanted) of a ``2T + 1`` window for a pair set."""
     a, b = (x.numpy() for x in eq2_pairs(T))
-    before = (a <= T) & (b < T)
+    before = before_centre(T).numpy()
     if pairs == "eq2":
         keep = np.ones_like(before)
     elif pairs == "forward":

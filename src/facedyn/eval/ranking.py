@@ -19,27 +19,28 @@ Methods:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from facedyn.config import DRConfig
+from facedyn.api import FaceModel, load
 from facedyn.data.store import ClipDataset
 from facedyn.data.windows import WindowDataset
 from facedyn.dr.dynamic_image import dynamic_image
-from facedyn.dr.rank_loss import centred, eq2_pairs, pair_deltas
+from facedyn.dr.rank_loss import before_centre, centred, pair_deltas
 from facedyn.dr.ranksvm import ranksvm_dr_batch
-from facedyn.errors import CheckpointError, ConfigError
+from facedyn.errors import ConfigError
+from facedyn.reports.tables import to_markdown
 
 FREE_METHODS = ("identity", "centred", "random", "di", "bdi", "seq-di", "ranksvm")
-GRID_T = (3, 5, 7, 9)
-GRID_S = (1, 2, 3, 4)
+#: The (T, S) grid of dr-paper.txt Fig. 4 (``--grid fig4``).
+FIG4_GRID: dict[str, list[int]] = {"T": [3, 5, 7, 9], "S": [1, 2, 3, 4]}
 
 
 @dataclass
@@ -68,34 +69,26 @@ class Counts:
                 "pairs": n}
 
 
-def load_run(run: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, DRConfig]:
-    """A trained DR-family run directory → (network in eval mode with its best weights, config)."""
-    from facedyn.dr.model import build_net
-    from facedyn.train.loop import load_weights
-
-    run = Path(run)
-    cfg_file = run / "config.json"
-    if not cfg_file.is_file():
-        raise CheckpointError(f"{run}: not a run directory (no config.json); give a directory made by `facedyn train`")
-    saved = json.loads(cfg_file.read_text())
-    if "dr" not in saved:
-        raise CheckpointError(f"{run}: is a {saved.get('method')!r} run, not a DR-family run")
-    cfg = DRConfig.from_dict(saved["dr"])
-    net = build_net(cfg)
-    ck = run / "checkpoints" / "best.safetensors"
-    if not ck.exists():
-        ck = run / "checkpoints" / "last.safetensors"
-    load_weights(ck, {"net": net})
-    return net.to(device).eval(), cfg
-
-
-def _side_mask(T: int) -> torch.Tensor:
-    a, b = eq2_pairs(T)
-    return (a <= T) & (b < T)
-
-
 def _ok(d: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     return pair_deltas(d, window) > 0
+
+
+def window_setting(model: FaceModel) -> tuple[int, int] | None:
+    """The (T, S) a run was trained at, None for a method without a window."""
+    T, S = getattr(model.cfg, "T", None), getattr(model.cfg, "S", None)
+    return (int(T), int(S)) if T is not None and S is not None else None
+
+
+def load_ranking_models(runs: Sequence[str | Path], device: torch.device | str = "cpu"
+                        ) -> list[tuple[Path, FaceModel]]:
+    """Each run loaded; ConfigError for a run whose network has no DR output."""
+    out = []
+    for r in runs:
+        model = load(r, device=device)
+        if "dr" not in model.net.output_names:
+            raise ConfigError(f"{r}: a {model.name!r} run has no DR output; frame ranking evaluates DR-family runs")
+        out.append((Path(r), model))
+    return out
 
 
 def evaluate_ranking(
@@ -104,6 +97,7 @@ def evaluate_ranking(
     S: int,
     methods: Sequence[str] = ("identity", "centred", "random", "seq-di", "ranksvm"),
     runs: Sequence[str | Path] = (),
+    loaded: Sequence[tuple[Path, FaceModel]] | None = None,
     split: str | None = "test",
     every: int = 1,
     max_windows: int | None = None,
@@ -114,8 +108,9 @@ def evaluate_ranking(
 ) -> pd.DataFrame:
     """Ranking accuracy (%) of each method on the windows of ``data`` (one row per method).
 
-    ``runs`` are run directories; those whose (T, S) differ from the requested are ignored. DI-target
-    baselines are paired by method into ``<method>-seq`` when both a ``di`` and a ``bdi`` run exist.
+    ``runs`` are run directories (or ``loaded``: already loaded ``(path, model)`` pairs, see
+    :func:`load_ranking_models`); those trained at another (T, S) are ignored. DI-target baselines are
+    paired by method into ``<method>-seq`` when both a ``di`` and a ``bdi`` run exist.
     ``split=None`` evaluates every clip of the dataset (e.g. another dataset than the training one).
     """
     for m in methods:
@@ -129,25 +124,27 @@ def evaluate_ranking(
         idx = np.sort(rng.choice(idx, max_windows, replace=False))
     subset = Subset(wins, idx.tolist())
     device = torch.device(device)
+    loaded = list(loaded) if loaded is not None else load_ranking_models(runs, device)
 
-    models: dict[str, torch.nn.Module] = {}
-    baselines: dict[str, dict[str, torch.nn.Module]] = {}
-    for r in runs:
-        net, cfg = load_run(r, device)
-        if (cfg.T, cfg.S) != (T, S):
+    # Runs trained at another (T, S) are skipped. A DR ranks all pairs; a DI-target model the pairs
+    # on its side, and a DI and a BDI model of one method also form "<method>-seq".
+    models: dict[str, FaceModel] = {}
+    sided: dict[str, dict[str, FaceModel]] = {}
+    for path, model in loaded:
+        if window_setting(model) not in (None, (T, S)):
             continue
-        if cfg.method == "dr":
-            name = "dr" if "dr" not in models else f"dr:{Path(r).name}"
-            models[name] = net
+        side = getattr(model.net, "pair_side", "all")
+        if side == "all":
+            models[model.label if model.label not in models else f"{model.label}:{path.name}"] = model
         else:
-            baselines.setdefault(cfg.method, {})[cfg.target] = net
+            sided.setdefault(model.name, {})[side] = model
 
     counts: dict[str, Counts] = {}
 
     def c(name: str) -> Counts:
         return counts.setdefault(name, Counts())
 
-    before = _side_mask(T)
+    before = before_centre(T).to(device)
     gen = torch.Generator().manual_seed(seed)
     loader = DataLoader(subset, batch_size=batch_size, shuffle=False)
     done = 0
@@ -176,15 +173,15 @@ def evaluate_ranking(
                 elif m == "ranksvm":
                     d = torch.as_tensor(ranksvm_dr_batch(window.cpu()), dtype=window.dtype)
                     c(m).add(_ok(d.to(device), window), before)
-            for name, net in models.items():
-                c(name).add(_ok(net(centre), window), before)
-            for bname, pair in baselines.items():
-                outs = {k: net(centre) for k, net in pair.items()}
-                for k, d in outs.items():
-                    c(f"{bname}-{k}").add(_ok(d, window), before)
-                if "di" in outs and "bdi" in outs:
-                    c(f"{bname}-seq").add(_ok(outs["di"], window), before, use_after=False)
-                    c(f"{bname}-seq").add(_ok(outs["bdi"], window), before, use_before=False)
+            for name, model in models.items():
+                c(name).add(_ok(model.net(centre), window), before)
+            for mname, pair in sided.items():
+                outs = {side: model.net(centre) for side, model in pair.items()}
+                for side, d in outs.items():
+                    c(pair[side].label).add(_ok(d, window), before)
+                if len(outs) == 2:
+                    c(f"{mname}-seq").add(_ok(outs["before"], window), before, use_after=False)
+                    c(f"{mname}-seq").add(_ok(outs["after"], window), before, use_before=False)
             done += len(window)
             if progress:
                 progress(done, len(subset))
@@ -192,12 +189,83 @@ def evaluate_ranking(
     return pd.DataFrame(rows)
 
 
-def to_markdown(df: pd.DataFrame) -> str:
-    """A markdown table of ranking results (accuracy in %, one decimal)."""
-    cols = ["method", "T", "S", "windows", "acc", "acc_before", "acc_after"]
-    cols = [c for c in cols if c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df[cols].iterrows():
-        cells = [f"{r[c]:.1f}" if isinstance(r[c], float) else str(r[c]) for c in cols]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+def parse_ranking_grid(specs: Sequence[str]) -> list[tuple[int, int]]:
+    """``["fig4"]`` or ``["T=3,5", "S=2"]`` → the (T, S) settings, S outermost as in Fig. 4."""
+    grid: dict[str, list[int]] = {}
+    for spec in specs:
+        if spec.strip().lower() == "fig4":
+            grid.update(FIG4_GRID)
+            continue
+        name, sep, values = spec.partition("=")
+        name = name.strip()
+        try:
+            vals = [int(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            vals = []
+        if not sep or name not in ("T", "S") or not vals or min(vals) < 1:
+            raise ConfigError(f"--grid {spec!r}: use fig4, or T=3,5,7,9 and S=1,2 (positive integers)")
+        grid[name] = vals
+    if set(grid) != {"T", "S"}:
+        raise ConfigError("--grid needs both T=... and S=... (or fig4)")
+    return [(t, s) for s in grid["S"] for t in grid["T"]]
+
+
+def rank_report(
+    data: str | Path,
+    out: str | Path,
+    runs: Sequence[str | Path] = (),
+    T: int | None = None,
+    S: int | None = None,
+    grid: Sequence[str] = (),
+    methods: Sequence[str] = ("identity", "centred", "random", "seq-di", "ranksvm"),
+    split: str = "test",
+    every: int = 1,
+    max_windows: int | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """``facedyn eval rank``: evaluate every setting and write ``ranking.csv``, ``ranking.md`` and figures.
+
+    Settings: ``grid`` (see :func:`parse_ranking_grid`), else ``T``/``S``, each defaulting to the first
+    run's. Figures: the accuracy-vs-T curves (Fig. 4 style) for several settings, and a gallery of
+    input / DR / centred / DI / BDI when a DR run (one that ranks all pairs) was given.
+    Returns ``{"table": DataFrame, "markdown": str, "files": [paths]}``.
+    """
+    from facedyn import runs as run_io
+    from facedyn.atomic import write_text
+    from facedyn.device import resolve_device
+    from facedyn.reports.plots import plot_ranking_curves
+    from facedyn.reports.report import dr_gallery
+
+    dev = resolve_device(device)
+    loaded = load_ranking_models(run_io.expand_runs(list(runs)), dev)
+    if grid:
+        settings = parse_ranking_grid(grid)
+    else:
+        own = next((window_setting(m) for _, m in loaded if window_setting(m)), None)
+        T = T if T is not None else (own[0] if own else None)
+        S = S if S is not None else (own[1] if own else None)
+        if T is None or S is None:
+            raise ConfigError("give --T and --S, or a --run to take them from, or --grid")
+        settings = [(int(T), int(S))]
+    out = Path(out)
+    sp = None if split == "all" else split
+    frames = []
+    for t, s in settings:
+        label = f"rank T={t} S={s}"
+        cb = (lambda d, n, label=label: progress(label, d, n)) if progress else None
+        frames.append(evaluate_ranking(data, t, s, methods=methods, loaded=loaded, split=sp, every=every,
+                                       max_windows=max_windows, device=dev, seed=seed, progress=cb))
+    table = pd.concat(frames, ignore_index=True)
+    md = to_markdown(table)
+    files = [out / "ranking.csv", out / "ranking.md"]
+    write_text(files[0], table.to_csv(index=False, float_format="%.3f"))
+    write_text(files[1], md)
+    if len(settings) > 1:
+        files.append(plot_ranking_curves(table, out / "figures" / "ranking.png"))
+    dr = next((m for _, m in loaded if getattr(m.net, "pair_side", "all") == "all"), None)
+    if dr is not None and window_setting(dr) is not None:
+        t, s = window_setting(dr)  # type: ignore[misc]
+        files.append(dr_gallery(data, dr, t, s, out / "figures" / "dr_gallery.png", split=sp, seed=seed))
+    return {"table": table, "markdown": md, "files": files}

@@ -6,17 +6,16 @@
 (:func:`load_vgg16_weights`; classifier keys are ignored). It returns the activations
 ``relu1_2`` (index 3), ``relu2_2`` (8), ``relu3_3`` (15) and ``relu4_3`` (22).
 
-facedyn never downloads weights. Where the user gives no VGG-16 file, :func:`train_feature_net`
-trains a VGG-16-layout network of reduced width itself, as a denoising autoencoder (the feature
-stack up to ``relu4_3`` is the encoder, a small upsampling decoder reconstructs the clean input
-from ``relu4_3``), for a few hundred steps on images the caller supplies, then freezes it. Runs
-record which feature network they used.
+facedyn never downloads weights. Where the user has no VGG-16 file, the ``vgg_features`` method
+(:mod:`facedyn.dr.features`) trains a VGG-16-layout network of reduced width as a denoising
+autoencoder: this stack up to ``relu4_3`` is the encoder and :class:`VGGDecoder` reconstructs the
+clean input from ``relu4_3``.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -151,7 +150,7 @@ def load_vgg16_weights(path: str | Path, layers: Sequence[str] = DEFAULT_LAYERS)
     path = Path(path)
     if not path.is_file():
         raise InputNotFoundError(f"{path}: no such VGG-16 weights file; give the path of a torchvision vgg16 "
-                                 "state dict, or leave it out to use the self-trained feature network")
+                                 "state dict, or a run of `facedyn train vgg_features`")
     state = _read_state_dict(path)
     state = {k.removeprefix("module."): v for k, v in state.items()}
     feats = {k: v for k, v in state.items() if k.startswith("features.")}
@@ -175,7 +174,7 @@ def load_vgg16_weights(path: str | Path, layers: Sequence[str] = DEFAULT_LAYERS)
     return net.freeze()
 
 
-class _Decoder(nn.Module):
+class VGGDecoder(nn.Module):
     """Upsamples ``relu4_3`` (``8w`` channels at 1/8 resolution) back to a 3-channel image."""
 
     def __init__(self, width: int) -> None:
@@ -189,63 +188,3 @@ class _Decoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
-
-
-def _forever(batches: Iterable[torch.Tensor] | Callable[[], torch.Tensor]) -> Iterator[torch.Tensor]:
-    if callable(batches):
-        while True:
-            yield batches()
-    while True:
-        n = 0
-        for b in batches:
-            n += 1
-            yield b
-        if n == 0:
-            raise ValueError("train_feature_net: no batches to train on")
-
-
-def train_feature_net(
-    batches: Iterable[torch.Tensor] | Callable[[], torch.Tensor],
-    steps: int = 300,
-    width: int = 16,
-    lr: float = 1e-3,
-    noise: float = 0.2,
-    layers: Sequence[str] = DEFAULT_LAYERS,
-    device: torch.device | str = "cpu",
-    seed: int = 0,
-    log: Callable[[int, float], None] | None = None,
-    log_every: int = 50,
-) -> VGG16Features:
-    """facedyn's own feature network (no download): VGG-16 layout, trained as a denoising autoencoder.
-
-    Args:
-        batches: an iterable (cycled) or a callable giving ``(B, 3, H, W)`` float batches on the
-            network's *normalised* input scale (about zero mean, unit std; e.g. ImageNet-normalised
-            faces and per-sample-normalised DRs); ``H, W`` divisible by 8.
-        steps: Adam steps. width: first-block channels (VGG-16 has 64).
-        noise: std of the Gaussian noise added to the input; the target is the clean input.
-        log: called as ``log(step, loss)`` every ``log_every`` steps and after the last.
-    Returns:
-        a frozen :class:`VGG16Features` (eval mode) on ``device``; use it with ``normalize=False``.
-    """
-    device = torch.device(device)
-    g = torch.Generator(device="cpu").manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        enc = VGG16Features(width=width, layers=layers).to(device)
-        dec = _Decoder(width).to(device)
-    trunk = enc.features[: LAYERS["relu4_3"] + 1]  # shared weights; relu4_3 feeds the decoder
-    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=lr, betas=(0.9, 0.999))
-    it = _forever(batches)
-    enc.train()
-    for step in range(1, steps + 1):
-        x = next(it).to(device)
-        eps = torch.randn(x.shape, generator=g).to(device) * noise
-        z = trunk(x + eps)
-        loss = F.mse_loss(dec(z), x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if log is not None and (step % log_every == 0 or step == steps):
-            log(step, float(loss.detach()))
-    return enc.freeze()

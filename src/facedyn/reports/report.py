@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,17 +10,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facedyn.data.store import atomic_write_text
+from facedyn import runs
+from facedyn.atomic import write_text
 from facedyn.data.windows import WindowDataset
 from facedyn.dr.dynamic_image import dynamic_image
 from facedyn.dr.rank_loss import centred
-from facedyn.eval.ranking import to_markdown
 from facedyn.reports.plots import plot_dr_gallery, plot_training
+from facedyn.reports.tables import to_markdown
 
 
-def dr_gallery(data: str | Path, net: torch.nn.Module, T: int, S: int, path: Path, split: str | None = "test",
-               n: int = 4, seed: int = 0) -> Path:
-    """Figure: input / DR / centred / true DI / true BDI for ``n`` frames of ``split``."""
+def dr_gallery(data: str | Path, net: Callable[[torch.Tensor], torch.Tensor], T: int, S: int, path: Path,
+               split: str | None = "test", n: int = 4, seed: int = 0) -> Path:
+    """Figure: input / DR / centred / true DI / true BDI for ``n`` frames of ``split``.
+
+    ``net``: the DR of faces ``(B, 3, H, W)`` (a loaded model, e.g. ``facedyn.load(run)``)."""
     wins = WindowDataset(data, T, S, split=split)
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(wins), size=min(n, len(wins)), replace=False))
@@ -43,7 +47,7 @@ def write_dr_report(out: Path, ranking: pd.DataFrame, run: Path, summary: dict[s
                     figures: dict[str, Path], notes: list[str]) -> Path:
     """``report.md``: data, training, ranking table and figures of a DR run."""
     out = Path(out)
-    metrics = pd.read_csv(run / "metrics.csv")
+    metrics = pd.DataFrame(runs.read_metrics(run))
     plot_training(metrics, out / "figures" / "training.png", title=f"DR training ({run.name})")
     rel = {k: Path(v).resolve().relative_to(out.resolve()) for k, v in figures.items()}
     lines = ["# facedyn report", ""]
@@ -64,5 +68,5 @@ def write_dr_report(out: Path, ranking: pd.DataFrame, run: Path, summary: dict[s
     lines += [f"![{k}]({v})" for k, v in rel.items()]
     lines += ["", "## Notes", "", *[f"- {n}" for n in notes], ""]
     path = out / "report.md"
-    atomic_write_text(path, "\n".join(lines))
+    write_text(path, "\n".join(lines))
     return path

@@ -1,0 +1,260 @@
+"""Run directories: the only code that reads or writes them.
+
+Layout::
+
+    RUN/config.json                    the run record (:class:`RunRecord`)
+    RUN/checkpoints/init.safetensors   the network before training (``facedyn.load(run, weights="init")``)
+    RUN/checkpoints/best.safetensors   the epoch chosen by the method's selection rule
+    RUN/checkpoints/last.safetensors   the latest epoch (resume point)
+    RUN/checkpoints/last.state.pt      optimiser states, epoch, step, best value, RNG states (resume)
+    RUN/metrics.csv                    one row per epoch: train losses, validation metrics, time
+    RUN/figures/*.png                  figures
+
+Every file is written atomically. Weights are safetensors with one flat ``"<module>.<param>"`` key
+space, so several modules (a GAN's generator and discriminator) live in one file.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import shlex
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from facedyn import __version__
+from facedyn.atomic import atomic_path, write_json
+from facedyn.errors import CheckpointError, OutputError
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.csv"
+CHECKPOINTS = "checkpoints"
+FIGURES = "figures"
+WEIGHTS = ("best", "last", "init")
+
+
+@dataclass
+class RunRecord:
+    """What ``config.json`` holds.
+
+    Attributes:
+        method: registered method name; ``module`` the module that registers it (imported on load,
+            so runs of methods from other packages load too).
+        config: the method's config (its dataclass as a dict, the loop's settings included).
+        data: the dataset: ``path``, the :class:`~facedyn.method.DataSpec` fields (``size``, ``mask``,
+            ``align``, ``template``, ``detector``, ``channels``), ``fold`` and the frame-set sizes.
+        extra: method-specific facts (:meth:`facedyn.method.Method.record`).
+        facedyn_version, command, created: provenance (the command line that made the run).
+    """
+
+    method: str
+    module: str
+    config: dict[str, Any]
+    data: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+    facedyn_version: str = __version__
+    command: str = ""
+    created: str = ""
+
+
+def command_line() -> str:
+    """The current process's command line, shell-quoted (recorded in every run)."""
+    return " ".join(shlex.quote(a) for a in ["facedyn" if i == 0 else a for i, a in enumerate(sys.argv)])
+
+
+def is_run(path: str | Path) -> bool:
+    return (Path(path) / CONFIG_FILE).is_file()
+
+
+def write_record(run_dir: str | Path, record: RunRecord) -> Path:
+    """Write ``config.json`` (creating the run directory); returns its path."""
+    run_dir = Path(run_dir)
+    if not record.created:
+        record.created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    path = run_dir / CONFIG_FILE
+    write_json(path, asdict(record))
+    return path
+
+
+def read_record(run_dir: str | Path) -> RunRecord:
+    """``config.json`` of a run; CheckpointError with what to do when it is missing or unreadable."""
+    run_dir = Path(run_dir)
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir}: not a run directory (no {CONFIG_FILE}); give a directory made by "
+                              "`facedyn train`")
+    try:
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise CheckpointError(f"{path}: not valid JSON; the run is damaged, train it again") from None
+    if "config" not in raw and "dr" in raw:  # written by facedyn 0.1 (DR-family runs only)
+        return _record_v1(raw)
+    try:
+        return RunRecord(**{k: raw[k] for k in RunRecord.__dataclass_fields__ if k in raw})
+    except TypeError:
+        raise CheckpointError(f"{path}: lacks the method, config or data entries of a facedyn run") from None
+
+
+def _record_v1(raw: dict[str, Any]) -> RunRecord:
+    """A 0.1 record (``{"method", "dr": {...}, "loop": {...}}``) in today's form."""
+    dr = dict(raw["dr"])
+    method = raw.get("method", "dr")
+    loop = raw.get("loop", {})
+    config = {k: v for k, v in dr.items() if k not in ("method", "size", "extra")}
+    if method == "dr":
+        config.pop("target", None)
+    config.update({k: loop[k] for k in ("epochs", "steps_per_epoch", "batch_size", "lr", "betas", "weight_decay",
+                                        "lr_schedule", "grad_clip", "seed") if k in loop})
+    config.update({k: v for k, v in dr.get("extra", {}).items() if k not in ("augment",)})
+    module = "facedyn.dr.method" if method == "dr" else "facedyn.dr.baselines"
+    return RunRecord(method=method, module=module, config=config,
+                     data={"path": raw.get("data", ""), "size": dr.get("size", 64), "mask": True},
+                     facedyn_version=raw.get("facedyn_version", "0.1.0"))
+
+
+# -- weights ---------------------------------------------------------------------------------------
+
+def checkpoint_path(run_dir: str | Path, weights: str = "best") -> Path:
+    """``RUN/checkpoints/<weights>.safetensors`` (``best`` falls back to ``last``); CheckpointError if absent."""
+    if weights not in WEIGHTS:
+        raise CheckpointError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    ck = Path(run_dir) / CHECKPOINTS
+    path = ck / f"{weights}.safetensors"
+    if not path.is_file() and weights == "best":
+        path = ck / "last.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"{Path(run_dir)}: has no {weights} checkpoint; train it (again) with `facedyn train`")
+    return path
+
+
+def state_dict_of(modules: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
+    """Flat ``{"module.param": tensor}`` of several modules (DDP wrappers unwrapped)."""
+    out: dict[str, torch.Tensor] = {}
+    for name, m in modules.items():
+        m = getattr(m, "module", m)
+        for k, v in m.state_dict().items():
+            out[f"{name}.{k}"] = v.detach().cpu().contiguous()
+    return out
+
+
+def save_weights(path: str | Path, modules: dict[str, nn.Module], metadata: dict[str, str] | None = None) -> None:
+    """Save modules' weights as safetensors, atomically."""
+    with atomic_path(path) as tmp:
+        save_file(state_dict_of(modules), str(tmp), metadata=metadata or {})
+
+
+def load_weights(path: str | Path, modules: dict[str, nn.Module]) -> dict[str, str]:
+    """Load ``modules`` (strictly, each from its ``"<name>."`` keys) from a safetensors file.
+
+    Keys of other modules in the file are ignored (a loaded model needs only its network, not the
+    discriminator it was trained against). Returns the file's metadata.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint; train first or give the right run directory")
+    try:
+        state = load_file(str(path))
+        with safe_open(str(path), "pt") as f:
+            metadata = dict(f.metadata() or {})
+    except Exception as e:  # safetensors raises its own error types
+        raise CheckpointError(f"{path}: not a readable safetensors file ({type(e).__name__})") from None
+    for name, m in modules.items():
+        m = getattr(m, "module", m)
+        prefix = f"{name}."
+        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        try:
+            m.load_state_dict(sub, strict=True)
+        except RuntimeError as e:
+            first = str(e).splitlines()[0]
+            raise CheckpointError(f"{path}: weights do not match the model ({first}); was it trained with other "
+                                  "settings?") from None
+    return metadata
+
+
+def save_train_state(run_dir: str | Path, state: dict[str, Any]) -> None:
+    """Optimiser states, counters and RNG states of the last epoch (``last.state.pt``)."""
+    with atomic_path(Path(run_dir) / CHECKPOINTS / "last.state.pt") as tmp:
+        torch.save(state, tmp)
+
+
+def load_train_state(run_dir: str | Path, device: torch.device) -> dict[str, Any] | None:
+    """The saved training state, or None when the run has not finished an epoch yet."""
+    path = Path(run_dir) / CHECKPOINTS / "last.state.pt"
+    if not path.is_file() or not (Path(run_dir) / CHECKPOINTS / "last.safetensors").is_file():
+        return None
+    try:
+        return torch.load(path, map_location=device, weights_only=False)
+    except Exception as e:
+        raise CheckpointError(f"{path}: unreadable ({type(e).__name__}); delete the run or train without --resume") \
+            from None
+
+
+# -- metrics -----------------------------------------------------------------------------------------
+
+def write_metrics(run_dir: str | Path, rows: list[dict[str, Any]]) -> None:
+    """``metrics.csv``: one row per epoch, the union of all rows' keys as columns."""
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    with atomic_path(Path(run_dir) / METRICS_FILE) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Rows of ``metrics.csv`` (numbers parsed; empty cells as ``""``), ``[]`` when absent."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return [{k: _num(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def _num(v: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
+
+
+def figure_path(run_dir: str | Path, name: str) -> Path:
+    """Where a run's figure ``name`` (``.png``) goes."""
+    return Path(run_dir) / FIGURES / name
+
+
+# -- finding runs ------------------------------------------------------------------------------------
+
+def expand_runs(paths: list[Path] | list[str]) -> list[Path]:
+    """Run directories, descending one level into sweep folders (``OUT/T3_S1/config.json``)."""
+    out: list[Path] = []
+    for r in map(Path, paths):
+        if is_run(r):
+            out.append(r)
+        elif r.is_dir() and any(r.glob(f"*/{CONFIG_FILE}")):
+            out.extend(sorted(p.parent for p in r.glob(f"*/{CONFIG_FILE}")))
+        else:
+            raise CheckpointError(f"{r}: not a run directory (no {CONFIG_FILE}); give a directory made by "
+                                  "`facedyn train`")
+    return out
+
+
+def ensure_run_dir(run_dir: str | Path) -> Path:
+    """Create the run directory and its ``checkpoints/`` (OutputError when it cannot be written)."""
+    run_dir = Path(run_dir)
+    try:
+        (run_dir / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{run_dir}: cannot write the run here ({e.strerror}); choose a writable --out") from None
+    return run_dir

@@ -1,0 +1,116 @@
+"""The method platform: a method added in one file trains, evaluates, loads, analyzes and gets a CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import facedyn
+import toy_method
+from facedyn import runs
+from facedyn.cli import main
+from facedyn.train import train
+
+
+def test_toy_method_is_one_small_file() -> None:
+    assert len(Path(toy_method.__file__).read_text().splitlines()) < 80
+
+
+def test_toy_method_end_to_end(synth_store: Path, synth_videos: Path, tmp_path: Path,
+                               capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    run = tmp_path / "toy"
+    res = train("toy", synth_store, run, {"epochs": 2, "steps_per_epoch": 3, "batch_size": 8})
+    assert [r["epoch"] for r in res.history] == [0, 1, 2]
+    assert np.isfinite(res.history[-1]["val_mse"])
+    rec = runs.read_record(run)
+    assert rec.method == "toy" and rec.module == "toy_method" and rec.data["size"] == 32
+    assert rec.config["dim"] == 8 and rec.config["epochs"] == 2
+
+    # evaluated on the test person with the method's own whole-set metric
+    metrics = facedyn.evaluate(run, synth_store, split="test", device="cpu")
+    assert set(metrics) == {"mse"} and metrics["mse"] >= 0
+
+    # loaded: encode (N, D), outputs, the network's own forward; init differs from trained
+    model = facedyn.load(run, device="cpu")
+    faces = torch.rand(5, 3, 32, 32)
+    assert model.encode(faces).shape == (5, 8)
+    assert model.outputs(faces)["brightness"].shape == (5,)
+    init = facedyn.load(run, weights="init", device="cpu")
+    assert not torch.allclose(init.encode(faces), model.encode(faces))
+
+    # analyze a video: one row per face and frame, OpenFace-style columns, then the toy's outputs
+    video = next(synth_videos.rglob("*.mp4"))
+    df = facedyn.analyze(video, runs=[run], device="cpu")
+    assert len(df) == 60 and (df["success"] == 1).all() and (df["face_id"] == 0).all()
+    assert list(df.columns[:4]) == ["frame", "timestamp", "face_id", "success"]
+    assert {"x_0", "y_67", "brightness", "embedding_0", "embedding_7"} <= set(df.columns)
+    assert np.isfinite(df["brightness"]).all()
+
+    # the CLI has `facedyn train toy` with options from ToyConfig
+    monkeypatch.setattr(sys, "argv", ["facedyn", "train", "toy", "--help"])
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == 0
+    assert "--dim" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method", ["dr", "unet_mse", "pix2pix", "vgg_features"])
+def test_every_builtin_method_loads_with_encode(method: str, synth_store: Path, tmp_path: Path) -> None:
+    settings = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "T": 2, "S": 1}
+    if method != "vgg_features":
+        settings.update({"width": 4, "depth": 2})
+    else:
+        settings["width"] = 4
+    train(method, synth_store, tmp_path / method, settings)
+    model = facedyn.load(tmp_path / method, device="cpu")
+    faces = torch.rand(3, 3, 32, 32)
+    z = model.encode(faces)
+    assert z.ndim == 2 and z.shape[0] == 3 and torch.isfinite(z).all()
+    z0 = facedyn.load(tmp_path / method, weights="init", device="cpu").encode(faces)
+    z1 = facedyn.load(tmp_path / method, weights="last", device="cpu").encode(faces)
+    assert z0.shape == z1.shape == z.shape and not torch.allclose(z0, z1)  # (best may be the untrained DR)
+
+
+def test_unet_p_uses_a_vgg_features_run_and_stays_self_contained(synth_store: Path, tmp_path: Path) -> None:
+    small = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "T": 2, "S": 1, "width": 4}
+    train("vgg_features", synth_store, tmp_path / "feats", small)
+    with pytest.raises(facedyn.errors.ConfigError, match="needs --features"):
+        train("unet_p", synth_store, tmp_path / "p0", {**small, "depth": 2})
+    train("unet_p", synth_store, tmp_path / "p", {**small, "depth": 2, "features": str(tmp_path / "feats")})
+    rec = runs.read_record(tmp_path / "p")
+    assert rec.extra["feature_net"].startswith("vgg_features:")
+    best = runs.checkpoint_path(tmp_path / "p", "best")
+    from safetensors.torch import load_file
+
+    assert any(k.startswith("features.") for k in load_file(str(best)))
+    assert facedyn.load(tmp_path / "p", device="cpu").encode(torch.rand(2, 3, 32, 32)).shape == (2, 3 * 32 * 32)
+
+
+def test_resume_keeps_recorded_settings_and_extends(synth_store: Path, tmp_path: Path) -> None:
+    from facedyn.train.loop import Runtime
+
+    run = tmp_path / "dr"
+    first = train("dr", synth_store, run, {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "T": 2, "S": 1,
+                                            "width": 4, "depth": 2})
+    theta = first.config.theta
+    res = train("dr", synth_store, run, {"epochs": 2}, Runtime(resume=True))
+    assert [r["epoch"] for r in res.history] == [0, 1, 2]
+    assert res.config.theta == theta and res.config.width == 4
+    with pytest.raises(facedyn.errors.CheckpointError, match="cannot resume"):
+        train("toy", synth_store, run, {"epochs": 3}, Runtime(resume=True))
+
+
+def test_load_errors(tmp_path: Path) -> None:
+    with pytest.raises(facedyn.errors.CheckpointError, match="no such run"):
+        facedyn.load(tmp_path / "nope")
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text(json.dumps({"method": "nonexistent", "module": "no.such.mod",
+                                                            "config": {}, "data": {"size": 32}}))
+    with pytest.raises(facedyn.errors.CheckpointError, match="cannot be imported"):
+        facedyn.load(tmp_path / "r")
