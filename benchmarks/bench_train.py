@@ -15,12 +15,11 @@ from pathlib import Path
 
 import torch
 
-from facedyn.config import DRConfig
 from facedyn.data.prepare import PrepareOptions, prepare
 from facedyn.data.synthetic import synth
-from facedyn.dr.model import build_net
-from facedyn.dr.train import train_dr
-from facedyn.train.loop import LoopConfig
+from facedyn.dr.method import DRConfig
+from facedyn.dr.model import build_drnet
+from facedyn.train import train
 
 
 def main() -> None:
@@ -35,8 +34,8 @@ def main() -> None:
     synth(tmp / "v", subjects=5, seconds=10, seed=0)
     prepare([tmp / "v"], tmp / "d", PrepareOptions(size=a.size))
 
-    cfg = DRConfig(T=a.T, S=a.S, size=a.size)
-    net = build_net(cfg)
+    cfg = DRConfig(T=a.T, S=a.S, epochs=1, steps_per_epoch=a.steps, batch_size=a.batch, max_val_batches=1)
+    net = build_drnet(cfg, a.size, residual=True)
     opt = torch.optim.Adam(net.parameters(), 1e-3, betas=(0.5, 0.9))
     x = torch.rand(a.batch, 3, a.size, a.size)
     for _ in range(3):
@@ -50,10 +49,8 @@ def main() -> None:
         opt.step()
     bare = a.steps * a.batch / (time.perf_counter() - t)
 
-    loop = LoopConfig(out=str(tmp / "run"), epochs=1, steps_per_epoch=a.steps, batch_size=a.batch, seed=0,
-                      max_val_batches=1)
     t = time.perf_counter()
-    hist = train_dr(tmp / "d", tmp / "run", cfg, loop)
+    hist = train("dr", tmp / "d", tmp / "run", cfg).history
     total = time.perf_counter() - t
     epoch_s = float(hist[-1]["time_s"])
     loop_ips = a.steps * a.batch / epoch_s

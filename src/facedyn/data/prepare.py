@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from facedyn import __version__
+from facedyn.atomic import write_text
 from facedyn.data import video as video_io
 from facedyn.data.datasets.base import ClipSource
 from facedyn.data.store import (
@@ -36,7 +37,6 @@ from facedyn.data.store import (
     SPLITS,
     ClipWriter,
     assign_splits,
-    atomic_write_text,
     clean_partial,
     ensure_writable_dir,
     is_complete_clip,
@@ -219,7 +219,7 @@ def prepare_clip(
             "facedyn_version": __version__,
             **src.extra,
         }
-        atomic_write_text(writer.tmp / "faces.csv", _faces_table(times, src_lms).to_csv(index=False,
+        write_text(writer.tmp / "faces.csv", _faces_table(times, src_lms).to_csv(index=False,
                                                                                           float_format="%.2f"))
         writer.commit(labels, meta)
     except BaseException:

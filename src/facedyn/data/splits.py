@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from facedyn.data.store import INDEX, ClipDataset, atomic_write_json, fold_splits, normalize_index
+from facedyn.atomic import write_json
+from facedyn.data.store import INDEX, ClipDataset, fold_splits, normalize_index
 from facedyn.errors import ConfigError, DatasetError
 
 __all__ = ["fold_splits", "make_folds", "set_splits"]
@@ -67,7 +68,7 @@ def set_splits(
     held = set(v) | set(t)
     splits = {"train": sorted(s for s in known if s not in held), "val": sorted(v), "test": sorted(t)}
     index["splits"] = splits
-    atomic_write_json(ds.path / INDEX, index)
+    write_json(ds.path / INDEX, index)
     return splits
 
 
@@ -100,6 +101,6 @@ def make_folds(dataset_dir: str | os.PathLike[str], k: int, seed: int = 0) -> li
     shuffled = [subjects[i] for i in order]
     folds = [sorted(shuffled[j::k]) for j in range(int(k))]
     index["folds"] = folds
-    atomic_write_json(ds.path / INDEX, index)
+    write_json(ds.path / INDEX, index)
     return folds
 

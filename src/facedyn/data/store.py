@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facedyn.atomic import atomic_path
+from facedyn.atomic import write_json
 from facedyn.errors import ConfigError, DatasetError, OutputError
 
 INDEX = "index.json"
@@ -56,32 +56,6 @@ FORMAT = 2
 CONTRACT_KEYS = ("size", "mask", "align", "template", "detector")
 #: the ``detector`` of a clip whose landmarks came with the source instead of from a detector
 GIVEN_LANDMARKS = "given-landmarks"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
-
-
-def atomic_save_npy(path: Path, arr: np.ndarray) -> None:
-    """``np.save`` atomically."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.save(f, arr)
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
 def ensure_writable_dir(path: Path) -> Path:
@@ -160,7 +134,7 @@ class ClipWriter:
             labels.to_csv(self.tmp / "labels.csv", index=False, float_format="%.6g")
         meta = {**meta, "clip_id": self.clip_id, "n_frames": n, "size": self.size,
                 "n_valid": int(np.sum(self._valid))}
-        (self.tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
+        write_json(self.tmp / "meta.json", meta)
         final = self.dataset_dir / self.clip_id
         if final.exists():
             shutil.rmtree(final)
@@ -596,5 +570,5 @@ def write_index(
     }
     if folds:
         index["folds"] = [sorted(f) for f in folds]
-    atomic_write_json(root / INDEX, index)
+    write_json(root / INDEX, index)
     return index

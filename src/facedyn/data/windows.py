@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -146,11 +146,48 @@ class _ClipLabels:
         return torch.from_numpy(self._cache[ci][t].copy())
 
 
-class _Seeded:
-    """Deterministic per-item randomness: item ``i`` draws from ``default_rng((seed, epoch, i))``."""
+class _GapSampler(Dataset):
+    """Shared parts of the samplers that pair frames of one clip within a time gap (pairs, K sources).
 
-    seed: int = 0
-    epoch: int = 0
+    Sets :attr:`clips`, per clip the sorted valid frame indices (:attr:`valid_frames`) and the gap range
+    in frames (:attr:`gaps`, from :func:`gap_frames`), and gives each item deterministic randomness:
+    item ``i`` draws from ``default_rng((seed, epoch, i))``.
+    """
+
+    def __init__(self, data: ClipDataset | str | os.PathLike[str], min_gap_s: float, max_gap_s: float,
+                 split: str | None, seed: int, subjects: Sequence[str] | None) -> None:
+        _check_gaps(min_gap_s, max_gap_s)
+        self.store = _dataset(data)
+        self.split = split
+        self.seed, self.epoch = int(seed), 0
+        self.min_gap_s, self.max_gap_s = float(min_gap_s), float(max_gap_s)
+        self.clips = _select_clips(self.store, split, subjects)
+        #: per clip: sorted valid frame indices, and the gap range ``(lo, hi)`` in frames
+        self.valid_frames = [np.flatnonzero(c.valid).astype(np.int64) for c in self.clips]
+        self.gaps = [gap_frames(min_gap_s, max_gap_s, c.fps) for c in self.clips]
+
+    def _anchors(self, keep: Callable[[np.ndarray, np.ndarray], np.ndarray], what: str) -> np.ndarray:
+        """int64 ``(M, 2)`` (clip, frame) of every valid frame for which ``keep(n_before, n_after)`` holds,
+        ``n_*`` the numbers of valid frames in the gap range on each side; DatasetError if none."""
+        rows = []
+        for ci, (v, (lo, hi)) in enumerate(zip(self.valid_frames, self.gaps, strict=True)):
+            if lo > hi or not len(v):
+                continue
+            a0, b0, a1, b1 = _ranges(v, v, lo, hi)
+            anchors = v[keep(b0 - a0, b1 - a1)]
+            rows.append(np.stack([np.full(len(anchors), ci), anchors], 1))
+        index = (np.concatenate(rows) if rows else np.zeros((0, 2), np.int64)).astype(np.int64)
+        if not len(index):
+            raise DatasetError(_no_gap_message(self.store, self.split, what, self.min_gap_s, self.max_gap_s,
+                                               self.clips))
+        return index
+
+    def _neighbours(self, ci: int, frame: int) -> tuple[np.ndarray, np.ndarray]:
+        """Valid frames of clip ``ci`` in the gap range before and after ``frame``."""
+        v = self.valid_frames[ci]
+        lo, hi = self.gaps[ci]
+        a0, b0, a1, b1 = (int(x) for x in _ranges(v, frame, lo, hi))
+        return v[a0:b0], v[a1:b1]
 
     def set_epoch(self, epoch: int) -> None:
         """Draw other pairs/sources from now on (call once per epoch, like DistributedSampler's)."""
@@ -158,6 +195,9 @@ class _Seeded:
 
     def _rng(self, i: int) -> np.random.Generator:
         return np.random.default_rng((self.seed, self.epoch, int(i)))
+
+    def __len__(self) -> int:
+        return len(self.index)
 
 
 class WindowDataset(Dataset):
@@ -283,7 +323,7 @@ def _no_gap_message(ds: ClipDataset, split: str | None, what: str, min_gap_s: fl
             "range or use longer clips")
 
 
-class PairDataset(_Seeded, Dataset):
+class PairDataset(_GapSampler):
     """Source/target frame pairs within one clip, ``min_gap_s <= |t_target - t_source| <= max_gap_s`` seconds.
 
     The gap range is converted to frames with each clip's own fps (:func:`gap_frames`: the whole
@@ -311,44 +351,20 @@ class PairDataset(_Seeded, Dataset):
         both_directions: bool = True,
         subjects: Sequence[str] | None = None,
     ) -> None:
-        _check_gaps(min_gap_s, max_gap_s)
         if pairs_per_frame < 1:
             raise ConfigError(f"pairs_per_frame must be >= 1, got {pairs_per_frame}")
-        ds = _dataset(data)
-        self.seed, self.epoch = int(seed), 0
-        self.min_gap_s, self.max_gap_s = float(min_gap_s), float(max_gap_s)
+        super().__init__(data, min_gap_s, max_gap_s, split, seed, subjects)
         self.both_directions = both_directions
-        self.clips = _select_clips(ds, split, subjects)
-        #: per clip: sorted valid frame indices, and the gap range ``(lo, hi)`` in frames
-        self.valid_frames = [np.flatnonzero(c.valid).astype(np.int64) for c in self.clips]
-        self.gaps = [gap_frames(min_gap_s, max_gap_s, c.fps) for c in self.clips]
-        rows = []
-        for ci, (v, (lo, hi)) in enumerate(zip(self.valid_frames, self.gaps, strict=True)):
-            if lo > hi or not len(v):
-                continue
-            a0, b0, a1, b1 = _ranges(v, v, lo, hi)
-            n = (b1 - a1) + ((b0 - a0) if both_directions else 0)
-            src = v[n > 0]
-            rows.append(np.stack([np.full(len(src), ci), src], 1))
-        index = np.concatenate(rows) if rows else np.zeros((0, 2), np.int64)
+        index = self._anchors(lambda nb, na: (na + (nb if both_directions else 0)) > 0, "pair")
         #: int64 ``(M, 2)``: clip number, source frame (each source ``pairs_per_frame`` times)
-        self.index = np.repeat(index, pairs_per_frame, axis=0).astype(np.int64)
-        if not len(self.index):
-            raise DatasetError(_no_gap_message(ds, split, "pair", min_gap_s, max_gap_s, self.clips))
-
-    def __len__(self) -> int:
-        return len(self.index)
+        self.index = np.repeat(index, pairs_per_frame, axis=0)
 
     def pair(self, i: int) -> tuple[int, int, int]:
         """``(clip, source, target)`` frame indices of item ``i`` (no pixels loaded)."""
         ci, s = (int(x) for x in self.index[i])
-        v = self.valid_frames[ci]
-        lo, hi = self.gaps[ci]
-        a0, b0, a1, b1 = (int(x) for x in _ranges(v, s, lo, hi))
-        n_before = b0 - a0 if self.both_directions else 0
-        r = int(self._rng(i).integers(n_before + b1 - a1))
-        t = int(v[a0 + r] if r < n_before else v[a1 + r - n_before])
-        return ci, s, t
+        before, after = self._neighbours(ci, s)
+        cand = np.concatenate([before, after]) if self.both_directions else after
+        return ci, s, int(cand[self._rng(i).integers(len(cand))])
 
     def __getitem__(self, i: int) -> Item:
         ci, s, t = self.pair(i)
@@ -356,7 +372,7 @@ class PairDataset(_Seeded, Dataset):
         return {"source": to_float(fr[s]), "target": to_float(fr[t]), "gap": t - s, "clip": ci, "t": s}
 
 
-class SourcesDataset(_Seeded, Dataset):
+class SourcesDataset(_GapSampler):
     """One target frame and ``n_sources`` distinct source frames of the same clip (FAb-Net).
 
     Every source lies within ``[min_gap_s, max_gap_s]`` seconds of the target, before or after it
@@ -383,40 +399,17 @@ class SourcesDataset(_Seeded, Dataset):
         seed: int = 0,
         subjects: Sequence[str] | None = None,
     ) -> None:
-        _check_gaps(min_gap_s, max_gap_s)
         if n_sources < 1:
             raise ConfigError(f"n_sources must be >= 1, got {n_sources}")
-        ds = _dataset(data)
+        super().__init__(data, min_gap_s, max_gap_s, split, seed, subjects)
         self.n_sources = int(n_sources)
-        self.seed, self.epoch = int(seed), 0
-        self.min_gap_s, self.max_gap_s = float(min_gap_s), float(max_gap_s)
-        self.clips = _select_clips(ds, split, subjects)
-        #: per clip: sorted valid frame indices, and the gap range ``(lo, hi)`` in frames
-        self.valid_frames = [np.flatnonzero(c.valid).astype(np.int64) for c in self.clips]
-        self.gaps = [gap_frames(min_gap_s, max_gap_s, c.fps) for c in self.clips]
-        rows = []
-        for ci, (v, (lo, hi)) in enumerate(zip(self.valid_frames, self.gaps, strict=True)):
-            if lo > hi or not len(v):
-                continue
-            a0, b0, a1, b1 = _ranges(v, v, lo, hi)
-            tgt = v[(b0 - a0) + (b1 - a1) >= n_sources]
-            rows.append(np.stack([np.full(len(tgt), ci), tgt], 1))
         #: int64 ``(M, 2)``: clip number, target frame
-        self.index = (np.concatenate(rows) if rows else np.zeros((0, 2), np.int64)).astype(np.int64)
-        if not len(self.index):
-            raise DatasetError(_no_gap_message(ds, split, f"target with {n_sources} sources", min_gap_s, max_gap_s,
-                                               self.clips))
-
-    def __len__(self) -> int:
-        return len(self.index)
+        self.index = self._anchors(lambda nb, na: nb + na >= n_sources, f"target with {n_sources} sources")
 
     def frames(self, i: int) -> tuple[int, int, np.ndarray]:
         """``(clip, target, sources)`` of item ``i``; ``sources`` int64 ``(K,)`` sorted frame indices."""
         ci, t = (int(x) for x in self.index[i])
-        v = self.valid_frames[ci]
-        lo, hi = self.gaps[ci]
-        a0, b0, a1, b1 = (int(x) for x in _ranges(v, t, lo, hi))
-        cand = np.concatenate([v[a0:b0], v[a1:b1]])
+        cand = np.concatenate(self._neighbours(ci, t))
         pick = self._rng(i).choice(len(cand), size=self.n_sources, replace=False)
         return ci, t, np.sort(cand[pick])
 
