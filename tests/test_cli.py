@@ -261,3 +261,18 @@ def test_infer_every_face_of_a_real_photo(real_data: Path, synth_store: Path, tm
     assert table["face_id"].tolist() == [0, 1, 2, 3] and (table["success"] == 1).all()
     assert np.load(tmp_path / "o" / "dr.npy").shape == (4, 3, 32, 32)
     assert len(list((tmp_path / "o" / "png").glob("dr_*.png"))) == 4
+
+
+def test_infer_without_any_face_writes_nothing(synth_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import toy_method  # noqa: F401  (registers the toy method)
+    from facedyn.train import train
+
+    train("toy", synth_store, tmp_path / "toy", {"epochs": 1, "steps_per_epoch": 1})
+    rng = np.random.default_rng(0)
+    write_video(tmp_path / "noise.mp4", (rng.random((5, 64, 64, 3)) * 60).astype(np.uint8), fps=25)
+    code, _, err = run(["infer", str(tmp_path / "noise.mp4"), "--run", str(tmp_path / "toy"), "--out",
+                        str(tmp_path / "o")], capsys, monkeypatch)
+    assert code == 2 and "no face found" in err and "Traceback" not in err
+    assert not (tmp_path / "o" / "faces.csv").exists() and not (tmp_path / "o" / "side_by_side.mp4").exists()
+    assert not [p for p in (tmp_path / "o").iterdir() if p.is_file()]

@@ -114,3 +114,20 @@ def test_load_errors(tmp_path: Path) -> None:
                                                             "config": {}, "data": {"size": 32}}))
     with pytest.raises(facedyn.errors.CheckpointError, match="cannot be imported"):
         facedyn.load(tmp_path / "r")
+
+
+def test_training_on_a_person_level_fold(synth_store: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from facedyn.data.splits import make_folds
+
+    data = tmp_path / "data"
+    shutil.copytree(synth_store, data)
+    folds = make_folds(data, 3, seed=0)
+    res = train("toy", data, tmp_path / "f1", {"epochs": 1, "steps_per_epoch": 1, "fold": 1})
+    rec = runs.read_record(res.run)
+    assert rec.config["fold"] == 1 and rec.data["fold"] == 1
+    assert rec.data["splits"]["test"] == folds[1] and rec.data["splits"]["val"] == folds[2]
+    assert rec.data["splits"]["train"] == folds[0]
+    with pytest.raises(facedyn.errors.FacedynError, match="fold"):
+        train("toy", data, tmp_path / "f9", {"epochs": 1, "fold": 9})

@@ -121,6 +121,7 @@ def infer_file(runs: Sequence[str | Path], source: str | Path, out: str | Path,
                 for _ in panels():
                     pass
             if w.faces == 0:
+                (out / "side_by_side.mp4").unlink(missing_ok=True)  # nothing to show: publish nothing
                 raise NoFaceError(f"{source}: no face found in any frame; give footage with a visible, roughly "
                                   "frontal face")
             files = ["faces.csv", *w.close(), "png/"]

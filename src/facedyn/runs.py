@@ -212,12 +212,12 @@ def write_metrics(run_dir: str | Path, rows: list[dict[str, Any]]) -> None:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Rows of ``metrics.csv`` (numbers parsed; empty cells as ``""``), ``[]`` when absent."""
+    """Rows of ``metrics.csv`` (numbers parsed; empty cells left out of their row), ``[]`` when absent."""
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         return []
     with open(path) as f:
-        return [{k: _num(v) for k, v in r.items()} for r in csv.DictReader(f)]
+        return [{k: _num(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
 
 
 def _num(v: str) -> Any:
