@@ -25,13 +25,15 @@ def test_feature_net_learns_to_reconstruct() -> None:
     m = FeatureNetMethod(from_dict(FeatureNetMethod.Config, {"width": 4, "T": 2}), DataSpec(size=16))
     batch = _windows()
     opt = torch.optim.Adam([p for pg in m.param_groups()["main"] for p in pg["params"]], lr=3e-3)
-    first = float(m.validation_step(batch)["mse"].mean())
+    with torch.no_grad():
+        first = float(m.validation_step(batch)["mse"].mean())
     for _ in range(60):
         loss = m.losses(batch)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
-    last = float(m.validation_step(batch)["mse"].mean())
+    with torch.no_grad():
+        last = float(m.validation_step(batch)["mse"].mean())
     assert last < 0.8 * first
     assert m.net.encode(batch["centre"]).shape == (4, 8 * 4)
 
