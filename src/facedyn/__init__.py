@@ -27,11 +27,12 @@ def load(run: Any, weights: str = "best", device: Any = "auto") -> Any:
     return _load(run, weights=weights, device=device)
 
 
-def analyze(source: Any, runs: Any, device: Any = "auto", arrays: bool = True, every: int = 1) -> Any:
+def analyze(source: Any, runs: Any, device: Any = "auto", arrays: bool = True, every: int = 1,
+            engine: str = "torch") -> Any:
     """Every face of a video or image through ``runs``, as a DataFrame: see :func:`facedyn.analysis.analyze`."""
     from facedyn.analysis import analyze as _analyze
 
-    return _analyze(source, runs, device=device, arrays=arrays, every=every)
+    return _analyze(source, runs, device=device, arrays=arrays, every=every, engine=engine)
 
 
 def evaluate(run: Any, data: Any, split: str = "test", weights: str = "best", device: Any = "auto") -> Any:

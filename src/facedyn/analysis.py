@@ -75,9 +75,23 @@ class FaceResult:
         return r
 
 
-def load_models(runs: Sequence[str | Path | FaceModel], device: str | torch.device) -> dict[str, FaceModel]:
-    """Loaded models by column prefix (no prefix for a single run)."""
-    loaded = [r if isinstance(r, FaceModel) else load(r, device=device) for r in runs]
+def _load_one(run: str | Path | Any, device: str | torch.device, engine: str) -> Any:
+    if not isinstance(run, str | Path):
+        return run  # an already loaded model (FaceModel or OnnxModel)
+    if engine == "onnx" or str(run).endswith(".onnx"):
+        from facedyn.export import OnnxModel, cached_onnx
+
+        return OnnxModel(run if str(run).endswith(".onnx") else cached_onnx(run))
+    if engine != "torch":
+        raise ConfigError(f"--engine must be torch or onnx, got {engine!r}")
+    return load(run, device=device)
+
+
+def load_models(runs: Sequence[str | Path | Any], device: str | torch.device, engine: str = "torch"
+                ) -> dict[str, Any]:
+    """Loaded models by column prefix (no prefix for a single run). ``engine="onnx"`` runs each network with
+    onnxruntime (exported once into the run directory); ``.onnx`` files are run with onnxruntime anyway."""
+    loaded = [_load_one(r, device, engine) for r in runs]
     if not loaded:
         raise ConfigError("give at least one run (a directory made by `facedyn train`, or a shipped model)")
     for m in loaded:
@@ -102,8 +116,8 @@ def _frames(source: Path) -> tuple[Iterator[tuple[np.ndarray, float]], bool]:
     return video_io.iter_frames(source), False
 
 
-def iter_faces(source: str | Path, runs: Sequence[str | Path | FaceModel], device: str | torch.device = "auto",
-               every: int = 1) -> Iterator[list[FaceResult]]:
+def iter_faces(source: str | Path, runs: Sequence[str | Path | Any], device: str | torch.device = "auto",
+               every: int = 1, engine: str = "torch") -> Iterator[list[FaceResult]]:
     """For every ``every``-th frame of ``source`` (a video, an image folder or one image), its faces.
 
     Yields one list per frame: one :class:`FaceResult` per face, by ``face_id`` (or one empty record).
@@ -111,7 +125,7 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | FaceModel], devic
     """
     from facedyn.data.faces import MultiFaceTracker, align_face
 
-    models = load_models(runs, device)
+    models = load_models(runs, device, engine)
     frames, still = _frames(Path(source))
     tracker = MultiFaceTracker(quick=not still)
     specs = sorted({(m.size, m.data.mask) for m in models.values()})
@@ -137,14 +151,14 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | FaceModel], devic
         yield results
 
 
-def analyze(source: str | Path, runs: Sequence[str | Path | FaceModel], device: str | torch.device = "auto",
-            arrays: bool = True, every: int = 1) -> pd.DataFrame:
+def analyze(source: str | Path, runs: Sequence[str | Path | Any], device: str | torch.device = "auto",
+            arrays: bool = True, every: int = 1, engine: str = "torch") -> pd.DataFrame:
     """One row per face per frame of ``source`` (see the module docstring for the columns).
 
     ``runs``: run directories, shipped model names or loaded models; ``arrays``: keep image-valued
     outputs (one array per row; a long video's DRs take memory: use :func:`iter_faces` to stream);
-    ``every``: analyse every k-th frame.
+    ``every``: analyse every k-th frame; ``engine``: ``torch`` or ``onnx`` (onnxruntime).
     """
-    rows = [r.row(arrays) for faces in iter_faces(source, runs, device, every) for r in faces]
+    rows = [r.row(arrays) for faces in iter_faces(source, runs, device, every, engine) for r in faces]
     df = pd.DataFrame(rows)
     return df[[*BASE_COLUMNS, *[c for c in df.columns if c not in BASE_COLUMNS]]]

@@ -27,6 +27,8 @@ train_app = typer.Typer(no_args_is_help=True, help="Train a registered method on
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate representations.")
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
+export_app = typer.Typer(no_args_is_help=True, help="Export a trained network to another runtime.")
+app.add_typer(export_app, name="export")
 
 _DATA = typer.Option("--data", help="Prepared dataset directory (facedyn prepare).")
 _DEVICE = typer.Option(help="auto, cpu or cuda.")
@@ -338,12 +340,26 @@ def infer(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for faces.csv, per-output arrays, PNGs, mp4.")]
     = Path("infer_out"),
     device: Annotated[str, _DEVICE] = "auto",
+    engine: Annotated[str, typer.Option(help="torch, or onnx (onnxruntime; the run is exported once into "
+                                             "RUN/onnx/).")] = "torch",
 ) -> None:
     """Run models on every face of an image or video: faces.csv (OpenFace-style), outputs, PNGs, mp4."""
     from facedyn.infer import infer_file
 
-    res = infer_file(run, source, out_dir, device=device)
+    res = infer_file(run, source, out_dir, device=device, engine=engine)
     out.print(f"{res['faces']} faces in {res['frames']} frames; wrote {', '.join(res['files'])} in {out_dir}")
+
+
+@export_app.command("onnx")
+def export_onnx(
+    run: Annotated[Path, typer.Argument(help="A trained run directory (any method).")],
+    out_file: Annotated[Path, typer.Option("--out", help="The .onnx file to write.")] = Path("model.onnx"),
+    weights: Annotated[str, typer.Option(help="best, last or init.")] = "best",
+) -> None:
+    """Export a run's network (encode and its named outputs, dynamic batch) to ONNX, with the run's record."""
+    from facedyn.export import export_onnx as _export
+
+    out.print(f"wrote {_export(run, out_file, weights=weights)}")
 
 
 @app.command()

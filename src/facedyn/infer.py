@@ -85,7 +85,7 @@ class _Writers:
 
 
 def infer_file(runs: Sequence[str | Path], source: str | Path, out: str | Path,
-               device: str = "auto") -> dict[str, Any]:
+               device: str = "auto", engine: str = "torch") -> dict[str, Any]:
     """Run ``runs`` on every face of ``source`` (image or video) and write the files above into ``out``.
 
     Returns ``{"frames", "faces", "files"}``. NoFaceError when no frame has a face (nothing is left
@@ -94,7 +94,7 @@ def infer_file(runs: Sequence[str | Path], source: str | Path, out: str | Path,
     source = Path(source)
     if not source.exists():
         raise InputNotFoundError(f"{source}: no such image or video")
-    models = load_models(runs, device)
+    models = load_models(runs, device, engine)
     out = Path(out)
     try:
         (out / "png").mkdir(parents=True, exist_ok=True)
@@ -108,7 +108,7 @@ def infer_file(runs: Sequence[str | Path], source: str | Path, out: str | Path,
         try:
             def panels() -> Iterator[np.ndarray]:
                 nonlocal frames
-                for faces in iter_faces(source, list(models.values()), device):
+                for faces in iter_faces(source, list(models.values()), device):  # models already loaded
                     frames += 1
                     for r in faces:
                         w.add(r)

@@ -9,6 +9,7 @@ Layout::
     RUN/checkpoints/last.state.pt      optimiser states, epoch, step, best value, RNG states (resume)
     RUN/metrics.csv                    one row per epoch: train losses, validation metrics, time
     RUN/figures/*.png                  figures
+    RUN/onnx/<weights>.onnx            the network exported to ONNX (``--engine onnx``)
 
 Every file is written atomically. Weights are safetensors with one flat ``"<module>.<param>"`` key
 space, so several modules (a GAN's generator and discriminator) live in one file.
@@ -227,6 +228,11 @@ def _num(v: str) -> Any:
         except ValueError:
             pass
     return v
+
+
+def onnx_path(run_dir: str | Path, weights: str = "best") -> Path:
+    """Where a run's network exported to ONNX is kept (``RUN/onnx/<weights>.onnx``)."""
+    return Path(run_dir) / "onnx" / f"{weights}.onnx"
 
 
 def figure_path(run_dir: str | Path, name: str) -> Path:
