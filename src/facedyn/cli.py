@@ -183,9 +183,6 @@ def split(
 
 # -- train <method>: one subcommand per registered method, options from its config dataclass --------------
 
-_COMMON = ("data", "out_dir", "preset", "config_file", "grid", "device", "workers", "threads", "resume")
-
-
 def _common_params() -> list[inspect.Parameter]:
     P = inspect.Parameter
     kw = P.KEYWORD_ONLY
@@ -210,15 +207,18 @@ def _common_params() -> list[inspect.Parameter]:
     ]
 
 
-def _train_command(cls: Any) -> Any:
+def _config_command(cls: Any, params: list[inspect.Parameter], run: Any, doc: str) -> Any:
+    """A command whose options are ``params`` plus one per field of ``cls.Config``; ``run(kw, explicit)``
+    gets every option and, separately, the config fields given on the command line."""
     from facedyn.config import field_type, fields_of, help_of
 
     P = inspect.Parameter
-    params = _common_params()
+    params = list(params)
+    taken = {p.name for p in params}
     names = []
     for f in fields_of(cls.Config):
-        if f.name in _COMMON:
-            raise TypeError(f"{cls.__name__}: config field {f.name!r} clashes with a train option")
+        if f.name in taken:
+            raise TypeError(f"{cls.__name__}: config field {f.name!r} clashes with a command option")
         decl = f"--{f.name.replace('_', '-')}"
         tp = field_type(cls.Config, f.name)
         if tp is bool:
@@ -230,12 +230,17 @@ def _train_command(cls: Any) -> Any:
     def command(**kw: Any) -> None:
         ctx: typer.Context = kw.pop("ctx")
         explicit = {k: kw[k] for k in names if getattr(ctx.get_parameter_source(k), "name", "DEFAULT") != "DEFAULT"}
-        _run_training(cls, kw, explicit)
+        run(kw, explicit)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
-    command.__doc__ = (cls.__doc__ or cls.name).strip().splitlines()[0]
+    command.__doc__ = doc
     return command
+
+
+def _train_command(cls: Any) -> Any:
+    return _config_command(cls, _common_params(), lambda kw, explicit: _run_training(cls, kw, explicit),
+                           (cls.__doc__ or cls.name).strip().splitlines()[0])
 
 
 def _run_training(cls: Any, kw: dict[str, Any], explicit: dict[str, Any]) -> None:
@@ -267,15 +272,71 @@ def _sweep_progress(bar: Any, cls: Any) -> Any:
 
 
 def _add_train_commands() -> None:
-    from facedyn.methods import available
+    from facedyn.methods import available, get
 
     have = {c.name for c in train_app.registered_commands}
     for name, cls in available().items():
         if name not in have:
             train_app.command(name, help=(cls.__doc__ or name).strip().splitlines()[0])(_train_command(cls))
+    if not cv_app.registered_commands:
+        cv_app.command("rank", help=_CV_HELP)(_cv_rank_command(get("dr")))
+
+
+# -- cv rank: person-level cross-validation of the DR, options from the DR's config ----------------------------
+
+cv_app = typer.Typer(no_args_is_help=True, help="Person-level cross-validation.")
+app.add_typer(cv_app, name="cv")
+_CV_HELP = ("Train one DR per person-level fold and rank frames on each fold's unseen people: per-fold and "
+            "pooled table, 95 % bootstrap interval over people for DR − centred. Resumable per fold.")
+
+
+def _cv_rank_command(cls: Any) -> Any:
+    P = inspect.Parameter
+    kw = P.KEYWORD_ONLY
+    common = [p for p in _common_params() if p.name not in ("grid", "resume")]
+    common = [p.replace(default=typer.Option(..., "--out", help="Folder for fold0/, fold1/, ..., cv.md, cv.csv."))
+              if p.name == "out_dir" else p for p in common]
+    common += [
+        P("folds", kw, annotation=int, default=typer.Option(5, help="Person-level folds (written into the store "
+                                                            "when it has none; see `facedyn split --folds`).")),
+        P("n_boot", kw, annotation=int, default=typer.Option(2000, help="Bootstrap replicates over people.")),
+        P("max_windows", kw, annotation=int | None,
+          default=typer.Option(None, help="Evaluate at most this many windows per fold (random subset).")),
+    ]
+    return _config_command(cls, common, _run_cv, _CV_HELP)
+
+
+def _run_cv(kw: dict[str, Any], explicit: dict[str, Any]) -> None:
+    from facedyn.cv import cv_rank
+    from facedyn.train.loop import Runtime
+
+    rt = Runtime(device=kw["device"], workers=kw["workers"], threads=kw["threads"], resume=True)
+    with progress_bar() as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(label: str, p: dict[str, Any]) -> None:
+            if label not in tasks:
+                tasks[label] = train_progress(bar, label, "acc")
+            tasks[label](p)
+
+        res = cv_rank(kw["data"], kw["out_dir"], kw["folds"], kw["T"], kw["S"], preset=kw["preset"],
+                      config_file=kw["config_file"], overrides=explicit, runtime=rt, seed=kw["seed"],
+                      n_boot=kw["n_boot"], max_windows=kw["max_windows"], progress=progress)
+    out.print(res["markdown"])
+    out.print(f"wrote {', '.join(str(p) for p in res['files'])}")
 
 
 # -- eval --------------------------------------------------------------------------------------------------
+
+def _jitter_bounds(text: str | None) -> tuple[float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        scale, shift, rot = (float(v) for v in text.split(","))
+    except ValueError:
+        raise FacedynError(f"--jitter must be SCALE,SHIFT_PX,ROTATION_DEG like 0.05,2,3, got {text!r}") from None
+    return scale, shift, rot
+
 
 @eval_app.command("rank")
 def eval_rank(
@@ -310,7 +371,8 @@ def eval_rank(
 
         res = rank_report(data, out_dir, runs=runs or [], T=T, S=S, grid=grid or [],
                           methods=[m for m in methods.split(",") if m], split=split, every=every,
-                          max_windows=max_windows, device=device, seed=seed, progress=progress)
+                          max_windows=max_windows, device=device, seed=seed, progress=progress,
+                          jitter=_jitter_bounds(jitter))
     out.print(res["markdown"])
     out.print(f"wrote {', '.join(str(p) for p in res['files'])}")
 

@@ -105,19 +105,27 @@ def evaluate_ranking(
     device: str | torch.device = "cpu",
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    per_subject: bool = False,
+    jitter: tuple[float, float, float] | None = None,
+    fold: int | None = None,
 ) -> pd.DataFrame:
     """Ranking accuracy (%) of each method on the windows of ``data`` (one row per method).
 
     ``runs`` are run directories (or ``loaded``: already loaded ``(path, model)`` pairs, see
     :func:`load_ranking_models`); those trained at another (T, S) are ignored. DI-target baselines are
     paired by method into ``<method>-seq`` when both a ``di`` and a ``bdi`` run exist.
-    ``split=None`` evaluates every clip of the dataset (e.g. another dataset than the training one).
+    ``split=None`` evaluates every clip of the dataset (e.g. another dataset than the training one);
+    ``fold`` takes the split from the store's person-level fold. ``per_subject`` adds one row per method
+    and person (column ``subject``; the pooled rows have ``subject == "all"``). ``jitter`` = (scale,
+    shift px, rotation degrees): each window is re-aligned by a random similarity within those bounds
+    (the same for all its frames), as if another aligner's template had been used (:func:`jitter_windows`).
     """
     for m in methods:
         if m not in FREE_METHODS:
             raise ConfigError(f"unknown ranking method {m!r}; choose from {', '.join(FREE_METHODS)} or give --run")
-    ds = ClipDataset(data)
+    ds = ClipDataset(data, fold=fold) if fold is not None else ClipDataset(data)
     wins = WindowDataset(ds, T, S, split=split, every=every)
+    subjects = [c.subject for c in wins.clips]
     rng = np.random.default_rng(seed)
     idx = np.arange(len(wins))
     if max_windows is not None and len(idx) > max_windows:
@@ -139,19 +147,35 @@ def evaluate_ranking(
         else:
             sided.setdefault(model.name, {})[side] = model
 
-    counts: dict[str, Counts] = {}
+    counts: dict[tuple[str, str], Counts] = {}
+    batch_subjects: list[str] = []
 
-    def c(name: str) -> Counts:
-        return counts.setdefault(name, Counts())
+    class _BySubject:
+        """Adds a batch's correct pairs to each of its people's counts."""
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def add(self, ok: torch.Tensor, before: torch.Tensor, use_before: bool = True, use_after: bool = True) -> None:
+            for subj in set(batch_subjects):
+                rows = torch.tensor([s == subj for s in batch_subjects], device=ok.device)
+                counts.setdefault((self.name, subj), Counts()).add(ok[rows], before, use_before, use_after)
+
+    def c(name: str) -> _BySubject:
+        return _BySubject(name)
 
     before = before_centre(T).to(device)
     gen = torch.Generator().manual_seed(seed)
+    jgen = torch.Generator().manual_seed(seed + 1)
     loader = DataLoader(subset, batch_size=batch_size, shuffle=False)
     done = 0
     with torch.no_grad():
         for batch in loader:
             window = batch["window"].to(device)
-            centre = batch["centre"].to(device)
+            if jitter is not None:
+                window = jitter_windows(window, *jitter, generator=jgen)
+            centre = window[:, window.shape[1] // 2]
+            batch_subjects[:] = [subjects[int(ci)] for ci in batch["clip"]]
             if any(m in ("di", "bdi", "seq-di") for m in methods):  # true DI/BDI once per batch
                 di = dynamic_image(window, direction="forward")
                 bdi = dynamic_image(window, direction="backward")
@@ -185,8 +209,39 @@ def evaluate_ranking(
             done += len(window)
             if progress:
                 progress(done, len(subset))
-    rows = [{"method": name, "T": T, "S": S, "windows": len(subset), **cnt.row()} for name, cnt in counts.items()]
+    pooled: dict[str, Counts] = {}
+    for (name, _), cnt in counts.items():
+        p = pooled.setdefault(name, Counts())
+        p.before_ok, p.before_n = p.before_ok + cnt.before_ok, p.before_n + cnt.before_n
+        p.after_ok, p.after_n = p.after_ok + cnt.after_ok, p.after_n + cnt.after_n
+    rows = [{"method": name, "T": T, "S": S, "windows": len(subset), **cnt.row()} for name, cnt in pooled.items()]
+    if per_subject:
+        for r in rows:
+            r["subject"] = "all"
+        rows += [{"method": name, "T": T, "S": S, "subject": subj, "windows": np.nan, **cnt.row()}
+                 for (name, subj), cnt in sorted(counts.items())]
     return pd.DataFrame(rows)
+
+
+def jitter_windows(window: torch.Tensor, scale: float, shift: float, rotation: float,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each window re-aligned by a random similarity: scale in ``1 ± scale``, shift in ``± shift`` px (each axis),
+    rotation in ``± rotation`` degrees (uniform), about the crop centre, the same for all frames of a window.
+
+    ``window`` ``(B, N, C, H, W)`` in [0, 1] → same shape (zeros where the transform leaves the crop).
+    """
+    B, N, C, H, W = window.shape
+    u = torch.rand(B, 4, generator=generator).to(window.device) * 2 - 1
+    s = 1 + scale * u[:, 0]
+    a = torch.deg2rad(rotation * u[:, 1])
+    tx, ty = shift * u[:, 2] * 2 / W, shift * u[:, 3] * 2 / H  # normalised coordinates span 2
+    cos, sin = torch.cos(a) / s, torch.sin(a) / s  # output -> input mapping (inverse of the image transform)
+    theta = torch.stack([torch.stack([cos, -sin, -tx], 1), torch.stack([sin, cos, -ty], 1)], 1)
+    grid = torch.nn.functional.affine_grid(theta, [B, C, H, W], align_corners=False)
+    grid = grid.repeat_interleave(N, dim=0)
+    out = torch.nn.functional.grid_sample(window.reshape(B * N, C, H, W), grid, mode="bilinear",
+                                          padding_mode="zeros", align_corners=False)
+    return out.reshape(B, N, C, H, W)
 
 
 def parse_ranking_grid(specs: Sequence[str]) -> list[tuple[int, int]]:
@@ -224,8 +279,13 @@ def rank_report(
     device: str | torch.device = "auto",
     seed: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
+    jitter: tuple[float, float, float] | None = None,
 ) -> dict[str, Any]:
     """``facedyn eval rank``: evaluate every setting and write ``ranking.csv``, ``ranking.md`` and figures.
+
+    With ``jitter`` (scale, shift px, rotation degrees) every setting is evaluated a second time on windows
+    re-aligned by random similarities within those bounds (rows ``<method> +jitter``, see
+    :func:`jitter_windows`): how much a representation loses when faces come from another aligner.
 
     Settings: ``grid`` (see :func:`parse_ranking_grid`), else ``T``/``S``, each defaulting to the first
     run's. Figures: the accuracy-vs-T curves (Fig. 4 style) for several settings, and a gallery of
@@ -257,6 +317,10 @@ def rank_report(
         cb = (lambda d, n, label=label: progress(label, d, n)) if progress else None
         frames.append(evaluate_ranking(data, t, s, methods=methods, loaded=loaded, split=sp, every=every,
                                        max_windows=max_windows, device=dev, seed=seed, progress=cb))
+        if jitter is not None:
+            jit = evaluate_ranking(data, t, s, methods=methods, loaded=loaded, split=sp, every=every,
+                                   max_windows=max_windows, device=dev, seed=seed, jitter=jitter)
+            frames.append(jit.assign(method=jit["method"] + " +jitter"))
     table = pd.concat(frames, ignore_index=True)
     md = to_markdown(table)
     files = [out / "ranking.csv", out / "ranking.md"]
