@@ -13,7 +13,8 @@ import torch
 
 from facedyn.cli import main
 from facedyn.cv import pooled_difference
-from facedyn.eval.ranking import evaluate_ranking, jitter_windows
+from facedyn.dr.augment import jitter_windows
+from facedyn.eval.ranking import evaluate_ranking
 
 SMALL = ["--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "4", "--width", "4", "--depth", "2"]
 
@@ -81,3 +82,11 @@ def test_rank_report_with_jitter_rows(synth_store: Path, tmp_path: Path) -> None
                       jitter=(0.05, 2.0, 3.0))
     assert set(res["table"]["method"]) == {"centred", "centred +jitter"}
     assert "centred +jitter" in (tmp_path / "r" / "ranking.md").read_text()
+
+
+def test_dr_trains_with_alignment_jitter(synth_store: Path, tmp_path: Path) -> None:
+    from facedyn.train import train
+
+    res = train("dr", synth_store, tmp_path / "j", {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "T": 2,
+                                                    "S": 1, "width": 4, "depth": 2, "align_jitter": [0.05, 2, 3]})
+    assert res.config.align_jitter == (0.05, 2.0, 3.0) and np.isfinite(res.history[-1]["train_loss"])

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from facedyn.config import option
+from facedyn.dr.augment import augment_windows, jitter_windows
 from facedyn.dr.model import DRNet, WindowUNetConfig, build_drnet
 from facedyn.dr.rank_loss import calibrate_theta, rank_loss, ranking_accuracy
 from facedyn.method import Method, Selection, register_method
@@ -33,23 +34,9 @@ class DRConfig(WindowUNetConfig):
     epsilon: float = option(0.0, "Relaxation epsilon of Eq. 3.")
     normalize_pairs: bool = option(False, "Divide the hinge sum by the number of pairs.")
     augment: bool = option(True, "Random flips and brightness/contrast, the same for a whole window.")
-
-
-def augment_windows(window: torch.Tensor, flip: float = 0.5, gain: float = 0.2, bias: float = 0.05) -> torch.Tensor:
-    """Per-sample random horizontal flip and brightness/contrast change of a whole window.
-
-    ``window`` ``(B, N, C, H, W)`` in [0, 1]. The same transform applies to every frame of a sample, so the
-    temporal order (what the Rank Loss learns) is untouched; pixels outside the face stay zero. Uses the
-    global torch RNG (seeded by the loop).
-    """
-    B = window.shape[0]
-    dev = window.device
-    flipped = torch.rand(B, device=dev) < flip
-    out = torch.where(flipped.view(B, 1, 1, 1, 1), window.flip(-1), window)
-    g = 1 + gain * (2 * torch.rand(B, 1, 1, 1, 1, device=dev) - 1)
-    b = bias * (2 * torch.rand(B, 1, 1, 1, 1, device=dev) - 1)
-    face = (out.amax(dim=2, keepdim=True) > 0).to(out.dtype)
-    return ((out * g + b) * face).clamp(0, 1)
+    align_jitter: tuple[float, float, float] = option(
+        (0.0, 0.0, 0.0), "Random similarity per training window, bounds SCALE SHIFT_PX ROTATION_DEG (as if another "
+        "aligner's template had been used); 0 0 0: off.")
 
 
 def calibrate_theta_for(train: Dataset, net: torch.nn.Module, n_windows: int = 64, seed: int = 0) -> float:
@@ -85,7 +72,11 @@ class DRMethod(Method):
         return self.cfg
 
     def losses(self, batch: dict[str, Any], group: str = "main") -> dict[str, torch.Tensor]:
-        window = augment_windows(batch["window"]) if self.cfg.augment else batch["window"]
+        window = batch["window"]
+        if any(self.cfg.align_jitter):
+            window = jitter_windows(window, *self.cfg.align_jitter)
+        if self.cfg.augment:
+            window = augment_windows(window)
         T = window.shape[1] // 2
         d = self.net(window[:, T])
         loss = rank_loss(d, window, theta=float(self.cfg.theta or 0.0), gamma=self.cfg.gamma,

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Subset
 from facedyn.api import FaceModel, load
 from facedyn.data.store import ClipDataset
 from facedyn.data.windows import WindowDataset
+from facedyn.dr.augment import jitter_windows
 from facedyn.dr.dynamic_image import dynamic_image
 from facedyn.dr.rank_loss import before_centre, centred, pair_deltas
 from facedyn.dr.ranksvm import ranksvm_dr_batch
@@ -221,27 +222,6 @@ def evaluate_ranking(
         rows += [{"method": name, "T": T, "S": S, "subject": subj, "windows": np.nan, **cnt.row()}
                  for (name, subj), cnt in sorted(counts.items())]
     return pd.DataFrame(rows)
-
-
-def jitter_windows(window: torch.Tensor, scale: float, shift: float, rotation: float,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
-    """Each window re-aligned by a random similarity: scale in ``1 ± scale``, shift in ``± shift`` px (each axis),
-    rotation in ``± rotation`` degrees (uniform), about the crop centre, the same for all frames of a window.
-
-    ``window`` ``(B, N, C, H, W)`` in [0, 1] → same shape (zeros where the transform leaves the crop).
-    """
-    B, N, C, H, W = window.shape
-    u = torch.rand(B, 4, generator=generator).to(window.device) * 2 - 1
-    s = 1 + scale * u[:, 0]
-    a = torch.deg2rad(rotation * u[:, 1])
-    tx, ty = shift * u[:, 2] * 2 / W, shift * u[:, 3] * 2 / H  # normalised coordinates span 2
-    cos, sin = torch.cos(a) / s, torch.sin(a) / s  # output -> input mapping (inverse of the image transform)
-    theta = torch.stack([torch.stack([cos, -sin, -tx], 1), torch.stack([sin, cos, -ty], 1)], 1)
-    grid = torch.nn.functional.affine_grid(theta, [B, C, H, W], align_corners=False)
-    grid = grid.repeat_interleave(N, dim=0)
-    out = torch.nn.functional.grid_sample(window.reshape(B * N, C, H, W), grid, mode="bilinear",
-                                          padding_mode="zeros", align_corners=False)
-    return out.reshape(B, N, C, H, W)
 
 
 def parse_ranking_grid(specs: Sequence[str]) -> list[tuple[int, int]]:
