@@ -7,7 +7,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 export MALLOC_TOP_PAD_ ?= 1073741824
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench models clean
 
 venv: $(STAMP)
 
@@ -22,13 +22,18 @@ demo: $(STAMP)
 	$(BIN)/facedyn demo --out demo_out
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 
 test: $(STAMP) lint
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_data.py
+	$(BIN)/python benchmarks/run_all.py
+
+# The shipped DR models (src/facedyn/assets/models/dr-t3|dr-t5|dr-t9), trained on all of ../shared/data;
+# the log goes to src/facedyn/assets/models/make_models.log. CV=DIR adds the cv rank tables of DIR/cv_T*.
+models: $(STAMP)
+	$(BIN)/python scripts/make_models.py $(if $(CV),--cv $(CV),)
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo_out models_work .pytest_cache .ruff_cache

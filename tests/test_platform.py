@@ -131,3 +131,25 @@ def test_training_on_a_person_level_fold(synth_store: Path, tmp_path: Path) -> N
     assert rec.data["splits"]["train"] == folds[0]
     with pytest.raises(facedyn.errors.FacedynError, match="fold"):
         train("toy", data, tmp_path / "f9", {"epochs": 1, "fold": 9})
+
+
+def test_shipped_models_load_by_name_and_serve_as_the_default(synth_store: Path, synth_videos: Path,
+                                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from facedyn import api
+
+    shipped = tmp_path / "models"
+    monkeypatch.setattr(api, "SHIPPED_DIR", shipped)
+    with pytest.raises(facedyn.errors.ConfigError, match="no run given"):
+        facedyn.analyze(next(synth_videos.rglob("*.mp4")))
+    run = train("dr", synth_store, tmp_path / "dr", {"epochs": 1, "steps_per_epoch": 1, "batch_size": 4, "T": 2,
+                                                     "S": 1, "width": 4, "depth": 2}).run
+    (shipped / "dr-t5" / "checkpoints").mkdir(parents=True)
+    shutil.copy2(run / "config.json", shipped / "dr-t5" / "config.json")
+    shutil.copy2(run / "checkpoints" / "best.safetensors", shipped / "dr-t5" / "checkpoints" / "best.safetensors")
+    assert api.shipped_models() == ["dr-t5"]
+    model = facedyn.load("dr-t5", device="cpu")
+    assert model.size == 32
+    df = facedyn.analyze(next(synth_videos.rglob("*.mp4")), every=20, device="cpu")  # no run: the shipped dr-t5
+    assert len(df) == 3 and df["dr"].iloc[0].shape == (3, 32, 32)

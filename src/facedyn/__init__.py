@@ -27,7 +27,7 @@ def load(run: Any, weights: str = "best", device: Any = "auto") -> Any:
     return _load(run, weights=weights, device=device)
 
 
-def analyze(source: Any, runs: Any, device: Any = "auto", arrays: bool = True, every: int = 1,
+def analyze(source: Any, runs: Any = (), device: Any = "auto", arrays: bool = True, every: int = 1,
             engine: str = "torch") -> Any:
     """Every face of a video or image through ``runs``, as a DataFrame: see :func:`facedyn.analysis.analyze`."""
     from facedyn.analysis import analyze as _analyze

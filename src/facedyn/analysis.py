@@ -91,9 +91,11 @@ def load_models(runs: Sequence[str | Path | Any], device: str | torch.device, en
                 ) -> dict[str, Any]:
     """Loaded models by column prefix (no prefix for a single run). ``engine="onnx"`` runs each network with
     onnxruntime (exported once into the run directory); ``.onnx`` files are run with onnxruntime anyway."""
+    if not runs:
+        from facedyn.api import default_runs
+
+        runs = default_runs()
     loaded = [_load_one(r, device, engine) for r in runs]
-    if not loaded:
-        raise ConfigError("give at least one run (a directory made by `facedyn train`, or a shipped model)")
     for m in loaded:
         if m.data.align != "similarity":
             raise ConfigError(f"{m.run}: trained on {m.data.align!r}-aligned faces; analyze aligns faces to the "
@@ -151,12 +153,13 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any], device: str
         yield results
 
 
-def analyze(source: str | Path, runs: Sequence[str | Path | Any], device: str | torch.device = "auto",
+def analyze(source: str | Path, runs: Sequence[str | Path | Any] = (), device: str | torch.device = "auto",
             arrays: bool = True, every: int = 1, engine: str = "torch") -> pd.DataFrame:
     """One row per face per frame of ``source`` (see the module docstring for the columns).
 
-    ``runs``: run directories, shipped model names or loaded models; ``arrays``: keep image-valued
-    outputs (one array per row; a long video's DRs take memory: use :func:`iter_faces` to stream);
+    ``runs``: run directories, shipped model names or loaded models (default: the shipped ``dr-t5``);
+    ``arrays``: keep image-valued outputs (one array per row; a long video's DRs take memory: use
+    :func:`iter_faces` to stream);
     ``every``: analyse every k-th frame; ``engine``: ``torch`` or ``onnx`` (onnxruntime).
     """
     rows = [r.row(arrays) for faces in iter_faces(source, runs, device, every, engine) for r in faces]

@@ -28,8 +28,10 @@ from facedyn.device import resolve_device
 from facedyn.errors import CheckpointError, ConfigError, NoFaceError
 from facedyn.method import DataSpec, Method
 
-#: Models that ship inside the package: ``facedyn.load("<name>")``.
+#: Models that ship inside the package: ``facedyn.load("<name>")`` (made by ``make models``).
 SHIPPED_DIR = Path(__file__).resolve().parent / "assets" / "models"
+#: The shipped model used when no run is given (``facedyn infer IMAGE``, ``facedyn.analyze(video)``).
+DEFAULT_MODEL = "dr-t5"
 
 
 def shipped_models() -> list[str]:
@@ -37,6 +39,14 @@ def shipped_models() -> list[str]:
     if not SHIPPED_DIR.is_dir():
         return []
     return sorted(p.parent.name for p in SHIPPED_DIR.glob(f"*/{runs.CONFIG_FILE}"))
+
+
+def default_runs() -> list[str]:
+    """``[DEFAULT_MODEL]`` when this install ships it; ConfigError saying what to give otherwise."""
+    if DEFAULT_MODEL not in shipped_models():
+        raise ConfigError(f"no run given and this install ships no {DEFAULT_MODEL!r} model; give --run RUN (a "
+                          "directory made by `facedyn train`)")
+    return [DEFAULT_MODEL]
 
 
 def resolve_run(run: str | Path) -> Path:

@@ -392,13 +392,125 @@ def eval_metrics(
         out.print(f"{k}\t{v:.6g}")
 
 
+def _eval_task(task: str, data: Path, runs: list[Path], out_dir: Path, split: str, labels: str | None,
+               n_boot: int, traces: int, device: str, seed: int) -> None:
+    from facedyn.tasks.evaluation import evaluate_task
+
+    with progress_bar() as bar:
+        t = bar.add_task(f"eval {task}", total=None, info="")
+        res = evaluate_task(task, data, runs, out_dir, split=split, labels=labels, n_boot=n_boot, seed=seed,
+                            device=device, n_traces=traces, progress=lambda r: bar.update(t, info=r))
+    out.print(res["markdown"])
+    out.print(f"wrote {', '.join(str(p) for p in res['files'])}")
+
+
+_TASK_RUNS = typer.Option("--run", help="Task runs, one per input (SI, SDR, MDR, ...); runs of one input on "
+                                        "different --fold are pooled; folders of runs are expanded.")
+_TASK_LABELS = typer.Option(help="store or proxies (AU proxies from the landmarks) instead of each run's own labels.")
+_TASK_BOOT = typer.Option(help="Bootstrap replicates (over test subjects) of the 95 % intervals.")
+_TASK_TRACES = typer.Option(help="Test clips in the predicted-vs-true trace plot (0: none).")
+
+
+@eval_app.command("au")
+def eval_au(
+    data: Annotated[Path, _DATA],
+    runs: Annotated[list[Path], _TASK_RUNS],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for au.csv, au.md, predictions.csv, figures/.")]
+    = Path("eval_au"),
+    split: Annotated[str, typer.Option(help="test, val, train or all.")] = "test",
+    labels: Annotated[str | None, _TASK_LABELS] = None,
+    n_boot: Annotated[int, _TASK_BOOT] = 1000,
+    traces: Annotated[int, _TASK_TRACES] = 3,
+    device: Annotated[str, _DEVICE] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """AU intensity table (dr-paper Table 1): ICC(3,1) and MSE per AU for each input, with 95 % intervals."""
+    _eval_task("au", data, runs, out_dir, split, labels, n_boot, traces, device, seed)
+
+
+@eval_app.command("affect")
+def eval_affect(
+    data: Annotated[Path, _DATA],
+    runs: Annotated[list[Path], _TASK_RUNS],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for affect.csv, affect.md, predictions.csv, "
+                                                         "figures/.")] = Path("eval_affect"),
+    split: Annotated[str, typer.Option(help="test, val, train or all.")] = "test",
+    labels: Annotated[str | None, _TASK_LABELS] = None,
+    n_boot: Annotated[int, _TASK_BOOT] = 1000,
+    traces: Annotated[int, _TASK_TRACES] = 3,
+    device: Annotated[str, _DEVICE] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Affect table (dr-paper Table 2): PCC, CCC and MSE of valence and arousal per input, with 95 % intervals."""
+    _eval_task("affect", data, runs, out_dir, split, labels, n_boot, traces, device, seed)
+
+
+@eval_app.command("probe")
+def eval_probe(
+    run: Annotated[Path, typer.Option("--run", help="A trained run directory (any method).")],
+    data: Annotated[Path, _DATA],
+    task: Annotated[str, typer.Option(help="au (presence F1/AUC, intensity PCC/MAE), pose (yaw, pitch, roll) or "
+                                           "landmarks (NME).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for probes_<task>.md/.csv (and separation.csv, "
+                                                         "figures/).")] = Path("probes"),
+    features: Annotated[str, typer.Option(help="encode, or outputs of the network, comma-separated (TCAE: au,pose)."
+                                          )] = "encode",
+    folds: Annotated[int | None, typer.Option(help="Person-level GroupKFold K when the store has no folds "
+                                                   "(default 5).")] = None,
+    weights: Annotated[str, typer.Option(help="best or last (init is always probed as the baseline).")] = "best",
+    max_frames: Annotated[int, typer.Option(help="Frames per person (evenly spaced).")] = 150,
+    separation_people: Annotated[int, typer.Option(help="TCAE runs: synthetic people of the separation check "
+                                                        "(4 pose and 4 AU pairs each; 0 skips it).")] = 8,
+    device: Annotated[str, _DEVICE] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed (PCA).")] = 0,
+) -> None:
+    """Linear probes of frozen features vs the same network at init and raw pixels, on people the run never saw."""
+    from facedyn.tasks.probes import probe_report
+
+    res = probe_report(run, data, task, out_dir, features=_names(features) or ["encode"], folds=folds,
+                       weights=weights, max_frames_per_subject=max_frames, device=device, seed=seed,
+                       separation_people=separation_people, progress=lambda line: console.print(line))
+    out.print(res["markdown"])
+    out.print(f"wrote {', '.join(str(p) for p in res['files'])}")
+
+
 # -- infer, demo ---------------------------------------------------------------------------------------------
+
+@app.command()
+def represent(
+    data: Annotated[Path, _DATA],
+    runs: Annotated[list[Path] | None, typer.Option("--run", help="DR-family runs (dr, unet_mse, unet_p, pix2pix) "
+                                                                   "whose outputs to cache; repeat.")] = None,
+    windows: Annotated[str, typer.Option(help="Also cache true window dynamic images: di, bdi (T=5, S=2).")] = "",
+    weights: Annotated[str, typer.Option(help="best, last or init.")] = "best",
+    batch_size: Annotated[int, typer.Option(help="Frames per forward pass.")] = 64,
+    device: Annotated[str, _DEVICE] = "auto",
+) -> None:
+    """Cache per-frame representations (SDR, MDR levels, baselines' outputs) beside a clip store for the tasks."""
+    from facedyn.dr.representations import represent as _represent
+
+    with progress_bar() as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(f"represent {label}", total=total, info="clips")
+            bar.update(tasks[label], completed=done, total=total)
+
+        sources = _represent(data, runs or [], _names(windows) or [], weights=weights, device=device,
+                             batch_size=batch_size, progress=progress)
+    for s in sources:
+        out.print(f"{s.key}\t{s.label} (T={s.T}, S={s.S})\t{s.run or 'window'}")
+    out.print(f"cached in {Path(data) / 'representations'}; train with e.g. `facedyn train au --data {data} "
+              "--input mdr`")
+
 
 @app.command()
 def infer(
     source: Annotated[Path, typer.Argument(help="An image or a video.")],
-    run: Annotated[list[Path], typer.Option("--run", help="Trained run directory or shipped model name (repeat "
-                                                           "for several).")],
+    run: Annotated[list[str] | None, typer.Option("--run", help="Trained run directory or shipped model name "
+                                                                 "(repeat for several; default: the shipped dr-t5).")]
+    = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for faces.csv, per-output arrays, PNGs, mp4.")]
     = Path("infer_out"),
     device: Annotated[str, _DEVICE] = "auto",
@@ -408,7 +520,7 @@ def infer(
     """Run models on every face of an image or video: faces.csv (OpenFace-style), outputs, PNGs, mp4."""
     from facedyn.infer import infer_file
 
-    res = infer_file(run, source, out_dir, device=device, engine=engine)
+    res = infer_file(run or [], source, out_dir, device=device, engine=engine)
     out.print(f"{res['faces']} faces in {res['frames']} frames; wrote {', '.join(res['files'])} in {out_dir}")
 
 

@@ -1,0 +1,65 @@
+"""``make bench``: run every benchmark and write ``benchmarks/results.md`` from their output (never by hand).
+
+Each benchmark prints ratios measured within its own run (a baseline measured in the same process), so the
+figures compare like with like even on a loaded machine; absolute rates are given for context only.
+
+    .venv/bin/python benchmarks/run_all.py [--only NAME ...] [--out benchmarks/results.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+#: (name, script, arguments, what it measures)
+BENCHES = [
+    ("prepare", "bench_prepare.py", [], "prepare frames/s: detect every frame vs fit-tracking; 1 vs 2 workers"),
+    ("data", "bench_data.py", [], "decode, landmarks, align, window loader vs the UNet step it feeds"),
+    ("infer", "bench_infer.py", [], "analyze faces/s, torch vs onnxruntime, 64 and 224 px"),
+    ("train", "bench_train.py", [], "training windows/s of the loop vs the bare network"),
+    ("rank_loss", "bench_rank_loss.py", [], "the vectorised Rank Loss vs its literal loops"),
+]
+
+
+def _quiet(text: str) -> str:
+    """Drop exporter chatter and warnings from a benchmark's output."""
+    drop = ("[torch.onnx]", "Warning", "warnings.warn", "W11", "return cls", "torchvision is not installed")
+    return "\n".join(line for line in text.splitlines() if not any(d in line for d in drop)).strip()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="*", default=None, help="names of the benchmarks to run (default: all)")
+    ap.add_argument("--out", type=Path, default=HERE / "results.md")
+    a = ap.parse_args()
+    from facedyn.atomic import write_text
+
+    chosen = [b for b in BENCHES if a.only is None or b[0] in a.only]
+    lines = ["# facedyn benchmarks", "",
+             f"Written by `make bench` (`benchmarks/run_all.py`) on {dt.date.today().isoformat()}: "
+             f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}. Every ratio is "
+             "measured within one run of its script; rates depend on the machine and its load.", ""]
+    for name, script, args, what in chosen:
+        cmd = [sys.executable, str(HERE / script), *args]
+        print(f"== {name}: {' '.join(cmd)}", flush=True)
+        t = time.perf_counter()
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        took = time.perf_counter() - t
+        text = _quiet(p.stdout) or "(no output)"
+        print(text, flush=True)
+        status = "" if p.returncode == 0 else f" — FAILED (exit {p.returncode}): {_quiet(p.stderr)[-400:]}"
+        lines += [f"## {name}: {what}", "", f"`python benchmarks/{script} {' '.join(args)}`".replace(" `", "`"),
+                  f"({took:.0f} s){status}", "", "```", text, "```", ""]
+    write_text(a.out, "\n".join(lines))
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""``make models``: train the shipped DR models on all the real footage of ../shared/data and copy them into
+the package (``src/facedyn/assets/models/dr-t3``, ``dr-t5``, ``dr-t9``).
+
+Steps (each resumable): prepare every real clip (corpus + talking clips) into a 64 px store; person-level
+splits with 5 validation people for checkpoint selection and everyone else in training; one DR per (T, S) in
+(3, 1), (5, 2), (9, 4) with the settings below; then each run's record, best weights, metrics and figures go
+to ``assets/models/<name>/`` together with the cross-validation table of the same settings when one was made
+(``--cv DIR`` holding ``cv_T{T}/cv.md``). The log of the run is written to ``assets/models/make_models.log``.
+
+    .venv/bin/python scripts/make_models.py [--work DIR] [--cv DIR] [--epochs 10] [--steps 250]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+ASSETS = ROOT / "src" / "facedyn" / "assets" / "models"
+SETTINGS = {"dr-t3": (3, 1), "dr-t5": (5, 2), "dr-t9": (9, 4)}
+
+
+def log(msg: str, file: Path) -> None:
+    line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {msg}"
+    print(line, flush=True)
+    with open(file, "a") as f:
+        f.write(line + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=ROOT / "models_work")
+    ap.add_argument("--cv", type=Path, default=None, help="folder with cv_T3/, cv_T5/, cv_T9/ (cv rank outputs)")
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=250)
+    ap.add_argument("--val", default="M003,W023,dpe_s,klobuchar,talking_d12", help="validation people")
+    a = ap.parse_args()
+    from facedyn.data.prepare import PrepareOptions, prepare
+    from facedyn.data.splits import set_splits
+    from facedyn.train import train
+    from facedyn.train.loop import Runtime
+
+    ASSETS.mkdir(parents=True, exist_ok=True)
+    logf = ASSETS / "make_models.log"
+    logf.write_text("")
+    if not SHARED.is_dir():
+        sys.exit(f"error: {SHARED} not found: make models needs the real footage of ../shared/data")
+    data = a.work / "real64"
+    inputs = [SHARED / "corpus", *sorted((SHARED / "real").glob("talking_*.mp4"))]
+    log(f"prepare {len(inputs)} inputs -> {data}", logf)
+    res = prepare(inputs, data, PrepareOptions(size=64), workers=2)
+    failed = [r for r in res if r.error]
+    log(f"prepared {len(res) - len(failed)} clips, {sum(r.n_frames for r in res)} frames; failed: "
+        f"{[r.clip_id for r in failed]}", logf)
+    splits = set_splits(data, val=a.val.split(","), test=[])
+    log(f"splits: {len(splits['train'])} train people, val {splits['val']}", logf)
+    for name, (T, S) in SETTINGS.items():
+        run = a.work / "runs" / name
+        t0 = time.perf_counter()
+        r = train("dr", data, run, {"T": T, "S": S, "epochs": a.epochs, "steps_per_epoch": a.steps, "seed": 0},
+                  Runtime(resume=True))
+        log(f"{name}: T={T} S={S}, {a.epochs} epochs x {a.steps} steps, best val acc {100 * (r.best() or 0):.2f} % "
+            f"(epoch-0 floor {100 * r.history[0]['val_acc']:.2f} %), {time.perf_counter() - t0:.0f} s", logf)
+        dest = ASSETS / name
+        shutil.rmtree(dest, ignore_errors=True)
+        (dest / "checkpoints").mkdir(parents=True)
+        for f in ("config.json", "metrics.csv"):
+            shutil.copy2(run / f, dest / f)
+        shutil.copy2(run / "checkpoints" / "best.safetensors", dest / "checkpoints" / "best.safetensors")
+        cv = a.cv / f"cv_T{T}" / "cv.md" if a.cv else None
+        if cv is not None and cv.is_file():
+            shutil.copy2(cv, dest / "cv.md")
+        log(f"{name}: copied to {dest} ({(dest / 'checkpoints' / 'best.safetensors').stat().st_size / 1e6:.1f} MB)",
+            logf)
+
+
+if __name__ == "__main__":
+    main()
