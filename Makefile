@@ -7,7 +7,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 export MALLOC_TOP_PAD_ ?= 1073741824
 
-.PHONY: venv demo test lint bench models clean
+.PHONY: venv demo test lint bench models report-check clean
 
 venv: $(STAMP)
 
@@ -34,6 +34,16 @@ bench: $(STAMP)
 # the log goes to src/facedyn/assets/models/make_models.log. CV=DIR adds the cv rank tables of DIR/cv_T*.
 models: $(STAMP)
 	$(BIN)/python scripts/make_models.py $(if $(CV),--cv $(CV),)
+
+# Render the demo's HTML report in headless Chromium (Debian's package) and save a screenshot to look at.
+REPORT ?= demo_out/report.html
+report-check: $(STAMP)
+	test -f $(REPORT) || $(MAKE) demo
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+		--disable-component-update --disable-sync --user-data-dir=$$(mktemp -d) --hide-scrollbars \
+		--window-size=1200,4000 --screenshot=$(REPORT:.html=.png) file://$$(realpath $(REPORT))
+	@echo "screenshot: $(REPORT:.html=.png)"
 
 clean:
 	rm -rf $(VENV) demo_out models_work .pytest_cache .ruff_cache

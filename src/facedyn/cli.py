@@ -537,6 +537,18 @@ def export_onnx(
 
 
 @app.command()
+def report(
+    paths: Annotated[list[Path], typer.Argument(help="Run directories (sweep folders expanded) and results folders.")],
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path("report.html"),
+    title: Annotated[str, typer.Option(help="Page title.")] = "facedyn report",
+) -> None:
+    """One self-contained HTML page (figures embedded): configs, training curves, tables, galleries."""
+    from facedyn.reports.html import write_html_report
+
+    out.print(f"wrote {write_html_report(paths, out_file, title=title).resolve()}")
+
+
+@app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for everything the demo makes.")] = Path("demo_out"),
     subjects: Annotated[int, typer.Option(help="Synthetic people.")] = 10,
