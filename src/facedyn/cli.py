@@ -357,6 +357,9 @@ def eval_rank(
     = Path("ranking"),
     device: Annotated[str, _DEVICE] = "auto",
     seed: Annotated[int, typer.Option(help="Seed (random floor, subsets).")] = 0,
+    jitter: Annotated[str | None, typer.Option(help="Also evaluate on windows re-aligned by random similarities: "
+                                                    "SCALE,SHIFT_PX,ROTATION_DEG bounds, e.g. 0.05,2,3 (another "
+                                                    "aligner's template).")] = None,
 ) -> None:
     """Frame-ranking accuracy (dr-paper.txt §4.3): % of Eq. 2 pairs each representation ranks correctly."""
     from facedyn.eval.ranking import rank_report
