@@ -101,3 +101,18 @@ def test_sources_dataset_shapes_and_gaps(two_rates: ClipDataset) -> None:
         SourcesDataset(ClipDataset(two_rates.path), 7, 0.04, 0.12, subjects=["a25"])
     with pytest.raises(ConfigError):
         SourcesDataset(two_rates, 0, 0.04, 0.12)
+
+
+def test_window_cap_per_person_keeps_an_even_subset(tmp_path: Path) -> None:
+    from facedyn.data.windows import WindowDataset
+
+    ds = ClipDataset(make_store(tmp_path / "d", {"a": (25.0, 60), "b": (25.0, 20)}))
+    full = WindowDataset(ds, 2, 1)
+    capped = WindowDataset(ds, 2, 1, per_subject=10)
+    per = {s: sum(full.clips[int(c)].subject == s for c in full.index[:, 0]) for s in ("a", "b")}
+    got = {s: sum(capped.clips[int(c)].subject == s for c in capped.index[:, 0]) for s in ("a", "b")}
+    assert per == {"a": 56, "b": 16} and got == {"a": 10, "b": 10}
+    centres = capped.index[[capped.clips[int(c)].subject == "a" for c in capped.index[:, 0]], 1]
+    assert centres.min() == 2 and centres.max() == 57  # spread over the whole clip
+    with pytest.raises(ConfigError):
+        WindowDataset(ds, 2, 1, per_subject=0)

@@ -211,6 +211,8 @@ class WindowDataset(Dataset):
         subjects: only these subjects' clips.
         every: keep every ``every``-th centre of each clip.
         label_columns: also return these labels of the centre frame.
+        per_subject: keep at most this many windows per person (an evenly spaced subset of each person's
+            windows), so that people with long clips do not dominate training; None keeps all.
 
     Each item is a dict:
         ``centre``: float32 ``(3, H, W)`` in [0, 1], the frame ``I_t``;
@@ -232,9 +234,12 @@ class WindowDataset(Dataset):
         reference_fps: float = REFERENCE_FPS,
         every: int = 1,
         label_columns: Sequence[str] | None = None,
+        per_subject: int | None = None,
     ) -> None:
         if T < 0:
             raise ConfigError(f"window half-length T must be >= 0, got {T}")
+        if per_subject is not None and per_subject < 1:
+            raise ConfigError(f"per_subject must be >= 1, got {per_subject}")
         if every < 1:
             raise ConfigError(f"every must be >= 1, got {every}")
         ds = _dataset(data)
@@ -249,6 +254,13 @@ class WindowDataset(Dataset):
                 index.append((ci, int(t), stride))
         #: int64 ``(M, 3)``: clip number, centre frame, stride in frames
         self.index = np.asarray(index, dtype=np.int64).reshape(-1, 3)
+        if per_subject is not None:
+            subj = np.array([self.clips[int(ci)].subject for ci in self.index[:, 0]])
+            keep = []
+            for sname in sorted(set(subj)):
+                rows = np.flatnonzero(subj == sname)
+                keep.append(rows[np.linspace(0, len(rows) - 1, min(per_subject, len(rows))).round().astype(int)])
+            self.index = self.index[np.sort(np.concatenate(keep))] if keep else self.index
         if not len(self.index):
             raise DatasetError(f"{_where(ds, split)}: no window of {2 * T + 1} valid frames at T={T}, S={S}; "
                                "use longer clips or smaller T/S")

@@ -34,6 +34,8 @@ class DRConfig(WindowUNetConfig):
     epsilon: float = option(0.0, "Relaxation epsilon of Eq. 3.")
     normalize_pairs: bool = option(False, "Divide the hinge sum by the number of pairs.")
     augment: bool = option(True, "Random flips and brightness/contrast, the same for a whole window.")
+    per_person: int | None = option(None, "Train on at most this many windows per person (evenly spaced), so that "
+                                          "people with long clips do not dominate; default: all windows.")
     align_jitter: tuple[float, float, float] = option(
         (0.0, 0.0, 0.0), "Random similarity per training window, bounds SCALE SHIFT_PX ROTATION_DEG (as if another "
         "aligner's template had been used); 0 0 0: off.")
@@ -65,6 +67,13 @@ class DRMethod(Method):
 
     def build(self) -> DRNet:
         return build_drnet(self.cfg, self.data.size, residual=self.cfg.residual)
+
+    def dataset(self, store: Any, split: str, seed: int = 0) -> Dataset:
+        if split == "train" and self.cfg.per_person is not None:
+            from facedyn.data.windows import WindowDataset
+
+            return WindowDataset(store, self.cfg.T, self.cfg.S, split="train", per_subject=self.cfg.per_person)
+        return super().dataset(store, split, seed)
 
     def setup(self, train_set: Dataset, run_dir: Path) -> DRConfig:
         if self.cfg.theta is None:
