@@ -105,7 +105,7 @@ def test_prepare_refuses_other_size_of_interrupted_store(tmp_path: Path) -> None
     with pytest.raises(DatasetError, match="size=32"):
         prepare([tmp_path / "whatever.mp4"], tmp_path, PrepareOptions(size=64))
     with pytest.raises(ConfigError, match="--align"):
-        prepare([tmp_path / "whatever.mp4"], tmp_path / "new", PrepareOptions(size=64, align="box"))
+        prepare([tmp_path / "whatever.mp4"], tmp_path / "new", PrepareOptions(size=64, align="perspective"))
 
 
 def test_rerun_with_more_inputs_keeps_splits(three_videos: list[Path], tmp_path: Path) -> None:

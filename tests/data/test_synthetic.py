@@ -237,3 +237,41 @@ def test_synth_unwritable_out_raises_output_error(tmp_path: Path) -> None:
     assert "\n" not in str(e.value) and "--out" in str(e.value)
     with pytest.raises(ConfigError):
         sy.synth(tmp_path / "x", subjects=0, seconds=1.0)
+
+
+# ------------------------------------------------------------------------------------- resting morphology
+
+
+def test_resting_morphology_ranges_and_independent_stream() -> None:
+    from facedyn.data.synthetic.resting import RESTING_RANGES, sample_resting
+
+    rests = np.stack([sample_resting(s) for s in range(400)])
+    for name, (p, (lo, hi)) in RESTING_RANGES.items():
+        v = rests[:, sy.AU_NAMES.index(name)]
+        on = v > 0
+        assert abs(on.mean() - p) < 0.08, name
+        assert ((v[on] >= lo) & (v[on] <= hi)).all(), name
+    assert not rests[:, sy.AU_NAMES.index("AU26")].any()
+    np.testing.assert_array_equal(sample_resting(7), sample_resting(7))
+
+
+def test_resting_shape_moves_the_face_not_the_labels() -> None:
+    seed = next(s for s in range(50) if sy.synthesize_clip(s, 0.1).rest[sy.AU_NAMES.index("AU15")] > 0)
+    plain = sy.synthesize_clip(seed, 0.8, resting=False)
+    rest = sy.synthesize_clip(seed, 0.8)
+    pd.testing.assert_frame_equal(plain.labels, rest.labels)  # labels = activity, the same timeline
+    assert not plain.rest.any() and rest.rest[sy.AU_NAMES.index("AU15")] > 0
+    np.testing.assert_array_equal(plain.identity.shape, rest.identity.shape)  # the same person otherwise
+    corners = [48, 54]
+    drop = (rest.landmarks[:, corners, 1] - plain.landmarks[:, corners, 1]).mean()
+    assert drop > 0.3  # down-turned corners at rest (pixels, y down)
+    np.testing.assert_allclose(rest.shown, np.minimum(rest.au + rest.rest, 5))
+    assert np.abs(_frames(plain).astype(int) - _frames(rest).astype(int)).mean() > 0.1
+
+
+def test_synth_records_resting_and_refuses_to_mix(tmp_path: Path) -> None:
+    sy.synth(tmp_path / "a", subjects=1, seconds=0.2, size=64, resting=False)
+    meta = json.loads((tmp_path / "a" / "synth.json").read_text())
+    assert meta["args"]["resting"] is False and meta["version"] == sy.GENERATOR_VERSION
+    with pytest.raises(OutputError):
+        sy.synth(tmp_path / "a", subjects=1, seconds=0.2, size=64, resting=True)

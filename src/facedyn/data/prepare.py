@@ -1,8 +1,12 @@
 """``facedyn prepare``: videos → detected, aligned, masked face clips in the clip store.
 
 For each clip source (from a dataset adapter): stream-decode the video, find 68 landmarks per frame
-(or take the given ones), align to the canonical template, crop to ``size``, zero outside the
-landmarks' convex hull, and write the clip atomically. Clips run in parallel worker processes;
+(or take the given ones), crop the face to ``size`` and write the clip atomically. Two alignments
+(``align``, see :mod:`facedyn.data.faces.align`): ``similarity`` aligns each frame to the canonical
+template and by default zeroes pixels outside the landmarks' convex hull (one streaming pass);
+``box`` crops a square around the landmarks' bounding box smoothed over the clip, without rotation
+and by default unmasked, so roll, scale and shift stay in the crops (two streaming passes: landmarks
+first, then the crops of the smoothed boxes; the video is never held in memory). Clips run in parallel worker processes;
 complete clips are skipped on a rerun, and partial ones left by an interrupted run are removed.
 
 The store's data contract (crop ``size``, ``mask``, ``align``, ``template``, ``detector``) is
@@ -55,22 +59,30 @@ from facedyn.errors import (
 )
 
 #: face alignments ``prepare`` can make (``align`` in index.json)
-ALIGNS = ("similarity",)
+ALIGNS = ("similarity", "box")
 
 
 @dataclass
 class PrepareOptions:
     """Options of one ``prepare`` run (saved in each clip's meta.json; size, mask, align and the
-    detector also in index.json, where every later run into the same store must match them)."""
+    detector also in index.json, where every later run into the same store must match them).
+
+    ``align``: ``"similarity"`` or ``"box"`` (:data:`ALIGNS`); ``mask`` None (the default) becomes
+    True for ``similarity`` and False for ``box``.
+    """
 
     size: int = 64
-    mask: bool = True
+    mask: bool | None = None
     detector: str = "hog"
     align: str = "similarity"
     upsample: int = 1
     max_side: int = 480
     fps: float | None = None  # for image folders
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mask is None:
+            self.mask = self.align == "similarity"
 
 
 @dataclass
@@ -86,14 +98,18 @@ class ClipResult:
     labels: list[str] = field(default_factory=list)
 
 
-def template_id() -> str:
-    """Identifier of the 68-point alignment template: ``"facedyn68:"`` + 8 hex digits of its SHA-1.
+def template_id(align: str = "similarity") -> str:
+    """Identifier of how crops are placed (``template`` in index.json).
 
-    Crops aligned to another template (another facedyn version) get another id, so a store never
-    mixes them.
+    ``similarity``: the 68-point alignment template, ``"facedyn68:"`` + 8 hex digits of its SHA-1;
+    ``box``: ``"box:<scale>x,sigma<s>s"`` (:data:`~facedyn.data.faces.BOX_SCALE`,
+    :data:`~facedyn.data.faces.BOX_SIGMA_S`). Crops made another way (another facedyn version) get
+    another id, so a store never mixes them.
     """
-    from facedyn.data.faces import TEMPLATE_68
+    from facedyn.data.faces import BOX_SCALE, BOX_SIGMA_S, TEMPLATE_68
 
+    if align == "box":
+        return f"box:{BOX_SCALE:g}x,sigma{BOX_SIGMA_S:g}s"
     digest = hashlib.sha1(np.ascontiguousarray(TEMPLATE_68, dtype=np.float64).tobytes()).hexdigest()
     return f"facedyn68:{digest[:8]}"
 
@@ -105,7 +121,8 @@ def detector_id(detector: str) -> str:
 
 def run_contract(opts: PrepareOptions) -> dict[str, Any]:
     """The store contract (``size``, ``mask``, ``align``, ``template``, ``detector``) ``opts`` produce."""
-    return {"size": int(opts.size), "mask": bool(opts.mask), "align": opts.align, "template": template_id(),
+    return {"size": int(opts.size), "mask": bool(opts.mask), "align": opts.align,
+            "template": template_id(opts.align),
             "detector": detector_id(opts.detector)}
 
 
@@ -179,6 +196,7 @@ def prepare_clip(
     writer = ClipWriter(out, src.clip_id, opts.size)
     times: list[float] = []
     src_lms: list[np.ndarray | None] = []
+    box = opts.align == "box"
     try:
         pending = 0
         for i, (frame, t) in enumerate(video_io.iter_frames(src.video, fps=fps)):
@@ -186,10 +204,12 @@ def prepare_clip(
                 lms = given[i] if i < len(given) and np.isfinite(given[i]).all() else None
             else:
                 lms = _landmarker(opts)(frame)
-            if lms is None:
+            if box:
+                pass  # crops come in the second pass, once the clip's boxes are smoothed
+            elif lms is None:
                 writer.add(None, None, False, t)
             else:
-                face = align_face(frame, lms, size=opts.size, mask=opts.mask)
+                face = align_face(frame, lms, size=opts.size, mask=bool(opts.mask))
                 writer.add(face.image, face.landmarks, True, t)
             times.append(t)
             src_lms.append(None if lms is None else np.asarray(lms, np.float32))
@@ -199,6 +219,8 @@ def prepare_clip(
                 pending = 0
         if progress is not None and pending:
             progress(pending)
+        if box:
+            _write_box_crops(writer, src, fps, times, src_lms, opts)
         if given is not None and len(given) != writer.n:
             raise LabelFormatError(
                 f"{src.landmarks}: has {len(given)} frames of landmarks but the video has {writer.n}; "
@@ -214,7 +236,7 @@ def prepare_clip(
             "detector": GIVEN_LANDMARKS if given is not None else detector_id(opts.detector),
             "mask": opts.mask,
             "align": opts.align,
-            "template": template_id(),
+            "template": template_id(opts.align),
             "subject": src.subject,
             "facedyn_version": __version__,
             **src.extra,
@@ -230,6 +252,31 @@ def prepare_clip(
     res.fps = float(fps)
     res.labels = [c for c in labels.columns if c != "frame"] if labels is not None else []
     return res
+
+
+def _write_box_crops(writer: ClipWriter, src: ClipSource, fps: float, times: list[float],
+                     src_lms: list[np.ndarray | None], opts: PrepareOptions) -> None:
+    """Second pass of ``--align box``: decode the clip again and write the crops of its smoothed boxes
+    (:func:`~facedyn.data.faces.box_track` over the landmarks of the first pass)."""
+    from facedyn.data.faces import box_track, crop_face
+
+    valid = np.array([m is not None for m in src_lms], dtype=bool)
+    lms = np.stack([m if m is not None else np.zeros((68, 2), np.float32) for m in src_lms]) if src_lms \
+        else np.zeros((0, 68, 2), np.float32)
+    mats = box_track(lms, valid, fps, opts.size)
+    n = 0
+    for i, (frame, _) in enumerate(video_io.iter_frames(src.video, fps=fps)):
+        if i >= len(src_lms):
+            break
+        if valid[i]:
+            face = crop_face(frame, lms[i], mats[i], opts.size, bool(opts.mask))
+            writer.add(face.image, face.landmarks, True, times[i])
+        else:
+            writer.add(None, None, False, times[i])
+        n += 1
+    if n != len(src_lms):
+        raise VideoDecodeError(f"{src.video}: decoded {n} frames on the second pass, {len(src_lms)} on the first; "
+                               "re-export the video")
 
 
 #: Clip sources of the running prepare, inherited by forked workers (label loaders are closures and

@@ -3,7 +3,8 @@
 One module per idea (none imports this package, so there are no cycles):
 
 * :mod:`~facedyn.data.faces.landmarks68`: the canonical template and the landmark index tables;
-* :mod:`~facedyn.data.faces.align`: similarity alignment, the aligned crop, its hull mask, shape checks;
+* :mod:`~facedyn.data.faces.align`: similarity alignment or loose ``box`` crops, the crop, its hull mask,
+  shape checks;
 * :mod:`~facedyn.data.faces.detect`: dlib model files, face boxes and 68 landmarks (:class:`FaceLandmarker`);
 * :mod:`~facedyn.data.faces.track`: one face through a video (:class:`LandmarkTracker`), or every face
   with an id per person (:class:`MultiFaceTracker`);
@@ -22,9 +23,13 @@ Conventions:
 from __future__ import annotations
 
 from facedyn.data.faces.align import (
+    BOX_SCALE,
+    BOX_SIGMA_S,
     AlignedFace,
     align_face,
     alignment_matrix,
+    box_track,
+    crop_face,
     hull_mask,
     shape_residual,
     similarity_transform,
@@ -37,6 +42,8 @@ from facedyn.data.faces.track import LandmarkTracker, MultiFaceTracker, TrackedF
 __all__ = [
     "ALIGN_INDICES",
     "ALIGN_WEIGHTS",
+    "BOX_SCALE",
+    "BOX_SIGMA_S",
     "MIRROR_68",
     "TEMPLATE_68",
     "AlignedFace",
@@ -46,7 +53,9 @@ __all__ = [
     "TrackedFace",
     "align_face",
     "alignment_matrix",
+    "box_track",
     "cnn_detector_path",
+    "crop_face",
     "eye_centres",
     "hull_mask",
     "predictor_path",

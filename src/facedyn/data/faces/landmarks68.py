@@ -1,4 +1,5 @@
-"""The iBUG-68 landmark tables: canonical template, alignment points, mirror permutation, eye centres.
+"""The iBUG-68 landmark tables: canonical template, 3-D mean face, alignment points, mirror permutation, eye
+centres.
 
 Landmarks are ``(68, 2)`` float ``(x, y)`` in pixels, iBUG-68 order (jaw 0–16, brows 17–26, nose
 27–35, eyes 36–47, mouth 48–67), pixel centres at integer coordinates (OpenCV's convention).
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ALIGN_INDICES", "ALIGN_WEIGHTS", "MIRROR_68", "TEMPLATE_68", "eye_centres", "template"]
+__all__ = ["ALIGN_INDICES", "ALIGN_WEIGHTS", "MEAN_FACE_3D", "MIRROR_68", "TEMPLATE_68", "eye_centres", "template"]
 
 #: Canonical 68-point face in normalised crop coordinates ``[0, 1]^2`` (x right, y down), float64.
 #:
@@ -59,6 +60,34 @@ MIRROR_68: np.ndarray = np.array(
      54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65],
     dtype=np.intp,
 )
+
+#: Neutral 3-D mean face: the 68 iBUG points in "model units" (face ~145 wide: ``|x_0 - x_16|`` = 144.8),
+#: float64 ``(68, 3)``, x right, y down, z towards the camera; the origin lies on the midline at the
+#: height of the nose base (between tip and nostrils), z = 0 about the depth of the eye corners. After
+#: the OpenFace 68-point 3-D mean face, mirror-symmetrised and with the lips closed. The synthetic
+#: generator builds its people from it (:mod:`facedyn.data.synthetic.face3d`) and head-pose estimation
+#: fits it to 2-D landmarks (:mod:`facedyn.tasks.pose`).
+MEAN_FACE_3D: np.ndarray = np.array([
+    [-72.4, -30.1, -47.4], [-71.6, -11.3, -45.0], [-69.4, 7.5, -43.6], [-65.6, 25.8, -42.0],
+    [-58.6, 42.5, -38.1], [-47.4, 56.4, -30.8], [-33.4, 67.1, -18.8], [-17.7, 74.9, -4.4],
+    [0.0, 77.1, 0.9], [17.7, 74.9, -4.4], [33.4, 67.1, -18.8], [47.4, 56.4, -30.8],
+    [58.6, 42.5, -38.1], [65.6, 25.8, -42.0], [69.4, 7.5, -43.6], [71.6, -11.3, -45.0],
+    [72.4, -30.1, -47.4],
+    [-60.6, -49.8, -12.9], [-51.2, -59.0, -6.3], [-38.1, -62.4, 0.3], [-24.6, -61.5, 7.0],
+    [-11.8, -57.0, 12.0], [11.8, -57.0, 12.0], [24.6, -61.5, 7.0], [38.1, -62.4, 0.3],
+    [51.2, -59.0, -6.3], [60.6, -49.8, -12.9],
+    [0.0, -42.2, 13.4], [0.0, -31.0, 21.2], [0.0, -19.9, 29.3], [0.0, -8.4, 36.9],
+    [-15.0, 2.6, 20.5], [-7.7, 4.7, 23.6], [0.0, 6.6, 25.9], [7.7, 4.7, 23.6], [15.0, 2.6, 20.5],
+    [-45.6, -37.8, -6.0], [-37.6, -42.9, -2.4], [-27.9, -43.0, -0.8], [-19.5, -36.9, 0.4],
+    [-28.5, -35.3, 0.7], [-38.1, -35.2, -0.9], [19.5, -36.9, 0.4], [27.9, -43.0, -0.8],
+    [37.6, -42.9, -2.4], [45.6, -37.8, -6.0], [38.1, -35.2, -0.9], [28.5, -35.3, 0.7],
+    [-28.9, 28.3, 2.7], [-18.2, 22.3, 15.8], [-7.5, 19.0, 22.7], [0.0, 20.7, 23.7],
+    [7.5, 19.0, 22.7], [18.2, 22.3, 15.8], [28.9, 28.3, 2.7], [18.6, 36.5, 15.1],
+    [8.2, 39.7, 22.5], [0.0, 40.4, 23.6], [-8.2, 39.7, 22.5], [-18.6, 36.5, 15.1],
+    [-24.4, 28.3, 5.2], [-7.7, 27.9, 21.0], [0.0, 28.3, 22.2], [7.7, 27.9, 21.0],
+    [24.4, 28.3, 5.2], [7.7, 27.9, 20.5], [0.0, 28.3, 21.9], [-7.7, 27.9, 20.5],
+], dtype=np.float64)
+MEAN_FACE_3D.setflags(write=False)
 
 _EYE_A = slice(36, 42)  # image-left eye (the subject's right)
 _EYE_B = slice(42, 48)

@@ -12,6 +12,7 @@ import pandas as pd
 from facedyn.data.synthetic.face3d import Identity, deform, project, sample_identity
 from facedyn.data.synthetic.labels import AU_NAMES
 from facedyn.data.synthetic.render import draw_frame
+from facedyn.data.synthetic.resting import sample_resting
 from facedyn.data.synthetic.timeline import affect_from_aus, sample_timeline
 from facedyn.errors import ConfigError
 
@@ -24,13 +25,16 @@ class SyntheticClip:
 
     Attributes:
         labels: one row per frame: ``frame`` (0-based int), ``timestamp`` (s), each AU of
-            :data:`AU_NAMES` (float in [0, 5]), ``pose_yaw``, ``pose_pitch``, ``pose_roll``
-            (degrees), ``valence``, ``arousal`` (float in [-1, 1]).
+            :data:`AU_NAMES` (float in [0, 5]: the *activity*, relative to the person's resting face),
+            ``pose_yaw``, ``pose_pitch``, ``pose_roll`` (degrees), ``valence``, ``arousal`` (float in
+            [-1, 1], from the activity).
         landmarks: float32 ``(N, 68, 2)`` landmark positions in image pixels.
         fps: frame rate.
         size: frame width and height in pixels.
         identity: the person.
         seed: the clip's seed.
+        rest: the person's resting AU-like shape ``(12,)`` (:mod:`~facedyn.data.synthetic.resting`; zeros
+            without resting morphology). Frames show ``rest + activity``.
     """
 
     labels: pd.DataFrame
@@ -41,33 +45,44 @@ class SyntheticClip:
     seed: int
     _head: np.ndarray = field(repr=False)
     _gaze: np.ndarray = field(repr=False)
+    rest: np.ndarray = field(default_factory=lambda: np.zeros(len(AU_NAMES)))
 
     def __len__(self) -> int:
         return len(self.labels)
 
     @property
     def au(self) -> np.ndarray:
-        """AU intensities ``(N, 12)`` in [0, 5], columns in the order of :data:`AU_NAMES`."""
+        """AU activity ``(N, 12)`` in [0, 5] (the labels), columns in the order of :data:`AU_NAMES`."""
         return self.labels[AU_NAMES].to_numpy(np.float64)
+
+    @property
+    def shown(self) -> np.ndarray:
+        """AU intensities the frames' appearance shows, ``(N, 12)``: ``min(5, rest + activity)``."""
+        return np.minimum(self.au + self.rest[None], 5.0)
 
     def frame(self, i: int) -> np.ndarray:
         """Render frame ``i`` alone (RGB ``uint8 (size, size, 3)``), identical to ``frames()``'s."""
         rng = np.random.default_rng([self.seed, 7, i])
-        return draw_frame(self.identity, self.landmarks[i], self._head[i], self.au[i], self._gaze[i], self.size, rng)
+        return draw_frame(self.identity, self.landmarks[i], self._head[i], self.shown[i], self._gaze[i], self.size,
+                          rng)
 
     def frames(self) -> Iterator[np.ndarray]:
         """Yield the frames in order, RGB ``uint8 (size, size, 3)``, rendered lazily."""
-        au = self.au
+        au = self.shown
         for i in range(len(self)):
             rng = np.random.default_rng([self.seed, 7, i])
             yield draw_frame(self.identity, self.landmarks[i], self._head[i], au[i], self._gaze[i], self.size, rng)
 
 
-def synthesize_clip(seed: int, seconds: float, fps: float = 25.0, size: int = 160) -> SyntheticClip:
+def synthesize_clip(seed: int, seconds: float, fps: float = 25.0, size: int = 160,
+                    resting: bool = True) -> SyntheticClip:
     """Draw one person and one clip of ``seconds`` at ``fps``: labels and landmarks now, frames lazily.
 
     Everything follows from ``seed``: the identity, the AU/pose/gaze timeline and the sensor noise
-    (the identity does not depend on ``seconds``, ``fps`` or ``size``).
+    (the identity does not depend on ``seconds``, ``fps`` or ``size``). With ``resting`` the person has
+    a resting morphology (:mod:`~facedyn.data.synthetic.resting`): the face shows ``rest + activity``,
+    the labels are the activity; without it (``resting=False``) the clip is exactly the one the
+    generator drew before resting morphology existed.
     """
     if seconds <= 0 or fps <= 0:
         raise ConfigError(f"seconds and fps must be positive (got {seconds}, {fps})")
@@ -77,7 +92,8 @@ def synthesize_clip(seed: int, seconds: float, fps: float = 25.0, size: int = 16
     identity = sample_identity(np.random.default_rng(ss_id))
     n = max(1, round(seconds * fps))
     au, pose, drift, gaze = sample_timeline(identity, np.random.default_rng(ss_time), n, fps)
-    P = deform(identity, au)
+    rest = sample_resting(identity.seed) if resting else np.zeros(len(AU_NAMES))
+    P = deform(identity, au + rest[None])  # geometry is linear in intensity: rest + activity
     L, H = project(identity, P, pose, drift, size)
     # keep every landmark inside the frame: one constant zoom/shift per clip (motion stays smooth)
     margin = 0.03 * size
@@ -100,7 +116,7 @@ def synthesize_clip(seed: int, seconds: float, fps: float = 25.0, size: int = 16
     labels["pose_yaw"], labels["pose_pitch"], labels["pose_roll"] = pose[:, 0], pose[:, 1], pose[:, 2]
     labels["valence"], labels["arousal"] = valence, arousal
     return SyntheticClip(labels=labels, landmarks=L, fps=float(fps), size=int(size), identity=identity,
-                         seed=int(seed), _head=H, _gaze=gaze)
+                         seed=int(seed), _head=H, _gaze=gaze, rest=rest)
 
 
 def subject_seed(seed: int, index: int) -> int:

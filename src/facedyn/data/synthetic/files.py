@@ -23,7 +23,7 @@ __all__ = ["GENERATOR_VERSION", "synth"]
 
 #: Version of the generator's output, recorded in ``synth.json``: a folder written by another
 #: version is not resumed into.
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"  # 1.1: resting morphology (labels = activity relative to rest)
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -40,6 +40,7 @@ def synth(
     seed: int = 0,
     size: int = 160,
     progress: Callable[[int], None] | None = None,
+    resting: bool = True,
 ) -> list[Path]:
     """Write ``subjects`` synthetic face videos with ground truth into ``out`` (resumable).
 
@@ -50,6 +51,8 @@ def synth(
 
     Args:
         progress: called with ``1`` after each subject (written or skipped).
+        resting: give each person a resting morphology (:mod:`~facedyn.data.synthetic.resting`); False
+            draws the faces of generator 1.0 (expressions fully visible in a still frame).
 
     Returns:
         The mp4 paths, in subject order.
@@ -71,7 +74,8 @@ def synth(
     except OSError as e:
         raise OutputError(f"{out}: cannot create or write this folder ({e.strerror or e}); "
                           "choose a writable --out") from None
-    settings = {"seed": int(seed), "seconds": float(seconds), "fps": float(fps), "size": int(size)}
+    settings = {"seed": int(seed), "seconds": float(seconds), "fps": float(fps), "size": int(size),
+                "resting": bool(resting)}
     meta_path = out / "synth.json"
     if meta_path.exists():
         try:
@@ -96,7 +100,7 @@ def synth(
         mp4, csv, lm = d / f"{name}.mp4", d / f"{name}.csv", d / f"{name}.landmarks.npy"
         paths.append(mp4)
         if not (mp4.exists() and csv.exists() and lm.exists()):
-            clip = synthesize_clip(subject_seed(seed, i), seconds, fps, size)
+            clip = synthesize_clip(subject_seed(seed, i), seconds, fps, size, resting=resting)
             try:
                 d.mkdir(parents=True, exist_ok=True)
                 write_video(mp4, clip.frames(), clip.fps)
