@@ -1,0 +1,602 @@
+"""Linear probes: how much of a task a frozen representation holds, on people it never saw.
+
+``run_probes(run, data, task)`` takes a trained run of any method (its ``encode``, or a named output of
+its network's ``outputs()``), a clip store and a task, and fits linear models on the frozen features:
+
+* ``au``: logistic regression per AU for presence (F1 at probability 0.5, AUC; class weights balanced)
+  and ridge regression per AU for intensity (PCC, MAE). Targets: the synthetic generator's AU
+  intensities when the store has them (``AU..`` label columns; present = intensity >= 1), else the
+  landmark AU proxies of :mod:`facedyn.tasks.proxies` (present = above
+  :func:`~facedyn.tasks.proxies.presence_threshold`);
+* ``pose``: ridge regression of yaw, pitch, roll in degrees (MAE, PCC). Targets: the synthetic labels
+  (``pose_yaw, pose_pitch, pose_roll``) when present, else :func:`facedyn.tasks.pose.estimate_pose` on the
+  face's landmarks *in the source video* (``faces.csv``; the crop's landmarks when a clip has none), so
+  on similarity-aligned crops, which remove roll, roll is invisible by construction;
+* ``landmarks``: ridge regression of the 68 landmarks in crop pixels; error = mean point-to-point
+  distance over the inter-ocular distance (outer eye corners 36–45), in % (NME, FAb-Net's metric).
+
+Every representation is compared on the same folds and frames with the same network at initialisation
+(``facedyn.load(run, weights="init")``) and with raw pixels reduced by PCA to the embedding size
+(fitted on the training folds only). Features are standardised on the training folds; the ridge alpha
+(``ALPHAS``) and the logistic C (``CS``) are chosen by a 3-fold person-level CV inside the training
+folds. Folds are person-level: the store's folds (``facedyn split --folds K``) when it has them, else
+``GroupKFold`` by subject. Only folds whose people the run neither trained nor validated on are
+evaluated (when none is, the people it never saw form one test fold), so every number is on people
+unseen by the representation and by the linear model. Predictions of all evaluated folds are pooled,
+then each metric is computed on the whole set (:mod:`facedyn.eval.metrics`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from facedyn.atomic import write_text
+from facedyn.data.store import Clip, ClipDataset
+from facedyn.errors import ConfigError, DatasetError
+from facedyn.eval import metrics as M
+
+__all__ = [
+    "ALPHAS",
+    "CS",
+    "TASKS",
+    "ProbeTargets",
+    "fit_logistic",
+    "fit_ridge",
+    "landmark_nme",
+    "person_folds",
+    "probe_markdown",
+    "probe_report",
+    "probe_targets",
+    "run_probes",
+    "select_frames",
+    "write_probe_report",
+]
+
+TASKS = ("au", "pose", "landmarks")
+#: Ridge penalties tried inside the training folds (features standardised).
+ALPHAS = (1.0, 10.0, 100.0, 1000.0, 10000.0)
+#: Logistic-regression inverse penalties tried inside the training folds.
+CS = (0.01, 0.1, 1.0)
+_AU_LABEL = re.compile(r"^AU\d\d$")
+
+
+# -- frames and targets -------------------------------------------------------------------------------------
+
+def select_frames(store: ClipDataset, max_per_subject: int | None = 150) -> pd.DataFrame:
+    """Valid frames to probe: per subject, at most ``max_per_subject`` evenly spaced over all of its clips.
+
+    Returns a table with ``clip`` (clip id), ``frame`` (index in the clip) and ``subject``, one row per frame.
+    """
+    rows: list[tuple[str, int, str]] = []
+    by_subject: dict[str, list[tuple[str, int]]] = {}
+    for clip in store.clips():
+        for t in np.flatnonzero(clip.valid):
+            by_subject.setdefault(clip.subject, []).append((clip.clip_id, int(t)))
+    for subject, items in sorted(by_subject.items()):
+        if max_per_subject is not None and len(items) > max_per_subject:
+            pick = np.unique(np.linspace(0, len(items) - 1, max_per_subject).round().astype(int))
+            items = [items[i] for i in pick]
+        rows.extend((c, t, subject) for c, t in items)
+    if not rows:
+        raise DatasetError(f"{store.path}: no frame with a face found; check `facedyn info {store.path}`")
+    return pd.DataFrame(rows, columns=["clip", "frame", "subject"])
+
+
+@dataclass
+class ProbeTargets:
+    """What the probes predict for the selected frames.
+
+    Attributes:
+        binary: ``(N, K)`` 0/1 presence (NaN unknown) per column of ``binary_columns`` (AU task only).
+        continuous: ``(N, L)`` regression targets (NaN unknown) per column of ``continuous_columns``.
+        source: where the targets come from, in words (for the report).
+        kind: ``"au"``, ``"pose"`` or ``"landmarks"``.
+    """
+
+    kind: str
+    continuous: np.ndarray
+    continuous_columns: list[str]
+    source: str
+    binary: np.ndarray | None = None
+    binary_columns: list[str] = field(default_factory=list)
+
+
+def _labels_of(clip: Clip, columns: Sequence[str]) -> np.ndarray | None:
+    df = clip.labels
+    if df is None or not set(columns) <= set(df.columns):
+        return None
+    return df[list(columns)].to_numpy(np.float64)
+
+
+def _synthetic_au_columns(store: ClipDataset) -> list[str]:
+    cols: list[str] | None = None
+    for clip in store.clips():
+        df = clip.labels
+        have = [c for c in (df.columns if df is not None else []) if _AU_LABEL.match(str(c))]
+        cols = have if cols is None else [c for c in cols if c in have]
+    return cols or []
+
+
+def _source_landmarks(clip: Clip) -> np.ndarray:
+    """``(N, 68, 2)`` landmarks in the source video's pixels (``faces.csv``), else the crop's."""
+    p = clip.path / "faces.csv"
+    if p.is_file():
+        df = pd.read_csv(p)
+        if len(df) == len(clip) and {"x_0", "y_67"} <= set(df.columns):
+            xs = df[[f"x_{k}" for k in range(68)]].to_numpy(np.float64)
+            ys = df[[f"y_{k}" for k in range(68)]].to_numpy(np.float64)
+            return np.stack([xs, ys], -1)
+    return np.asarray(clip.landmarks, dtype=np.float64)
+
+
+def probe_targets(store: ClipDataset, frames: pd.DataFrame, task: str) -> ProbeTargets:
+    """Targets of ``task`` for the rows of :func:`select_frames` (see the module docstring)."""
+    if task not in TASKS:
+        raise ConfigError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+    clip_ids = list(dict.fromkeys(frames["clip"]))
+    where = {c: np.flatnonzero(frames["clip"].to_numpy() == c) for c in clip_ids}
+    idx = frames["frame"].to_numpy()
+    n = len(frames)
+
+    def gather(per_clip: Callable[[Clip], np.ndarray], width: int) -> np.ndarray:
+        out = np.full((n, width), np.nan)
+        for c in clip_ids:
+            rows = where[c]
+            out[rows] = per_clip(store.clip(c))[idx[rows]].reshape(len(rows), width)
+        return out
+
+    if task == "landmarks":
+        y = gather(lambda clip: np.asarray(clip.landmarks, np.float64).reshape(len(clip), -1), 136)
+        cols = [f"{a}_{k}" for k in range(68) for a in ("x", "y")]
+        return ProbeTargets("landmarks", y, cols, "the store's 68 landmarks (crop pixels)")
+    if task == "pose":
+        from facedyn.tasks.pose import POSE_COLUMNS, estimate_pose
+
+        cols = list(POSE_COLUMNS)
+        if all(_labels_of(store.clip(c), cols) is not None for c in clip_ids):
+            return ProbeTargets("pose", gather(lambda clip: _labels_of(clip, cols), 3), cols,  # type: ignore[arg-type,return-value]
+                                "the synthetic generator's head pose (degrees)")
+        y = np.full((n, 3), np.nan)
+        for c in clip_ids:
+            rows = where[c]
+            lm = _source_landmarks(store.clip(c))[idx[rows]]
+            y[rows] = estimate_pose(lm)
+        return ProbeTargets("pose", y, cols, "head pose from the source video's landmarks (facedyn.tasks.pose, "
+                                             "solvePnP on MEAN_FACE_3D), degrees")
+    au_cols = _synthetic_au_columns(store)
+    if au_cols:
+        y = gather(lambda clip: _labels_of(clip, au_cols), len(au_cols))  # type: ignore[arg-type,return-value]
+        b = np.where(np.isnan(y), np.nan, (y >= 1.0).astype(np.float64))
+        return ProbeTargets("au", y, au_cols, "the synthetic generator's AU intensities (present = intensity >= 1)",
+                            b, au_cols)
+    from facedyn.tasks.proxies import PROXY_COLUMNS, presence_threshold, store_proxies
+
+    prox = store_proxies(store, clip_ids)
+    cols = list(PROXY_COLUMNS)
+    y = np.full((n, len(cols)), np.nan)
+    for c in clip_ids:
+        y[where[c]] = prox[c][cols].to_numpy(np.float64)[idx[where[c]]]
+    thr = np.array([presence_threshold(c) for c in cols])
+    b = np.where(np.isnan(y), np.nan, (y >= thr).astype(np.float64))
+    return ProbeTargets("au", y, cols, "landmark AU proxies (facedyn.tasks.proxies; present = above "
+                                       "presence_threshold)", b, cols)
+
+
+# -- folds --------------------------------------------------------------------------------------------------
+
+def person_folds(subjects: Sequence[str], store_folds: Sequence[Sequence[str]] | None, k: int | None,
+                 seen: set[str]) -> tuple[list[list[str]], str]:
+    """Test people of each evaluated fold, and how the folds were made (in words).
+
+    ``store_folds`` (the store's, when it has them) or ``GroupKFold(k)`` over ``subjects``; only folds with
+    none of the ``seen`` people (those the representation trained or validated on) are kept; when no fold
+    qualifies, the unseen people form one fold.
+
+    Raises:
+        ConfigError: ``k`` given and different from the store's number of folds, or ``k < 2``.
+        DatasetError: every person was seen by the representation, or fewer than 2 people.
+    """
+    people = sorted(set(subjects))
+    if len(people) < 2:
+        raise DatasetError("probes need at least 2 people (person-level folds)")
+    if store_folds:
+        if k is not None and k != len(store_folds):
+            raise ConfigError(f"--folds {k}: the store has {len(store_folds)} folds; omit --folds or remake them "
+                              f"with `facedyn split DATA --folds {k}`")
+        folds = [sorted(set(f) & set(people)) for f in store_folds]
+        how = f"the store's {len(store_folds)} person-level folds"
+    else:
+        from sklearn.model_selection import GroupKFold
+
+        k = 5 if k is None else k
+        if k < 2:
+            raise ConfigError(f"--folds must be >= 2, got {k}")
+        k = min(k, len(people))
+        order = np.arange(len(people))
+        folds = [sorted(people[i] for i in test) for _, test in GroupKFold(n_splits=k).split(order, groups=order)]
+        how = f"GroupKFold({k}) by subject"
+    folds = [f for f in folds if f]
+    unseen = [p for p in people if p not in seen]
+    if not unseen:
+        raise DatasetError("the run trained or validated on every person of this store: probe it on people it "
+                           "never saw (train with --fold K, or probe another store)")
+    keep = [f for f in folds if not set(f) & seen]
+    if keep:
+        return keep, f"{how}; evaluated: the {len(keep)} fold(s) without people the run trained or validated on"
+    return [unseen], f"{how} all hold people the run saw; evaluated: one fold of the {len(unseen)} unseen people"
+
+
+# -- linear models ------------------------------------------------------------------------------------------
+
+def _inner_splits(groups: np.ndarray, n: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import GroupKFold
+
+    k = min(n, len(np.unique(groups)))
+    if k < 2:
+        return []
+    return list(GroupKFold(n_splits=k).split(np.zeros(len(groups)), groups=groups))
+
+
+def fit_ridge(X: np.ndarray, Y: np.ndarray, groups: np.ndarray, alphas: Sequence[float] = ALPHAS) -> Any:
+    """Standardise + ridge on ``X`` ``(N, D)`` → ``Y`` ``(N, L)``, alpha by person-level inner CV (lowest MSE)."""
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    best, best_err = alphas[len(alphas) // 2], np.inf
+    splits = _inner_splits(groups)
+    if splits:
+        for a in alphas:
+            err = 0.0
+            for tr, va in splits:
+                m = make_pipeline(StandardScaler(), Ridge(alpha=a)).fit(X[tr], Y[tr])
+                err += float(np.mean((m.predict(X[va]) - Y[va]) ** 2))
+            if err < best_err:
+                best, best_err = a, err
+    return make_pipeline(StandardScaler(), Ridge(alpha=best)).fit(X, Y)
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cs: Sequence[float] = CS) -> Any | None:
+    """Standardise + balanced logistic regression of 0/1 ``y`` ``(N,)``, C by inner CV (highest AUC).
+
+    None when ``y`` has one class only (no model can be fitted).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if len(np.unique(y)) < 2:
+        return None
+
+    def model(c: float) -> Any:
+        return make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=300))
+
+    best, best_auc = cs[len(cs) // 2], -np.inf
+    splits = [(tr, va) for tr, va in _inner_splits(groups) if len(np.unique(y[tr])) == 2 and len(np.unique(y[va])) == 2]
+    if splits:
+        for c in cs:
+            score = float(np.mean([M.auc(y[va], model(c).fit(X[tr], y[tr]).predict_proba(X[va])[:, 1])
+                                   for tr, va in splits]))
+            if score > best_auc:
+                best, best_auc = c, score
+    return model(best).fit(X, y)
+
+
+def landmark_nme(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Per-frame landmark error ``(N,)`` in % of the inter-ocular distance (outer eye corners 36, 45).
+
+    ``y_true``, ``y_pred`` ``(N, 136)`` (x, y interleaved per point) or ``(N, 68, 2)``.
+    """
+    t = np.asarray(y_true, dtype=np.float64).reshape(-1, 68, 2)
+    p = np.asarray(y_pred, dtype=np.float64).reshape(-1, 68, 2)
+    iod = np.linalg.norm(t[:, 36] - t[:, 45], axis=-1)
+    return 100.0 * np.linalg.norm(p - t, axis=-1).mean(1) / iod
+
+
+# -- features -----------------------------------------------------------------------------------------------
+
+def _pixels(store: ClipDataset, frames: pd.DataFrame) -> np.ndarray:
+    """uint8 ``(N, H, W, 3)`` crops of the selected frames."""
+    out = []
+    for c, grp in frames.groupby("clip", sort=False):
+        out.append((grp.index.to_numpy(), np.asarray(store.clip(str(c)).frames[grp["frame"].to_numpy()])))
+    n = len(frames)
+    first = out[0][1]
+    arr = np.zeros((n, *first.shape[1:]), np.uint8)
+    for rows, fr in out:
+        arr[rows] = fr
+    return arr
+
+
+def _features(model: Any, images: np.ndarray, name: str, batch_size: int = 128) -> np.ndarray:
+    """``(N, D)`` float32 features ``name`` (``encode`` or a key of ``outputs()``) of uint8 crops ``(N, H, W, 3)``."""
+    import torch
+
+    parts = []
+    for i in range(0, len(images), batch_size):
+        x = torch.from_numpy(images[i:i + batch_size]).permute(0, 3, 1, 2).float() / 255.0
+        if name == "encode":
+            z = model.encode(x)
+        else:
+            outs = model.outputs(x)
+            if name not in outs:
+                raise ConfigError(f"--features {name!r}: this run's network has outputs "
+                                  f"{', '.join(['encode', *outs])}; pick one of those")
+            z = outs[name]
+        parts.append(z.reshape(len(x), -1).float().numpy())
+    return np.concatenate(parts)
+
+
+# -- the probes ---------------------------------------------------------------------------------------------
+
+def _evaluate(X: np.ndarray, t: ProbeTargets, groups: np.ndarray, folds: list[list[str]],
+              pca: int | None = None, seed: int = 0) -> dict[str, float]:
+    """Pooled test predictions over ``folds`` → ``{"<column> <METRIC>": value, "mean <METRIC>": ...}``."""
+    from sklearn.decomposition import PCA
+
+    cont = np.full(t.continuous.shape, np.nan)
+    prob = np.full(t.binary.shape, np.nan) if t.binary is not None else None
+    for test_people in folds:
+        te = np.isin(groups, test_people)
+        tr = ~te
+        Xtr, Xte = X[tr], X[te]
+        if pca is not None:
+            p = PCA(n_components=min(pca, int(tr.sum()) - 1, X.shape[1]), svd_solver="randomized",
+                    random_state=seed).fit(Xtr)
+            Xtr, Xte = p.transform(Xtr), p.transform(Xte)
+        g = groups[tr]
+        # continuous targets: one ridge on the rows where every column is known, else per column
+        ytr = t.continuous[tr]
+        full = np.isfinite(ytr).all(1)
+        if full.mean() > 0.95 or t.kind == "landmarks":
+            cont[te] = fit_ridge(Xtr[full], ytr[full], g[full]).predict(Xte)
+        else:
+            for j in range(ytr.shape[1]):
+                ok = np.isfinite(ytr[:, j])
+                if ok.sum() > 1:
+                    cont[te, j] = fit_ridge(Xtr[ok], ytr[ok, j:j + 1], g[ok]).predict(Xte)[:, 0]
+        if prob is not None and t.binary is not None:
+            btr = t.binary[tr]
+            for j in range(btr.shape[1]):
+                ok = np.isfinite(btr[:, j])
+                m = fit_logistic(Xtr[ok], btr[ok, j], g[ok])
+                if m is not None:
+                    prob[te, j] = m.predict_proba(Xte)[:, 1]
+    evaluated = np.isin(groups, [p for f in folds for p in f])
+    out: dict[str, float] = {}
+    if t.kind == "landmarks":
+        keep = evaluated & np.isfinite(t.continuous).all(1)
+        out["NME %"] = float(landmark_nme(t.continuous[keep], cont[keep]).mean())
+        return out
+    names = {"pose": lambda c: c.replace("pose_", "")}.get(t.kind, lambda c: c)
+    regress = ("MAE", "PCC")
+    for metric in regress:
+        fn = {"MAE": M.mae, "PCC": M.pcc}[metric]
+        vals = []
+        for j, c in enumerate(t.continuous_columns):
+            keep = evaluated & np.isfinite(t.continuous[:, j]) & np.isfinite(cont[:, j])
+            v = fn(t.continuous[keep, j], cont[keep, j])
+            out[f"{names(c)} {metric}"] = v
+            vals.append(v)
+        out[f"mean {metric}"] = M.average(vals)
+    if prob is not None and t.binary is not None:
+        for metric in ("F1", "AUC"):
+            fn = {"F1": M.f1, "AUC": M.auc}[metric]
+            vals = []
+            for j, c in enumerate(t.binary_columns):
+                keep = evaluated & np.isfinite(t.binary[:, j]) & np.isfinite(prob[:, j])
+                yb = t.binary[keep, j]
+                # no positive among the test people (or no model): F1/AUC undefined
+                v = fn(yb, prob[keep, j]) if yb.size and yb.max() >= 1 else float("nan")
+                out[f"{c} {metric}"] = v
+                vals.append(v)
+            out[f"mean {metric}"] = M.average(vals)
+    return out
+
+
+def _seen_people(run: Path) -> set[str]:
+    from facedyn import runs
+
+    rec = runs.read_record(run)
+    splits = rec.data.get("splits") or {}
+    return {str(s) for k in ("train", "val") for s in splits.get(k, [])}
+
+
+def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[str] = ("encode",),
+               folds: int | None = None, weights: str = "best", max_frames_per_subject: int | None = 150,
+               baselines: bool = True, device: str = "auto", seed: int = 0,
+               progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Linear probes of a run's frozen features on ``task`` (``au``, ``pose`` or ``landmarks``).
+
+    Args:
+        run: a trained run directory (any method).
+        data: a clip store (crops of the run's size).
+        features: ``encode`` and/or names of the network's ``outputs()`` (TCAE: ``au``, ``pose``).
+        folds: ``K`` for GroupKFold when the store has no folds (default 5); must match the store's if given.
+        weights: the trained checkpoint (``best`` or ``last``).
+        max_frames_per_subject: frames per person (evenly spaced; None: all).
+        baselines: also probe the network at initialisation and raw pixels (PCA to the embedding size).
+        progress: called with a line of text at each stage.
+
+    Returns:
+        One row per representation × features: ``representation`` (``trained``, ``init``, ``pixels``),
+        ``features``, ``dim``, then one column per target and metric (``"AU12 F1"``, ``"yaw MAE"``,
+        ``"NME %"``, ...) and the means (``"mean F1"``, ...). ``attrs`` hold ``task``, ``targets`` (their
+        source), ``folds`` (test people of each evaluated fold), ``folding`` (how), ``n_frames``,
+        ``n_people``, ``run``, ``data``, ``run_align``, ``data_align``.
+
+    Raises:
+        ConfigError: an unknown task or features name, or crops of another size than the run's.
+        DatasetError: no people the run did not see, or no frames.
+    """
+    from facedyn.api import load
+
+    say = progress or (lambda s: None)
+    if task not in TASKS:
+        raise ConfigError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+    if weights not in ("best", "last"):
+        raise ConfigError(f"--weights must be best or last (init is probed as the baseline), got {weights!r}")
+    if not features:
+        raise ConfigError("give at least one --features name (encode, or an output of the network)")
+    store = ClipDataset(data)
+    model = load(run, weights=weights, device=device)
+    if store.size != model.size:
+        raise ConfigError(f"{data}: crops of {store.size} px, but the run was trained on {model.size} px; probe a "
+                          "store prepared with the run's --size")
+    frames = select_frames(store, max_frames_per_subject)
+    groups = frames["subject"].to_numpy().astype(str)
+    test_folds, how = person_folds(groups, store.folds, folds, _seen_people(Path(run)))
+    say(f"{len(frames)} frames of {len(set(groups))} people; {how}")
+    targets = probe_targets(store, frames, task)
+    images = _pixels(store, frames)
+    reps: list[tuple[str, str, np.ndarray, int | None]] = []
+    for name in features:
+        reps.append(("trained", name, _features(model, images, name), None))
+    if baselines:
+        init = load(run, weights="init", device=device)
+        for name in features:
+            reps.append(("init", name, _features(init, images, name), None))
+        dim = reps[0][2].shape[1]
+        reps.append(("pixels", f"PCA {dim}", images.reshape(len(images), -1).astype(np.float32) / 255.0, dim))
+    rows = []
+    for rep, name, X, pca in reps:
+        say(f"probing {rep} {name}")
+        res = _evaluate(X, targets, groups, test_folds, pca=pca, seed=seed)
+        rows.append({"representation": rep, "features": name, "dim": int(pca or X.shape[1]), **res})
+    df = pd.DataFrame(rows)
+    df.attrs.update({"task": task, "targets": targets.source, "folds": test_folds, "folding": how,
+                     "n_frames": len(frames), "n_people": len(set(groups)), "run": str(run), "data": str(data),
+                     "run_align": model.data.align, "data_align": store.align, "method": model.name,
+                     "weights": weights})
+    return df
+
+
+# -- report -------------------------------------------------------------------------------------------------
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float | np.floating):
+        return "–" if not np.isfinite(v) else f"{v:.3f}"
+    return str(v)
+
+
+def _md_table(df: pd.DataFrame) -> list[str]:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return lines
+
+
+def probe_markdown(df: pd.DataFrame, extra: Sequence[str] = ()) -> str:
+    """The report of :func:`run_probes`: settings, a summary table (means), the per-target table, ``extra`` lines."""
+    a = df.attrs
+    key = ["representation", "features", "dim"]
+    means = [c for c in df.columns if c.startswith("mean ") or c == "NME %"]
+    per = [c for c in df.columns if c not in key and c not in means]
+    lines = [f"# Linear probes: {a.get('task')}", "",
+             f"- run: `{a.get('run')}` ({a.get('method')}, weights {a.get('weights')}, trained on "
+             f"{a.get('run_align')}-aligned crops); data: `{a.get('data')}` ({a.get('data_align')}-aligned)",
+             f"- targets: {a.get('targets')}",
+             f"- {a.get('n_frames')} frames of {a.get('n_people')} people; folds: {a.get('folding')}",
+             "- test people: " + "; ".join(", ".join(f) for f in a.get("folds", [])),
+             "- linear models on frozen features (standardised on the training folds; ridge alpha / logistic C "
+             "by person-level CV inside them); pixels: PCA fitted on the training folds",
+             "", "## Summary", ""]
+    lines += _md_table(df[key + means])
+    if per:
+        lines += ["", "## Per target", ""]
+        t = df[per].T
+        t.columns = [f"{r} {f}" for r, f in zip(df["representation"], df["features"], strict=True)]
+        t.insert(0, "target", t.index)
+        lines += _md_table(t)
+    if extra:
+        lines += ["", *extra]
+    return "\n".join(lines) + "\n"
+
+
+def write_probe_report(df: pd.DataFrame, out: str | Path, name: str | None = None,
+                       extra: Sequence[str] = ()) -> list[Path]:
+    """Write ``probes_<task>.md`` and ``.csv`` into ``out`` atomically; returns their paths."""
+    out = Path(out)
+    stem = name or f"probes_{df.attrs.get('task', 'task')}"
+    md, csv = out / f"{stem}.md", out / f"{stem}.csv"
+    write_text(csv, df.to_csv(index=False, float_format="%.5g"))
+    write_text(md, probe_markdown(df, extra))
+    return [md, csv]
+
+
+def _separation_lines(run: str | Path, device: str, n_people: int) -> tuple[list[str], pd.DataFrame]:
+    """The TCAE separation check (:mod:`facedyn.tcae.separation`) of the trained and the initial network,
+    on the same synthetic pairs."""
+    from facedyn.api import load
+    from facedyn.tcae.separation import separation_check, separation_pairs, separation_summary
+
+    rows = []
+    pairs = None
+    for w in ("best", "init"):
+        model = load(run, weights=w, device=device)
+        if pairs is None:
+            pairs = separation_pairs(model.data.size, model.data.align, bool(model.data.mask), n_people)
+        table = separation_check(model, pairs=pairs)
+        rows.append({"weights": w, "pairs_per_kind": int((table["kind"] == "pose").sum()),
+                     **separation_summary(table)})
+    sep = pd.DataFrame(rows)
+    lines = ["## Separation check (TCAE)", "",
+             "Synthetic pairs rendered twice with one factor changed (unseen synthetic people; "
+             f"{rows[0]['pairs_per_kind']} pairs per kind): mean length of tau^A and tau^P over the crop, "
+             "in pixels.", ""]
+    lines += _md_table(sep[["weights", "pose_tau_au_px", "pose_tau_pose_px", "pose_ratio", "au_tau_au_px",
+                            "au_tau_pose_px", "au_ratio"]].rename(columns={
+                                "pose_tau_au_px": "pose pairs: tau^A px", "pose_tau_pose_px": "pose pairs: tau^P px",
+                                "pose_ratio": "pose pairs: P/A", "au_tau_au_px": "AU pairs: tau^A px",
+                                "au_tau_pose_px": "AU pairs: tau^P px", "au_ratio": "AU pairs: A/P"}))
+    lines += ["", "The twins separate when both ratios exceed 1 (pose pairs moved by tau^P, AU pairs by tau^A)."]
+    return lines, sep
+
+
+def probe_report(run: str | Path, data: str | Path, task: str, out: str | Path,
+                 features: Sequence[str] = ("encode",), folds: int | None = None, weights: str = "best",
+                 max_frames_per_subject: int | None = 150, device: str = "auto", seed: int = 0,
+                 separation_people: int = 8, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """:func:`run_probes` written as a report into ``out`` (``probes_<task>.md``/``.csv``).
+
+    The run's figures (``RUN/figures/*.png``) are copied to ``out/figures/`` and shown; for a TCAE run the
+    separation check of the trained and the initial network on ``separation_people`` synthetic people
+    (4 pairs of each kind per person; 0 skips it) is added (``separation.csv`` and a section).
+    Returns ``{"table": DataFrame, "files": [paths], "markdown": text}``.
+    """
+    import shutil
+
+    from facedyn import runs
+    from facedyn.atomic import atomic_path
+
+    df = run_probes(run, data, task, features=features, folds=folds, weights=weights,
+                    max_frames_per_subject=max_frames_per_subject, device=device, seed=seed, progress=progress)
+    out = Path(out)
+    extra: list[str] = []
+    files: list[Path] = []
+    if separation_people > 0 and df.attrs.get("method") == "tcae":
+        if progress:
+            progress("separation check")
+        lines, sep = _separation_lines(run, device, separation_people)
+        extra += lines
+        path = out / "separation.csv"
+        write_text(path, sep.to_csv(index=False, float_format="%.5g"))
+        files.append(path)
+    figs = sorted((Path(run) / runs.FIGURES).glob("*.png"))
+    if figs:
+        extra += ["", "## Figures of the run", ""]
+        for f in figs:
+            dst = out / "figures" / f.name
+            with atomic_path(dst) as tmp:
+                shutil.copyfile(f, tmp)
+            files.append(dst)
+            extra.append(f"![{f.stem}](figures/{f.name})")
+    files = write_probe_report(df, out, extra=extra) + files
+    return {"table": df, "files": files, "markdown": probe_markdown(df, extra)}

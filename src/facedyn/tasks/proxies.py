@@ -1,0 +1,187 @@
+"""Geometric AU proxies from the 68 landmarks: weak AU labels for real footage without annotations.
+
+Each proxy is one geometric measure ``g`` of a face's landmarks that grows with an action, expressed
+in a face-centred frame and divided by the inter-ocular distance (IOD, the distance between the two
+eye centres, the means of points 36–41 and 42–47), then taken relative to that *person's* own resting
+level::
+
+    proxy(frame) = max(0, g(frame) - rest(person)) * 10,   rest(person) = 5th percentile of g over
+                                                          every valid frame of every clip of the person
+
+so a proxy is in tenths of the IOD (1.0 = a change of 10 % of the eye distance; strong mouth openings
+reach ~5, like a FACS intensity) and is >= 0, ~0 on the person's resting face, NaN where no face was
+found. Subtracting the person's own rest is the point: people's resting faces differ (low brows, a
+slightly open mouth), and a proxy should measure the *action*, not the morphology.
+
+Face-centred frame: ``x`` = the unit vector from the image-left to the image-right eye centre, ``y`` =
+``x`` turned 90° clockwise (pointing down the face); "height of p above q" = ``(q - p) · y``. Heights
+are measured this way so that roll in a loosely cropped (box-aligned) store does not leak into them.
+
+===========  ===============================  ====================================================================
+column       action                           measure ``g`` (before ``/ IOD``; points in iBUG-68 numbering)
+===========  ===============================  ====================================================================
+``AU01_p``   inner brow raiser                mean height of the inner brow points 20, 21, 22, 23 above the line
+                                              through the eye centres
+``AU02_p``   outer brow raiser                mean height of the outer brow points 17, 18, 25, 26 above that line
+``AU12_p``   lip corner puller                mouth width ``|p48 - p54|`` plus the mean height of the corners
+                                              48, 54 above the nose base 33 (corners go out and up)
+``AU25_p``   lips part                        mean inner-lip gap ``|p61 - p67|, |p62 - p66|, |p63 - p65|``
+``AU26_p``   jaw drop                         height of the nose base 33 above the chin 8
+``AU45_p``   eye closure (blink)              minus the mean lid gap ``|p37 - p41|, |p38 - p40|, |p43 - p47|,
+                                              |p44 - p46|`` (rest = the person's most open eyes)
+===========  ===============================  ====================================================================
+
+These are weak labels: landmark detectors smooth and bias small motions, the brow measures move with
+head pitch, AU26's with speech; AU04, AU06 and the other appearance-only AUs have no reliable
+landmark proxy and are not offered. :func:`presence_threshold` gives per column the value above which
+the action counts as present (for F1/AUC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from facedyn.errors import ConfigError, DatasetError
+
+if TYPE_CHECKING:
+    from facedyn.data.store import ClipDataset
+
+__all__ = [
+    "PROXY_COLUMNS",
+    "REST_PERCENTILE",
+    "UNIT",
+    "measures",
+    "presence_threshold",
+    "proxies_from_measures",
+    "store_proxies",
+]
+
+#: Proxy columns, in order.
+PROXY_COLUMNS: tuple[str, ...] = ("AU01_p", "AU02_p", "AU12_p", "AU25_p", "AU26_p", "AU45_p")
+#: Percentile of a person's measures taken as their resting level.
+REST_PERCENTILE = 5.0
+#: Proxy units per IOD (10: a proxy of 1.0 is a change of a tenth of the inter-ocular distance).
+UNIT = 10.0
+
+#: Value above which each proxy counts as the action being present (proxy units, tenths of the IOD):
+#: brows raised by 3 % of the IOD; lip corners out/up by 4 %; lips parted by 8 % (visible teeth gap);
+#: jaw dropped by 8 %; lids closed by 6 % of the IOD (about half of an open eye's lid gap).
+_PRESENCE: dict[str, float] = {"AU01_p": 0.3, "AU02_p": 0.3, "AU12_p": 0.4, "AU25_p": 0.8, "AU26_p": 0.8,
+                               "AU45_p": 0.6}
+
+_INNER_BROW = [20, 21, 22, 23]
+_OUTER_BROW = [17, 18, 25, 26]
+_LIP_PAIRS = [(61, 67), (62, 66), (63, 65)]
+_LID_PAIRS = [(37, 41), (38, 40), (43, 47), (44, 46)]
+
+
+def presence_threshold(column: str) -> float:
+    """Proxy value above which ``column``'s action counts as present, in proxy units (tenths of the IOD).
+
+    AU01_p, AU02_p 0.3 (brows raised by 3 % of the IOD); AU12_p 0.4 (corners out/up by 4 %); AU25_p 0.8
+    (lips parted by 8 %); AU26_p 0.8 (jaw dropped by 8 %); AU45_p 0.6 (lids closed by 6 % of the IOD,
+    about half an open eye's lid gap). ConfigError for an unknown column.
+    """
+    try:
+        return _PRESENCE[column]
+    except KeyError:
+        raise ConfigError(f"unknown proxy column {column!r}; choose from {', '.join(PROXY_COLUMNS)}") from None
+
+
+def _dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(a - b, axis=-1)
+
+
+def measures(landmarks: np.ndarray) -> dict[str, np.ndarray]:
+    """The raw measures ``g`` of every proxy, already divided by the IOD (not yet relative to rest).
+
+    Args:
+        landmarks: ``(N, 68, 2)`` float pixels (any crop or image frame), NaN where no face.
+    Returns:
+        proxy column → float64 ``(N,)``; NaN where the landmarks are NaN or the eyes coincide.
+    """
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.ndim != 3 or lm.shape[1:] != (68, 2):
+        raise ConfigError(f"landmarks must be (N, 68, 2), got {lm.shape}")
+    eye_a = lm[:, 36:42].mean(axis=1)
+    eye_b = lm[:, 42:48].mean(axis=1)
+    iod = _dist(eye_a, eye_b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iod = np.where(iod > 1e-6, iod, np.nan)
+        ex = (eye_b - eye_a) / iod[:, None]
+    ey = np.stack([-ex[:, 1], ex[:, 0]], axis=1)  # x turned 90° clockwise in image coordinates (y down)
+    mid = 0.5 * (eye_a + eye_b)
+
+    def height(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Height of points ``p (N, [K,] 2)`` above ``q``, along -ey."""
+        d = q - p
+        return np.einsum("n...c,nc->n...", d, ey)
+
+    g = {
+        "AU01_p": height(lm[:, _INNER_BROW], mid[:, None]).mean(axis=1),
+        "AU02_p": height(lm[:, _OUTER_BROW], mid[:, None]).mean(axis=1),
+        "AU12_p": _dist(lm[:, 48], lm[:, 54]) + height(lm[:, [48, 54]], lm[:, 33][:, None]).mean(axis=1),
+        "AU25_p": np.mean([_dist(lm[:, a], lm[:, b]) for a, b in _LIP_PAIRS], axis=0),
+        "AU26_p": height(lm[:, 33], lm[:, 8]),
+        "AU45_p": -np.mean([_dist(lm[:, a], lm[:, b]) for a, b in _LID_PAIRS], axis=0),
+    }
+    return {k: v / iod for k, v in g.items()}
+
+
+def resting_level(values: np.ndarray, percentile: float = REST_PERCENTILE) -> float:
+    """``percentile`` of the finite values of ``(M,)`` (NaN when none is finite)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(np.percentile(v, percentile)) if v.size else float("nan")
+
+
+def proxies_from_measures(g: np.ndarray, rest: float) -> np.ndarray:
+    """``max(0, g - rest) * UNIT`` of ``(N,)`` measures; NaN stays NaN."""
+    out = (np.asarray(g, dtype=np.float64) - rest) * UNIT
+    return np.where(np.isnan(out), np.nan, np.maximum(out, 0.0))
+
+
+def store_proxies(store: ClipDataset, clips: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
+    """AU proxies of clips of a store, relative to each person's rest over all of their clips.
+
+    Args:
+        store: the clip store (landmarks in crop pixels).
+        clips: clip ids to return (default every clip); the resting level still uses every clip of
+            each of their subjects.
+    Returns:
+        clip id → DataFrame with one row per frame (``len == n_frames``) and the columns
+        :data:`PROXY_COLUMNS`, float64 >= 0, NaN on frames without a face.
+
+    Raises:
+        DatasetError: a clip id not in the store.
+    """
+    known = store.clip_ids
+    wanted = list(known) if clips is None else [str(c) for c in clips]
+    missing = [c for c in wanted if c not in known]
+    if missing:
+        raise DatasetError(f"{store.path}: no clip {missing[0]!r}; see `facedyn info {store.path}`")
+    subjects = {store.clip(c).subject for c in wanted}
+    per_clip: dict[str, dict[str, np.ndarray]] = {}
+    by_subject: dict[str, list[str]] = {}
+    for cid in known:
+        clip = store.clip(cid)
+        if clip.subject not in subjects:
+            continue
+        lm = np.array(clip.landmarks, dtype=np.float64)
+        lm[~np.asarray(clip.valid, dtype=bool)] = np.nan
+        per_clip[cid] = measures(lm)
+        by_subject.setdefault(clip.subject, []).append(cid)
+    out: dict[str, pd.DataFrame] = {}
+    rest: dict[tuple[str, str], float] = {}
+    for subj, cids in by_subject.items():
+        for col in PROXY_COLUMNS:
+            rest[subj, col] = resting_level(np.concatenate([per_clip[c][col] for c in cids]))
+    for cid in wanted:
+        subj = store.clip(cid).subject
+        out[cid] = pd.DataFrame({col: proxies_from_measures(per_clip[cid][col], rest[subj, col])
+                                 for col in PROXY_COLUMNS})
+    return out
