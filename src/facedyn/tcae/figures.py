@@ -1,0 +1,79 @@
+"""TCAE figures: source, target, AU-changed, pose-changed and full reconstruction, the two displacement fields.
+
+Displacement fields are drawn in the usual optical-flow colours: hue = direction (where each output pixel
+samples the source from), brightness = magnitude, with one scale (the largest magnitude of the figure, in
+pixels, printed in the title) for ``tau^A`` and ``tau^P`` alike, so their sizes compare at a glance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from facedyn import runs
+from facedyn.atomic import atomic_path
+
+__all__ = ["COLUMNS", "FIGURE_NAME", "flow_to_rgb", "write_pair_figure"]
+
+#: File name of the figure in the run's ``figures/``.
+FIGURE_NAME = "tcae_pairs.png"
+#: (key of :meth:`facedyn.tcae.model.TCAENet.reconstruct`, column title)
+COLUMNS = (("source", "source I_s"), ("target", "target I_t"), ("au_changed", "AU-changed I_A"),
+           ("pose_changed", "pose-changed I_P"), ("reconstruction", "tau(I_s)"), ("tau_au", "tau^A"),
+           ("tau_pose", "tau^P"), ("alpha_au", "alpha^A"))
+
+
+def flow_to_rgb(flow: np.ndarray, max_mag: float) -> np.ndarray:
+    """Displacement ``(2, H, W)`` (pixels) → RGB float ``(H, W, 3)`` in [0, 1]: hue = direction, value =
+    magnitude / ``max_mag`` (clipped), full saturation."""
+    from matplotlib.colors import hsv_to_rgb
+
+    dx, dy = np.asarray(flow, dtype=np.float64)
+    mag = np.hypot(dx, dy)
+    hue = (np.arctan2(dy, dx) / (2 * np.pi)) % 1.0
+    val = np.clip(mag / max_mag, 0, 1) if max_mag > 0 else np.zeros_like(mag)
+    return hsv_to_rgb(np.stack([hue, np.ones_like(hue), val], -1))
+
+
+def _img(x: torch.Tensor) -> np.ndarray:
+    return x.detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def write_pair_figure(rec: dict[str, torch.Tensor], run_dir: str | Path, name: str = FIGURE_NAME,
+                      title: str = "TCAE on validation pairs") -> Path:
+    """Draw :meth:`~facedyn.tcae.model.TCAENet.reconstruct`'s output (one row per pair) into the run's figures.
+
+    ``rec``: ``source, target, au_changed, pose_changed, reconstruction`` ``(B, 3, H, W)``, ``tau_au``,
+    ``tau_pose`` ``(B, 2, H, W)`` in pixels, ``alpha_au`` ``(B, 1, H, W)``. Written atomically; returns the path.
+    """
+    B = len(rec["source"])
+    mag = max(float(rec[k].norm(dim=1).max()) for k in ("tau_au", "tau_pose"))
+    fig, axes = plt.subplots(B, len(COLUMNS), figsize=(1.3 * len(COLUMNS), 1.35 * B + 0.5), squeeze=False)
+    for i in range(B):
+        for j, (key, label) in enumerate(COLUMNS):
+            ax = axes[i, j]
+            if key.startswith("tau"):
+                ax.imshow(flow_to_rgb(rec[key][i].detach().cpu().numpy(), mag))
+            elif key == "alpha_au":
+                ax.imshow(rec[key][i, 0].detach().cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(_img(rec[key][i]))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(label, fontsize=7)
+    fig.suptitle(f"{title}; displacement colour = direction, brightness = magnitude (full = {mag:.1f} px); "
+                 "alpha^A white = AU field used", fontsize=6)
+    path = runs.figure_path(run_dir, name)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return path
