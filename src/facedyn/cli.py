@@ -84,9 +84,14 @@ def prepare(
     detector: Annotated[str, typer.Option(help="Face detector: hog (fast) or cnn (dlib mmod, robust).")] = "hog",
     landmarks: Annotated[Path | None, typer.Option(help="(N, 68, 2) .npy landmarks for a single input video, "
                                                         "used instead of the detector.")] = None,
-    mask: Annotated[bool, typer.Option(help="Zero pixels outside the landmarks' convex hull (paper).")] = True,
+    mask: Annotated[bool | None, typer.Option("--mask/--no-mask", help="Zero pixels outside the landmarks' convex "
+                                              "hull (paper). Default: on for similarity, off for box.")] = None,
     fps: Annotated[float | None, typer.Option(help="Frame rate of image-sequence folders.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the subject split.")] = 0,
+    align: Annotated[str, typer.Option(help="similarity: each frame rotated, scaled and shifted onto the face "
+                                            "template (upright, one size); box: a square 1.5x the landmarks' box, "
+                                            "smoothed over 0.5 s, never rotated (keeps head roll, scale and "
+                                            "shift: for TCAE, FAb-Net).")] = "similarity",
 ) -> None:
     """Detect, align and crop faces of videos into a clip store (resumable; complete clips are skipped)."""
     from facedyn.data.prepare import PrepareOptions
@@ -94,7 +99,7 @@ def prepare(
 
     if detector not in ("hog", "cnn"):
         raise FacedynError(f"--detector must be hog or cnn, got {detector!r}")
-    opts = PrepareOptions(size=size, mask=mask, detector=detector, fps=fps, seed=seed)
+    opts = PrepareOptions(size=size, mask=mask, detector=detector, fps=fps, seed=seed, align=align)
     bar = progress_bar()
     task = bar.add_task("prepare", total=None, info="frames")
     started = False

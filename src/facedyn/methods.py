@@ -25,7 +25,11 @@ from facedyn.dr import baselines as _baselines  # noqa: F401  (registers unet_ms
 from facedyn.dr import features as _features  # noqa: F401  (registers vgg_features)
 from facedyn.dr import method as _dr  # noqa: F401  (registers dr)
 from facedyn.errors import CheckpointError, ConfigError
+from facedyn.fabnet import method as _fabnet  # noqa: F401  (registers fabnet)
 from facedyn.method import Method, lookup, register_method, registered
+from facedyn.tasks import affect as _affect  # noqa: F401  (registers affect)
+from facedyn.tasks import au_intensity as _au  # noqa: F401  (registers au)
+from facedyn.tcae import model as _tcae  # noqa: F401  (registers tcae)
 
 __all__ = ["Method", "available", "get", "import_method", "register_method"]
 
