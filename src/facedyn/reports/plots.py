@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -100,4 +101,40 @@ def plot_training(metrics: pd.DataFrame, path: Path, title: str = "") -> Path:
     ax[1].set_title("validation")
     ax[1].legend(fontsize=7)
     fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_traces(frames: dict[str, pd.DataFrame], cols: Sequence[str], path: Path, names: dict[str, str] | None = None,
+                n_clips: int = 3, max_cols: int = 4) -> Path:
+    """Predicted vs true over time for ``n_clips`` clips (per clip, the ``max_cols`` columns that vary most).
+
+    ``frames``: input name → table with ``clip``, ``frame``, ``true_<col>``, ``pred_<col>`` (the first input's
+    truth is drawn); ``names``: display names of the inputs.
+    """
+    names = names or {}
+    first = next(iter(frames.values()))
+    clips = sorted(first["clip"].unique())
+    pick = [clips[i] for i in np.linspace(0, len(clips) - 1, min(n_clips, len(clips))).round().astype(int)]
+    pick = list(dict.fromkeys(pick))
+    fig, axes = plt.subplots(len(pick), max_cols, figsize=(3.6 * max_cols, 2.4 * len(pick)), squeeze=False)
+    palette = plt.get_cmap("tab10")
+    for r, clip in enumerate(pick):
+        ref = first[first["clip"] == clip].sort_values("frame")
+        var = {c: float(np.nanvar(ref[f"true_{c}"])) for c in cols}
+        shown = sorted(cols, key=lambda c: -var[c])[:max_cols]
+        for k in range(max_cols):
+            ax = axes[r][k]
+            if k >= len(shown):
+                ax.axis("off")
+                continue
+            c = shown[k]
+            ax.plot(ref["frame"], ref[f"true_{c}"], color="k", lw=1.8, label="true")
+            for i, (label, df) in enumerate(frames.items()):
+                d = df[df["clip"] == clip].sort_values("frame")
+                ax.plot(d["frame"], d[f"pred_{c}"], color=palette(i % 10), lw=1.0, label=names.get(label, label))
+            ax.set_title(f"{clip}: {c}", fontsize=8)
+            ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.supxlabel("frame")
+    fig.tight_layout()
     return _save(fig, path)

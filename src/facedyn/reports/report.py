@@ -44,8 +44,9 @@ def dr_gallery(data: str | Path, net: Callable[[torch.Tensor], torch.Tensor], T:
 
 
 def write_dr_report(out: Path, ranking: pd.DataFrame, run: Path, summary: dict[str, Any],
-                    figures: dict[str, Path], notes: list[str]) -> Path:
-    """``report.md``: data, training, ranking table and figures of a DR run."""
+                    figures: dict[str, Path], notes: list[str], extra: str = "") -> Path:
+    """``report.md``: data, training, ranking table and figures of a DR run; ``extra``: more markdown
+    sections (e.g. the AU table) placed before the notes."""
     out = Path(out)
     metrics = pd.DataFrame(runs.read_metrics(run))
     plot_training(metrics, out / "figures" / "training.png", title=f"DR training ({run.name})")
@@ -66,6 +67,8 @@ def write_dr_report(out: Path, ranking: pd.DataFrame, run: Path, summary: dict[s
               "Percentage of Eq. 2 pairs ranked correctly (ties count as wrong); `acc_before`/`acc_after`: pairs "
               "before/after the centre frame.", "", to_markdown(ranking)]
     lines += [f"![{k}]({v})" for k, v in rel.items()]
+    if extra:
+        lines += ["", extra.rstrip()]
     lines += ["", "## Notes", "", *[f"- {n}" for n in notes], ""]
     path = out / "report.md"
     write_text(path, "\n".join(lines))
