@@ -102,8 +102,12 @@ def run_demo(out: Path, seed: int = 0, console: Console | None = None, subjects:
              "(calibrated: a random DR clears it on < 0.1 % of pairs).",
              "Data: procedurally drawn synthetic faces (facedyn synth), aligned with the generator's landmarks."]
     report = write_dr_report(out, ranking, run, s, {"DR gallery": gallery}, notes, extra=au_md)
+    from facedyn.reports.html import write_html_report
+
+    page = write_html_report([out, out / "runs"], out / "report.html", title="facedyn demo")
     console.print(f"report: {report.resolve()}  {stamp()}")
-    return {"summary": s, "ranking": ranking, "report": report, "run": run, "au": au_table}
+    console.print(f"HTML report (open in a browser): {page.resolve()}")
+    return {"summary": s, "ranking": ranking, "report": report, "html": page, "run": run, "au": au_table}
 
 
 def _au_part(out: Path, data: Path, dr_run: Path, seed: int, device: str, console: Console,
