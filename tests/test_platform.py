@@ -153,3 +153,13 @@ def test_shipped_models_load_by_name_and_serve_as_the_default(synth_store: Path,
     assert model.size == 32
     df = facedyn.analyze(next(synth_videos.rglob("*.mp4")), every=20, device="cpu")  # no run: the shipped dr-t5
     assert len(df) == 3 and df["dr"].iloc[0].shape == (3, 32, 32)
+
+
+def test_move_to_channels_last_keeps_values() -> None:
+    from facedyn.method import move_to
+
+    x = torch.rand(2, 3, 5, 4)
+    out = move_to({"a": x, "b": [torch.ones(3)], "c": "s"}, torch.device("cpu"), channels_last=True)
+    assert out["a"].is_contiguous(memory_format=torch.channels_last) and torch.equal(out["a"], x)
+    assert out["b"][0].shape == (3,) and out["c"] == "s"
+    assert move_to(x, torch.device("cpu")).is_contiguous()

@@ -229,14 +229,16 @@ class Method(ABC):
         return {}
 
 
-def move_to(batch: Any, device: torch.device) -> Any:
-    """Tensors of a (nested) batch moved to ``device``."""
+def move_to(batch: Any, device: torch.device, channels_last: bool = False) -> Any:
+    """Tensors of a (nested) batch moved to ``device``; with ``channels_last`` 4-D tensors ``(B, C, H, W)`` are
+    stored NHWC (the values and shapes are unchanged)."""
     if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
+        batch = batch.to(device, non_blocking=True)
+        return batch.contiguous(memory_format=torch.channels_last) if channels_last and batch.dim() == 4 else batch
     if isinstance(batch, dict):
-        return {k: move_to(v, device) for k, v in batch.items()}
+        return {k: move_to(v, device, channels_last) for k, v in batch.items()}
     if isinstance(batch, list | tuple):
-        return type(batch)(move_to(v, device) for v in batch)
+        return type(batch)(move_to(v, device, channels_last) for v in batch)
     return batch
 
 
