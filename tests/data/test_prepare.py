@@ -62,7 +62,7 @@ def test_detector_path_on_synthetic_faces(tmp_path: Path) -> None:
 def test_contract_recorded(prepared: Path) -> None:
     ds = ClipDataset(prepared)
     assert ds.spec() == {"size": 64, "mask": True, "align": "similarity", "template": template_id(),
-                         "detector": "dlib-hog+shape_predictor_68"}
+                         "detector": "dlib-hog+shape_predictor_68+fit10"}
     assert template_id().startswith("facedyn68:") and len(template_id()) == len("facedyn68:") + 8
     raw = json.loads((prepared / "index.json").read_text())
     assert raw["format"] == 2 and raw["size"] == 64 and all("split" not in c for c in raw["clips"].values())

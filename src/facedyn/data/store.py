@@ -71,6 +71,23 @@ def ensure_writable_dir(path: Path) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class ClipPart:
+    """Frames of one time segment of a clip, from :meth:`ClipWriter.detach`, joined by :meth:`ClipWriter.extend`.
+
+    Attributes:
+        raw: the crops, uint8 ``(n, size, size, 3)`` as raw bytes, alone in a temporary directory.
+        landmarks: float32 ``(n, 68, 2)`` in crop pixels (NaN where no face).
+        valid: bool ``(n,)``.
+        timestamps: float64 ``(n,)`` seconds from the start of the source.
+    """
+
+    raw: Path
+    landmarks: np.ndarray
+    valid: np.ndarray
+    timestamps: np.ndarray
+
+
 class ClipWriter:
     """Stream frames of one clip into a temporary directory, then publish it atomically.
 
@@ -80,6 +97,9 @@ class ClipWriter:
         for crop, lms, ok, t in ...:
             w.add(crop, lms, ok, t)
         w.commit(labels_df, meta)      # or w.abort()
+
+    A clip can also be written in time segments, each by its own writer (in its own process):
+    ``part = ClipWriter(w.tmp, "seg-0", size)`` ... ``part.detach()``, then ``w.extend(part)`` in order.
     """
 
     def __init__(self, dataset_dir: Path, clip_id: str, size: int) -> None:
@@ -112,6 +132,28 @@ class ClipWriter:
         self._landmarks.append(np.asarray(landmarks, np.float32).reshape(68, 2))
         self._valid.append(bool(valid))
         self._times.append(float(timestamp))
+
+    def detach(self) -> ClipPart:
+        """Close this writer and hand its frames over as a :class:`ClipPart` (for :meth:`extend`)."""
+        self._raw.close()
+        n = self.n
+        return ClipPart(self.tmp / "frames.raw",
+                        np.stack(self._landmarks) if n else np.zeros((0, 68, 2), np.float32),
+                        np.asarray(self._valid, dtype=bool), np.asarray(self._times, dtype=np.float64))
+
+    def extend(self, part: ClipPart) -> None:
+        """Append the frames of ``part`` (a time segment written by another writer) and remove its files."""
+        if self.n == 0 and self._raw.tell() == 0:  # the first part: take its file as it is
+            self._raw.close()
+            os.replace(part.raw, self.tmp / "frames.raw")
+            self._raw = open(self.tmp / "frames.raw", "ab")  # noqa: SIM115 - closed in commit/abort
+        else:
+            with open(part.raw, "rb") as f:
+                shutil.copyfileobj(f, self._raw, 1 << 24)
+        self._landmarks.extend(np.asarray(part.landmarks, np.float32).reshape(-1, 68, 2))
+        self._valid.extend(bool(v) for v in part.valid)
+        self._times.extend(float(t) for t in part.timestamps)
+        shutil.rmtree(part.raw.parent, ignore_errors=True)
 
     def commit(self, labels: pd.DataFrame | None, meta: dict[str, Any]) -> Path:
         """Write the remaining files and rename the clip into place; returns the clip directory."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -119,10 +119,126 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         return frame.to_ndarray(format="rgb24")
 
 
+def _packet_pts(container: av.container.InputContainer) -> list[int] | None:
+    """Presentation times (stream ticks) of the video stream's packets, sorted: one per frame.
+
+    None when a packet carries no timestamp (then frames can only be counted by decoding). Leaves
+    ``container`` at its end: seek or reopen before decoding.
+    """
+    stream = container.streams.video[0]
+    pts: list[int] = []
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue  # the demuxer's end-of-stream marker
+            if packet.pts is None:
+                return None
+            pts.append(int(packet.pts))
+    except av.FFmpegError:
+        return None
+    pts.sort()
+    return pts if len(set(pts)) == len(pts) else None
+
+
+def frame_count(path: str | os.PathLike[str]) -> int | None:
+    """The exact number of frames, read from the container without decoding; None when it cannot tell.
+
+    Image folders: their number of images. Videos: their number of video packets, when every packet
+    has a timestamp and the count agrees with the frames the container declares (when it declares
+    any); a damaged file whose counts disagree gives None.
+    """
+    path = Path(path)
+    _check_exists(path)
+    if path.is_dir():
+        return len(_folder_images(path))
+    with _open(path) as c:
+        declared = c.streams.video[0].frames
+        pts = _packet_pts(c)
+    if pts is None or not pts or (declared and declared != len(pts)):
+        return None
+    return len(pts)
+
+
+def _frame_time(frame: av.VideoFrame, index: int, stream: av.video.stream.VideoStream) -> float:
+    """Presentation time of the ``index``-th frame in seconds (from its frame rate when it has no pts)."""
+    return frame.time if frame.time is not None else index / float(stream.average_rate or 25)
+
+
+def _to_array(frame: av.VideoFrame, size: tuple[int, int] | None) -> np.ndarray:
+    if size is None:
+        return frame.to_ndarray(format="rgb24")
+    return frame.reformat(width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR").to_ndarray()
+
+
+_Decoded = tuple[int, av.VideoFrame, av.video.stream.VideoStream]
+
+
+def _sought_frames(container: av.container.InputContainer, start: int) -> Generator[_Decoded, None, int | None]:
+    """``(index, frame, stream)`` from frame ``start`` on, decoded after seeking to the keyframe before it.
+
+    Frames are identified by their timestamps among the packets' (:func:`_packet_pts`). Returns None
+    once the stream ended, else the index of the first frame it could not place (``start`` when the
+    stream cannot be sought this way), from which the caller decodes from the start.
+    """
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    pts = _packet_pts(container)
+    if pts is None or start >= len(pts):
+        return start
+    i = start
+    try:
+        container.seek(pts[start], stream=stream, backward=True, any_frame=False)
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                return i
+            if frame.pts < pts[start]:
+                continue
+            if i >= len(pts) or frame.pts != pts[i]:
+                return i
+            yield i, frame, stream
+            i += 1
+    except av.FFmpegError:
+        return i
+    return None
+
+
+def _decoded_frames(path: Path, start: int) -> Iterator[_Decoded]:
+    """``(index, frame, stream)`` of every frame from ``start`` on, indices counted from the first frame.
+
+    From ``start > 0`` the container seeks (:func:`_sought_frames`); where that cannot place a frame,
+    decoding restarts from the first frame and skips to the next index wanted, so the frames are the
+    ones a decode from the start gives.
+    """
+    nxt: int | None = start
+    if start > 0:
+        with _open(path) as c:
+            nxt = yield from _sought_frames(c, start)
+        if nxt is None:
+            return
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for i, frame in enumerate(container.decode(stream)):
+            if i >= nxt:
+                yield i, frame, stream
+    finally:
+        container.close()
+
+
+def _first_time(path: Path) -> float:
+    """Presentation time of a video's first decoded frame in seconds (timestamps count from it)."""
+    for i, frame, stream in _decoded_frames(path, 0):
+        return _frame_time(frame, i, stream)
+    return 0.0
+
+
 def iter_frames(
     path: str | os.PathLike[str],
     size: tuple[int, int] | None = None,
     fps: float | None = None,
+    start: int = 0,
+    stop: int | None = None,
 ) -> Iterator[tuple[np.ndarray, float]]:
     """Stream ``(frame, timestamp)`` pairs from a video file or a folder of numbered images.
 
@@ -130,65 +246,66 @@ def iter_frames(
         path: video file or image folder.
         size: optional ``(width, height)`` to resize to inside FFmpeg (bilinear).
         fps: frame rate assumed for image folders (default 25); ignored for videos.
+        start, stop: only frames ``start <= i < stop`` (``stop`` None: to the end), the same frames
+            and timestamps a full pass gives them. Videos seek to the keyframe before ``start`` when
+            their packets carry timestamps, else decode from the first frame and skip.
 
     Yields:
         ``frame``: RGB ``uint8 (H, W, 3)``; ``timestamp``: seconds from the stream start.
 
     Raises:
-        VideoDecodeError: not a video, or truncated (fewer frames than the container declares,
-            or a decoding error part-way).
+        VideoDecodeError: not a video, or truncated (fewer frames than the container declares, or
+            than ``stop``, or a decoding error part-way).
     """
     path = Path(path)
     _check_exists(path)
+    if start < 0 or (stop is not None and stop < start):
+        raise ValueError(f"bad frame range {start}..{stop}")
     if path.is_dir():
         images = _folder_images(path)
         rate = fps or DEFAULT_IMAGE_FPS
-        for i, img in enumerate(images):
-            frame = read_image(img)
+        for i in range(start, len(images) if stop is None else min(stop, len(images))):
+            frame = read_image(images[i])
             if size is not None:
                 import cv2
 
                 frame = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
             yield frame, i / rate
+        if stop is not None and stop > len(images):
+            raise VideoDecodeError(f"{path}: has {len(images)} images, frames up to {stop} were expected")
         return
 
-    container = _open(path)
+    with _open(path) as c:
+        declared = c.streams.video[0].frames
+    t0 = _first_time(path) if start > 0 else None
+    count = start
     try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        declared = stream.frames
-        t0: float | None = None
-        count = 0
-        try:
-            for frame in container.decode(stream):
-                if size is not None:
-                    frame = frame.reformat(width=size[0], height=size[1], format="rgb24",
-                                           interpolation="BILINEAR")
-                    arr = frame.to_ndarray()
-                else:
-                    arr = frame.to_ndarray(format="rgb24")
-                t = frame.time if frame.time is not None else count / float(stream.average_rate or 25)
-                if t0 is None:
-                    t0 = t
-                count += 1
-                yield arr, float(t - t0)
-        except av.FFmpegError as e:
-            raise VideoDecodeError(
-                f"{path}: decoding failed after {count} frames ({type(e).__name__}); the file looks "
-                "truncated or corrupt: re-export or re-download it"
-            ) from None
-        if count == 0:
-            raise VideoDecodeError(f"{path}: no frame could be decoded; the file is empty or corrupt")
-        # A container that declares more frames than it holds was cut short (allow small slack:
-        # some muxers count a frame or two that decoders drop).
-        # (Containers often declare a few frames more than decoders return, e.g. 98 declared and
-        # 95 decoded in a real phone clip, so only a clear shortfall counts as truncation.)
-        if declared and count < declared - max(5, int(0.05 * declared)):
-            raise VideoDecodeError(
-                f"{path}: truncated, decoded {count} of {declared} declared frames; re-export the video"
-            )
-    finally:
-        container.close()
+        for i, frame, stream in _decoded_frames(path, start):
+            if stop is not None and i >= stop:
+                break
+            t = _frame_time(frame, i, stream)
+            if t0 is None:
+                t0 = t
+            count = i + 1
+            yield _to_array(frame, size), float(t - t0)
+    except av.FFmpegError as e:
+        raise VideoDecodeError(
+            f"{path}: decoding failed after {count} frames ({type(e).__name__}); the file looks "
+            "truncated or corrupt: re-export or re-download it"
+        ) from None
+    if count == 0:
+        raise VideoDecodeError(f"{path}: no frame could be decoded; the file is empty or corrupt")
+    if stop is not None and count < stop:
+        raise VideoDecodeError(f"{path}: decoded {count} frames, frames up to {stop} were expected; "
+                               "the file looks truncated: re-export the video")
+    # A container that declares more frames than it holds was cut short (allow small slack:
+    # some muxers count a frame or two that decoders drop).
+    # (Containers often declare a few frames more than decoders return, e.g. 98 declared and
+    # 95 decoded in a real phone clip, so only a clear shortfall counts as truncation.)
+    if stop is None and declared and count < declared - max(5, int(0.05 * declared)):
+        raise VideoDecodeError(
+            f"{path}: truncated, decoded {count} of {declared} declared frames; re-export the video"
+        )
 
 
 def read_video(
