@@ -23,11 +23,10 @@ import pandas as pd
 import torch
 
 from facedyn.api import load
-from facedyn.atomic import atomic_path
 from facedyn.data.store import ClipDataset
 from facedyn.data.windows import SourcesDataset
 from facedyn.errors import DatasetError
-from facedyn.reports.plots import plot_training
+from facedyn.reports.plots import plot_training, save_figure
 from facedyn.runs import FIGURES, read_metrics, read_record
 
 
@@ -98,12 +97,7 @@ def plot_reconstructions(batch: dict[str, torch.Tensor], out: dict[str, torch.Te
                  "confidence: softmax weight 0 (black) .. 1 (white); |error| 0 .. 0.5", fontsize=8)
     fig.tight_layout()
     path = Path(path)
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def write_figures(run: str | Path, data: str | Path | None = None, n: int = 6, split: str | None = None,

@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from facedyn.api import load
-from facedyn.atomic import atomic_path
 from facedyn.data.store import ClipDataset
 from facedyn.errors import ConfigError, DatasetError
+from facedyn.reports.plots import save_figure
 
 #: outer eye corners of the 68-point scheme (the inter-ocular normaliser of 300-W)
 OUTER_EYES = (36, 45)
@@ -174,10 +174,4 @@ def retrieval_figure(run: str | Path, data: str | Path, out: str | Path, n_queri
     fig.suptitle(f"Nearest neighbours from other people{' (one frame each)' if distinct else ''} (cosine, "
                  f"{weights} weights of {Path(run).name})", fontsize=8)
     fig.tight_layout()
-    out = Path(out)
-    try:
-        with atomic_path(out) as tmp:
-            fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=110)

@@ -15,11 +15,12 @@ import pandas as pd
 from facedyn.atomic import atomic_path
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 120) -> Path:
+    """Write ``fig`` to ``path`` atomically (a .png, tight bounding box) and close it; returns the path."""
     path = Path(path)
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=120, bbox_inches="tight")
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
     return path
@@ -62,7 +63,7 @@ def plot_ranking_curves(df: pd.DataFrame, path: Path, title: str = "Frame rankin
     fig.legend(list(handles.values()), list(handles.keys()), fontsize=7, loc="center left",
                bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_dr_gallery(rows: list[dict[str, np.ndarray]], path: Path, title: str = "") -> Path:
@@ -82,7 +83,7 @@ def plot_dr_gallery(rows: list[dict[str, np.ndarray]], path: Path, title: str = 
             if i == 0:
                 axes[i][j].set_title(k, fontsize=9)
     fig.suptitle((title + "\n" if title else "") + "DRs shown by per-image min–max to [0, 255]", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_training(metrics: pd.DataFrame, path: Path, title: str = "") -> Path:
@@ -101,7 +102,7 @@ def plot_training(metrics: pd.DataFrame, path: Path, title: str = "") -> Path:
     ax[1].set_title("validation")
     ax[1].legend(fontsize=7)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_traces(frames: dict[str, pd.DataFrame], cols: Sequence[str], path: Path, names: dict[str, str] | None = None,
@@ -137,4 +138,4 @@ def plot_traces(frames: dict[str, pd.DataFrame], cols: Sequence[str], path: Path
     axes[0][0].legend(fontsize=7, loc="upper left")
     fig.supxlabel("frame")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

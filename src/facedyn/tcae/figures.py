@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from facedyn import runs
-from facedyn.atomic import atomic_path
+from facedyn.reports.plots import save_figure
 
 __all__ = ["COLUMNS", "FIGURE_NAME", "flow_to_rgb", "write_pair_figure"]
 
@@ -71,9 +71,4 @@ def write_pair_figure(rec: dict[str, torch.Tensor], run_dir: str | Path, name: s
     fig.suptitle(f"{title}; displacement colour = direction, brightness = magnitude (full = {mag:.1f} px); "
                  "alpha^A white = AU field used", fontsize=6)
     path = runs.figure_path(run_dir, name)
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
