@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from facedyn.data.faces import eye_centres, template
-from facedyn.data.prepare import PrepareOptions, prepare, template_id
+from facedyn.data.prepare import PrepareOptions, faces_csv, prepare, template_id
 from facedyn.data.splits import make_folds, set_splits
 from facedyn.data.store import ClipDataset, ClipWriter
 from facedyn.data.synthetic import synth
@@ -138,3 +138,17 @@ def test_old_store_gets_upgraded_by_prepare(three_videos: list[Path], tmp_path: 
     prepare(three_videos, d, PrepareOptions(size=32))
     raw = json.loads((d / "index.json").read_text())
     assert raw["format"] == 2 and raw["splits"]["test"] == ["S001"] and "S003" in raw["splits"]["train"]
+
+
+def test_faces_csv_is_what_pandas_writes() -> None:
+    """faces.csv is formatted row by row; the text is pandas' to_csv of the OpenFace-style table."""
+    rng = np.random.default_rng(0)
+    lms = (rng.uniform(-5, 700, (50, 68, 2)) + rng.choice([0, 0.005, 0.0049, 0.125], (50, 68, 2))).astype(np.float32)
+    lms[[3, 10, 11]] = np.nan
+    times = np.cumsum(rng.uniform(0.03, 0.05, 50))
+    table = pd.DataFrame({"frame": np.arange(50), "timestamp": np.round(times, 4),
+                          "success": np.isfinite(lms).all(axis=(1, 2)).astype(int),
+                          **{f"x_{k}": lms[:, k, 0] for k in range(68)}, **{f"y_{k}": lms[:, k, 1] for k in range(68)}})
+    assert faces_csv(times, lms) == table.to_csv(index=False, float_format="%.2f")
+    assert faces_csv(np.zeros(0), np.zeros((0, 68, 2), np.float32)) == pd.DataFrame(columns=table.columns).to_csv(
+        index=False)

@@ -16,6 +16,7 @@ import numpy as np
 from facedyn.data.faces.align import normalised_shape, shape_residual
 from facedyn.data.faces.detect import FaceLandmarker, hog_detector
 from facedyn.data.faces.image import as_rgb
+from facedyn.data.faces.landmarks68 import TEMPLATE_68
 
 __all__ = ["FittingTracker", "LandmarkTracker", "MultiFaceTracker", "TrackedFace"]
 
@@ -270,6 +271,11 @@ class MultiFaceTracker:
         return sorted(faces, key=lambda f: f.face_id)
 
 
+def _rms(a: np.ndarray, b: np.ndarray) -> float:
+    """RMS distance between two ``(68, 2)`` point sets."""
+    return float(np.sqrt(((a - b) ** 2).sum(1).mean()))
+
+
 def _lm_box(lm: np.ndarray) -> tuple[float, float, float]:
     """Centre ``(cx, cy)`` and width of the landmarks' bounding box."""
     x0, y0 = lm.min(0)
@@ -307,6 +313,7 @@ class FittingTracker:
     def reset(self) -> None:
         """Forget the face (start of a new video or segment)."""
         self._lm: np.ndarray | None = None
+        self._shape: np.ndarray | None = None  # normalised_shape(self._lm), kept for the next frame
         self._calib: tuple[float, float, float] = (0.0, 0.1, 1.1)  # replaced by the first detection
         self._since = 0
         self.last_source: str | None = None
@@ -318,13 +325,16 @@ class FittingTracker:
         half = s * w / 2
         return cx + dx * w - half, cy + dy * w - half, cx + dx * w + half, cy + dy * w + half
 
-    def _accept(self, lm: np.ndarray) -> bool:
-        if not np.isfinite(lm).all() or shape_residual(lm) > self.max_residual:
-            return False
-        if self._lm is None:
-            return True
-        change = float(np.sqrt(((normalised_shape(lm) - normalised_shape(self._lm)) ** 2).sum(1).mean()))
-        return change <= self.max_shape_change
+    def _accepted_shape(self, lm: np.ndarray) -> np.ndarray | None:
+        """The normalised shape of a fit that is face-like and close to the last one, else None."""
+        if not np.isfinite(lm).all():
+            return None
+        shape = normalised_shape(lm)
+        if _rms(shape, TEMPLATE_68) > self.max_residual:  # shape_residual(lm), without normalising twice
+            return None
+        if self._shape is not None and _rms(shape, self._shape) > self.max_shape_change:
+            return None
+        return shape
 
     def __call__(self, image: np.ndarray) -> np.ndarray | None:
         """Landmarks ``(68, 2)`` float32 (image px) of the face in this frame, or None.
@@ -335,13 +345,14 @@ class FittingTracker:
         img = as_rgb(image)
         if self._lm is not None and self._since < self.redetect_every - 1:
             lm = self.landmarker.landmarks_in_box(img, self._predicted_box(self._lm))
-            if self._accept(lm):
-                self._lm, self._since, self.last_source = lm, self._since + 1, "fit"
+            shape = self._accepted_shape(lm)
+            if shape is not None:
+                self._lm, self._shape, self._since, self.last_source = lm, shape, self._since + 1, "fit"
                 return lm
         found = self.landmarker.boxes(img, quick=True)
         self.detections += 1
         if not found:
-            self._lm, self.last_source = None, None
+            self._lm, self._shape, self.last_source = None, None, None
             return None
         box = found[0]
         if self._lm is not None:  # stay with the face we follow when several are found
@@ -354,4 +365,5 @@ class FittingTracker:
         side = ((box[2] - box[0]) + (box[3] - box[1])) / 2
         self._calib = (((box[0] + box[2]) / 2 - cx) / w, ((box[1] + box[3]) / 2 - cy) / w, side / w)
         self._lm, self._since, self.last_source = lm, 0, "detect"
+        self._shape = normalised_shape(lm) if np.isfinite(lm).all() else None
         return lm
