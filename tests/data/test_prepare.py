@@ -152,3 +152,16 @@ def test_faces_csv_is_what_pandas_writes() -> None:
     assert faces_csv(times, lms) == table.to_csv(index=False, float_format="%.2f")
     assert faces_csv(np.zeros(0), np.zeros((0, 68, 2), np.float32)) == pd.DataFrame(columns=table.columns).to_csv(
         index=False)
+
+
+def test_store_of_every_frame_detection_asks_for_track_detect(three_videos: list[Path], tmp_path: Path) -> None:
+    """Stores made before the tracker (detector without "+fit10") take more clips only with --track detect."""
+    d = tmp_path / "d"
+    prepare(three_videos[:1], d, PrepareOptions(size=32, track="detect"))
+    assert ClipDataset(d).detector == "dlib-hog+shape_predictor_68"
+    with pytest.raises(DatasetError, match="--track detect"):
+        prepare(three_videos, d, PrepareOptions(size=32))
+    prepare(three_videos, d, PrepareOptions(size=32, track="detect"))
+    assert len(ClipDataset(d).clips()) == 3
+    with pytest.raises(ConfigError, match="--track"):
+        prepare(three_videos, d, PrepareOptions(size=32, track="mediapipe"))
