@@ -20,10 +20,10 @@ Parallel workers (forked processes) take time segments, not only whole clips: wi
 clip of at least ``2 x`` :data:`MIN_SEGMENT_FRAMES` frames is cut into up to ``workers`` equal segments
 (:func:`segment_bounds`; the cut depends only on the clip's length and ``workers``). Each segment is
 decoded from its start (the video seeks to the keyframe before it) and its tracker starts with a
-detection; the segments' frames are joined into one clip, the same files as a one-worker clip. The
-frames are identical; landmarks in the first frames after a cut can differ slightly (sub-pixel) from
-those of an uncut run, because the tracker restarts there with a detection (with ``track="detect"``
-or given landmarks nothing differs).
+detection; the segments' frames are joined into one clip, the same files as a one-worker clip (its
+meta.json lists the cuts as ``segment_starts``). The frames are identical; landmarks in the first
+frames after a cut can differ slightly (sub-pixel) from those of an uncut run, because the tracker
+restarts there with a detection (with ``track="detect"`` or given landmarks nothing differs).
 
 Complete clips are skipped on a rerun, and partial ones left by an interrupted run are removed.
 ``shard=(k, n)`` prepares only the k-th of n deterministic shards of the inputs (:func:`shard_sources`)
