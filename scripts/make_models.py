@@ -7,7 +7,7 @@ splits with 5 validation people for checkpoint selection and everyone else in tr
 to ``assets/models/<name>/`` together with the cross-validation table of the same settings when one was made
 (``--cv DIR`` holding ``cv_T{T}/cv.md``). The log of the run is written to ``assets/models/make_models.log``.
 
-    .venv/bin/python scripts/make_models.py [--work DIR] [--cv DIR] [--epochs 10] [--steps 250]
+    .venv/bin/python scripts/make_models.py [--work DIR] [--cv DIR] [--epochs 6] [--steps 250] [--track fit]
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=ROOT / "models_work")
     ap.add_argument("--cv", type=Path, default=None, help="folder with cv_T3/, cv_T5/, cv_T9/ (cv rank outputs)")
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--steps", type=int, default=250)
+    ap.add_argument("--track", default="fit", choices=("fit", "detect"),
+                    help="landmarks of prepare: fit-tracking (default) or detection on every frame")
     ap.add_argument("--val", default="M003,W023,dpe_s,klobuchar,talking_d12", help="validation people")
     a = ap.parse_args()
     from facedyn.data.prepare import PrepareOptions, prepare
@@ -51,8 +53,8 @@ def main() -> None:
         sys.exit(f"error: {SHARED} not found: make models needs the real footage of ../shared/data")
     data = a.work / "real64"
     inputs = [SHARED / "corpus", *sorted((SHARED / "real").glob("talking_*.mp4"))]
-    log(f"prepare {len(inputs)} inputs -> {data}", logf)
-    res = prepare(inputs, data, PrepareOptions(size=64), workers=2)
+    log(f"prepare {len(inputs)} inputs -> {data} (track={a.track}); {a.epochs} epochs x {a.steps} steps", logf)
+    res = prepare(inputs, data, PrepareOptions(size=64, track=a.track), workers=2)
     failed = [r for r in res if r.error]
     log(f"prepared {len(res) - len(failed)} clips, {sum(r.n_frames for r in res)} frames; failed: "
         f"{[r.clip_id for r in failed]}", logf)

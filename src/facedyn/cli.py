@@ -137,9 +137,13 @@ def prepare(
     failed = [r for r in results if r.error]
     for r in results:
         frac = f"{100 * r.n_valid / r.n_frames:.1f} %" if r.n_frames else "-"
-        status = "[red]failed[/]" if r.error else ("skipped (complete)" if r.skipped else "ok")
+        status = ("[red]failed[/]" if r.error else "skipped (complete)" if r.skipped
+                  else "[yellow]damaged: kept what decodes[/]" if r.warning else "ok")
         table.add_row(r.clip_id, r.subject, r.split or "", str(r.n_frames), frac, f"{r.fps:.2f}", status)
     out.print(table)
+    for r in results:
+        if r.warning:
+            console.print(f"[yellow]warning:[/] {r.warning}", highlight=False, soft_wrap=True)
     if failed:
         for r in failed:
             console.print(f"[red]error:[/] {r.error}")

@@ -165,3 +165,39 @@ def test_store_of_every_frame_detection_asks_for_track_detect(three_videos: list
     assert len(ClipDataset(d).clips()) == 3
     with pytest.raises(ConfigError, match="--track"):
         prepare(three_videos, d, PrepareOptions(size=32, track="mediapipe"))
+
+
+def _damaged_video(path: Path, n: int = 60, keep: float = 0.6) -> Path:
+    """An mp4 whose index (moov first) declares ``n`` frames but whose data is cut short, as real files are."""
+    import av
+
+    full = path.with_suffix(".full.mp4")
+    with av.open(str(full), "w", options={"movflags": "faststart"}) as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width = s.height = 64
+        s.pix_fmt = "yuv420p"
+        rng = np.random.default_rng(0)
+        for _ in range(n):
+            for pk in s.encode(av.VideoFrame.from_ndarray((rng.random((64, 64, 3)) * 255).astype(np.uint8),
+                                                          format="rgb24")):
+                c.mux(pk)
+        for pk in s.encode():
+            c.mux(pk)
+    data = full.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    full.unlink()
+    return path
+
+
+@pytest.mark.parametrize("align", ["similarity", "box"])
+def test_damaged_video_keeps_the_frames_that_decode(tmp_path: Path, align: str) -> None:
+    video = _damaged_video(tmp_path / "cut.mp4")
+    lms = np.tile(template(64)[None], (60, 1, 1)).astype(np.float32)  # given for the 60 declared frames
+    np.save(tmp_path / "cut.landmarks.npy", lms)
+    res = prepare([video], tmp_path / "store", PrepareOptions(size=32, align=align), workers=2)
+    (r,) = res
+    assert r.error is None and r.warning is not None and "kept the" in r.warning and "declared" in r.warning
+    assert 0 < r.n_frames < 60
+    meta = json.loads((tmp_path / "store" / r.clip_id / "meta.json").read_text())
+    assert meta["damaged"] == r.warning
+    assert len(ClipDataset(tmp_path / "store").clip(r.clip_id)) == r.n_frames

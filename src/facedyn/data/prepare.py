@@ -127,6 +127,7 @@ class ClipResult:
     skipped: bool = False
     error: str | None = None
     labels: list[str] = field(default_factory=list)
+    warning: str | None = None  # e.g. a damaged video whose decodable frames were kept
 
 
 def template_id(align: str = "similarity") -> str:
@@ -324,6 +325,7 @@ class _JobOut:
     landmarks: np.ndarray
     part: ClipPart | None = None
     error: str | None = None
+    warning: str | None = None
 
 
 #: Clip sources of the running prepare, inherited by forked workers (label loaders are closures and
@@ -341,9 +343,11 @@ def _landmark_job(job: _Job, opts: PrepareOptions, progress: Callable[[int], Non
     crops = None if opts.align == "box" else ClipWriter(job.tmp, f"seg-{job.segment:05d}", opts.size)
     times: list[float] = []
     lms: list[np.ndarray | None] = []
+    warning = None
     try:
         pending = 0
-        frames = video_io.iter_frames(src.video, fps=job.fps, start=job.start, stop=job.stop)
+        frames = _tolerate_damage(video_io.iter_frames(src.video, fps=job.fps, start=job.start, stop=job.stop),
+                                  keep=job.stop is None)
         for i, (frame, t) in enumerate(frames, start=job.start):
             if given is not None:
                 lm = given[i] if i < len(given) and np.isfinite(given[i]).all() else None
@@ -362,6 +366,7 @@ def _landmark_job(job: _Job, opts: PrepareOptions, progress: Callable[[int], Non
                 pending = 0
         if pending:
             progress(pending)
+        warning = frames.warning
     except BaseException:
         if crops is not None:
             crops.abort()
@@ -370,7 +375,29 @@ def _landmark_job(job: _Job, opts: PrepareOptions, progress: Callable[[int], Non
     for j, m in enumerate(lms):
         if m is not None:
             stacked[j] = m
-    return _JobOut(np.asarray(times, np.float64), stacked, crops.detach() if crops is not None else None)
+    return _JobOut(np.asarray(times, np.float64), stacked, crops.detach() if crops is not None else None,
+                   warning=warning)
+
+
+class _tolerate_damage:  # noqa: N801  (used like a function)
+    """Iterate ``frames`` (from :func:`~facedyn.data.video.iter_frames`); with ``keep``, a video that turns out
+    damaged after some frames decoded (cut short: fewer frames than its container declares, or a decoding error
+    part-way) ends the iteration instead of raising, and ``warning`` says so. What a user gets from a damaged
+    file is then every frame that decodes, flagged in the clip's ``meta.json`` (``damaged``) and in prepare's
+    table, rather than nothing; a file where nothing decodes is still an error."""
+
+    def __init__(self, frames: Iterator[tuple[np.ndarray, float]], keep: bool) -> None:
+        self.frames, self.keep, self.n, self.warning = frames, keep, 0, None
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
+        try:
+            for item in self.frames:
+                self.n += 1
+                yield item
+        except VideoDecodeError as e:
+            if not (self.keep and self.n):
+                raise
+            self.warning = f"{str(e).split('; ')[0]}: kept the {self.n} frames that decode"
 
 
 def _box_crop_job(job: _Job, opts: PrepareOptions, progress: Callable[[int], None]) -> _JobOut:
@@ -382,13 +409,16 @@ def _box_crop_job(job: _Job, opts: PrepareOptions, progress: Callable[[int], Non
     n = len(job.times)
     writer = ClipWriter(job.tmp, f"seg-{job.segment:05d}", opts.size)
     try:
-        for j, (frame, _) in enumerate(video_io.iter_frames(src.video, fps=job.fps, start=job.start,
-                                                            stop=job.start + n)):
+        frames = _tolerate_damage(video_io.iter_frames(src.video, fps=job.fps, start=job.start, stop=job.start + n),
+                                  keep=True)  # a damaged file fails after the frames the first pass kept
+        for j, (frame, _) in enumerate(frames):
             if np.isfinite(job.landmarks[j]).all():
                 face = crop_face(frame, job.landmarks[j], job.boxes[j], opts.size, bool(opts.mask))
                 writer.add(face.image, face.landmarks, True, job.times[j])
             else:
                 writer.add(None, None, False, job.times[j])
+        if frames.n < n:
+            raise VideoDecodeError(f"decoded {frames.n} of the {n} frames")
     except VideoDecodeError as e:
         writer.abort()
         raise VideoDecodeError(f"{src.video}: the second pass (crops) decoded other frames than the first "
@@ -428,6 +458,7 @@ class _ClipRun:
     pending: int = 0
     cropping: bool = False  # box: the second pass is under way
     error: str | None = None
+    warning: str | None = None  # the video is damaged; its decodable frames were kept
 
     def start(self, out: Path, size: int) -> list[_Job]:
         """Open the clip's writer (its temporary directory) and return the jobs of its first pass."""
@@ -471,6 +502,9 @@ def _finish_clip(run: _ClipRun, opts: PrepareOptions) -> ClipResult:
     times = np.concatenate([o.times for o in outs])
     src_lms = np.concatenate([o.landmarks for o in outs])
     given = _given_landmarks(src)
+    warning = run.warning
+    if given is not None and warning and len(given) > writer.n:
+        given = given[: writer.n]  # landmarks of the frames a damaged file declares but does not hold
     if given is not None and len(given) != writer.n:
         raise LabelFormatError(
             f"{src.landmarks}: has {len(given)} frames of landmarks but the video has {writer.n}; "
@@ -492,11 +526,14 @@ def _finish_clip(run: _ClipRun, opts: PrepareOptions) -> ClipResult:
         **({"segment_starts": [a for a, _ in run.bounds]} if len(run.bounds) > 1 else {}),
         **src.extra,
     }
+    if warning:
+        meta["damaged"] = warning
     write_text(writer.tmp / "faces.csv", faces_csv(times, src_lms))
     writer.commit(labels, meta)
     found = np.isfinite(src_lms).all(axis=(1, 2))
     return ClipResult(src.clip_id, src.subject, src.split, writer.n, int(found.sum()), float(run.fps),
-                      labels=[c for c in labels.columns if c != "frame"] if labels is not None else [])
+                      labels=[c for c in labels.columns if c != "frame"] if labels is not None else [],
+                      warning=warning)
 
 
 @contextmanager
@@ -583,6 +620,7 @@ def _prepare_clips(runs: list[_ClipRun], out: Path, opts: PrepareOptions, worker
                     run.error = run.error or res.error
                 else:
                     run.outs[job.segment] = res
+                    run.warning = run.warning or res.warning
                 if run.pending:
                     continue
                 if run.error is not None:
