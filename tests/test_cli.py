@@ -32,7 +32,11 @@ def test_help_for_every_command(capsys: pytest.CaptureFixture[str], monkeypatch:
     for args in (["--help"], ["synth", "--help"], ["prepare", "--help"], ["info", "--help"], ["split", "--help"],
                  ["train", "--help"], ["train", "dr", "--help"], ["train", "unet_mse", "--help"],
                  ["train", "pix2pix", "--help"], ["train", "unet_p", "--help"], ["train", "vgg_features", "--help"],
-                 ["eval", "rank", "--help"], ["eval", "metrics", "--help"], ["infer", "--help"], ["demo", "--help"]):
+                 ["eval", "rank", "--help"], ["eval", "metrics", "--help"], ["infer", "--help"], ["demo", "--help"],
+                 ["merge", "--help"], ["represent", "--help"], ["report", "--help"], ["cv", "rank", "--help"],
+                 ["export", "onnx", "--help"], ["eval", "au", "--help"], ["eval", "affect", "--help"],
+                 ["eval", "probe", "--help"], ["train", "tcae", "--help"], ["train", "fabnet", "--help"],
+                 ["train", "au", "--help"], ["train", "affect", "--help"]):
         code, out, _ = run(args, capsys, monkeypatch)
         assert code == 0 and "Usage" in out, args
     code, out, _ = run(["--version"], capsys, monkeypatch)
