@@ -401,6 +401,8 @@ def eval_rank(
     jitter: Annotated[str | None, typer.Option(help="Also evaluate on windows re-aligned by random similarities: "
                                                     "SCALE,SHIFT_PX,ROTATION_DEG bounds, e.g. 0.05,2,3 (another "
                                                     "aligner's template).")] = None,
+    fold: Annotated[int | None, typer.Option(help="Take --split from the store's person-level fold K (test = "
+                                                  "fold K, val = K+1), as a run trained with --fold K.")] = None,
 ) -> None:
     """Frame-ranking accuracy (dr-paper.txt §4.3): % of Eq. 2 pairs each representation ranks correctly."""
     from facedyn.eval.ranking import rank_report
@@ -416,7 +418,7 @@ def eval_rank(
         res = rank_report(data, out_dir, runs=runs or [], T=T, S=S, grid=grid or [],
                           methods=[m for m in methods.split(",") if m], split=split, every=every,
                           max_windows=max_windows, device=device, seed=seed, progress=progress,
-                          jitter=_jitter_bounds(jitter))
+                          jitter=_jitter_bounds(jitter), fold=fold)
     out.print(res["markdown"])
     out.print(f"wrote {', '.join(str(p) for p in res['files'])}")
 

@@ -73,6 +73,18 @@ def test_cv_rank_command_trains_each_fold_and_resumes(synth_store: Path, tmp_pat
         main()  # resumed: nothing retrained or re-evaluated
     assert (tmp_path / "cv" / "fold0" / "ranking.csv").stat().st_mtime == first
     assert np.isfinite(pd.read_csv(tmp_path / "cv" / "cv.csv")["acc"]).all()
+    # eval rank --fold 0 evaluates the fold's run on the fold's unseen person, as cv rank did
+    monkeypatch.setattr(sys, "argv", ["facedyn", "eval", "rank", "--data", str(data), "--run",
+                                      str(tmp_path / "cv" / "fold0"), "--fold", "0", "--methods", "centred",
+                                      "--out", str(tmp_path / "again"), "--device", "cpu"])
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code in (0, None), capsys.readouterr().err
+    again = pd.read_csv(tmp_path / "again" / "ranking.csv").set_index("method")["acc"]
+    fold0 = pd.read_csv(tmp_path / "cv" / "fold0" / "ranking.csv")
+    fold0 = fold0[fold0["subject"] == "all"].set_index("method")["acc"]
+    for m in ("dr", "centred"):
+        assert again[m] == pytest.approx(fold0[m], abs=1e-3)  # ranking.csv keeps 3 decimals
 
 
 def test_rank_report_with_jitter_rows(synth_store: Path, tmp_path: Path) -> None:

@@ -260,8 +260,12 @@ def rank_report(
     seed: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
     jitter: tuple[float, float, float] | None = None,
+    fold: int | None = None,
 ) -> dict[str, Any]:
     """``facedyn eval rank``: evaluate every setting and write ``ranking.csv``, ``ranking.md`` and figures.
+
+    ``fold``: ``split`` is taken from the store's person-level fold K (test = fold K, val = K+1), as a run
+    trained with ``--fold K`` saw it.
 
     With ``jitter`` (scale, shift px, rotation degrees) every setting is evaluated a second time on windows
     re-aligned by random similarities within those bounds (rows ``<method> +jitter``, see
@@ -296,10 +300,10 @@ def rank_report(
         label = f"rank T={t} S={s}"
         cb = (lambda d, n, label=label: progress(label, d, n)) if progress else None
         frames.append(evaluate_ranking(data, t, s, methods=methods, loaded=loaded, split=sp, every=every,
-                                       max_windows=max_windows, device=dev, seed=seed, progress=cb))
+                                       max_windows=max_windows, device=dev, seed=seed, progress=cb, fold=fold))
         if jitter is not None:
             jit = evaluate_ranking(data, t, s, methods=methods, loaded=loaded, split=sp, every=every,
-                                   max_windows=max_windows, device=dev, seed=seed, jitter=jitter)
+                                   max_windows=max_windows, device=dev, seed=seed, jitter=jitter, fold=fold)
             frames.append(jit.assign(method=jit["method"] + " +jitter"))
     table = pd.concat(frames, ignore_index=True)
     md = to_markdown(table)
