@@ -5,7 +5,8 @@ Steps (each resumable): prepare every real clip (corpus + talking clips) into a 
 splits with 5 validation people for checkpoint selection and everyone else in training; one DR per (T, S) in
 (3, 1), (5, 2), (9, 4) with the settings below; then each run's record, best weights, metrics and figures go
 to ``assets/models/<name>/`` together with the cross-validation table of the same settings when one was made
-(``--cv DIR`` holding ``cv_T{T}/cv.md``). The log of the run is written to ``assets/models/make_models.log``.
+(``--cv DIR`` holding ``cv_T{T}/cv.md``). The log is appended to ``assets/models/make_models.log``; runs that
+are complete are not retrained (rerunning with ``--cv`` only copies the tables).
 
     .venv/bin/python scripts/make_models.py [--work DIR] [--cv DIR] [--epochs 6] [--steps 250] [--track fit]
 """
@@ -48,7 +49,7 @@ def main() -> None:
 
     ASSETS.mkdir(parents=True, exist_ok=True)
     logf = ASSETS / "make_models.log"
-    logf.write_text("")
+    # appended to, not truncated: a resumed or repeated make models keeps the history of how the models came to be
     if not SHARED.is_dir():
         sys.exit(f"error: {SHARED} not found: make models needs the real footage of ../shared/data")
     data = a.work / "real64"
@@ -66,7 +67,7 @@ def main() -> None:
         r = train("dr", data, run, {"T": T, "S": S, "epochs": a.epochs, "steps_per_epoch": a.steps, "seed": 0},
                   Runtime(resume=True))
         log(f"{name}: T={T} S={S}, {a.epochs} epochs x {a.steps} steps, best val acc {100 * (r.best() or 0):.2f} % "
-            f"(epoch-0 floor {100 * r.history[0]['val_acc']:.2f} %), {time.perf_counter() - t0:.0f} s", logf)
+            f"(untrained {100 * r.history[0]['val_acc']:.2f} %), {time.perf_counter() - t0:.0f} s", logf)
         dest = ASSETS / name
         shutil.rmtree(dest, ignore_errors=True)
         (dest / "checkpoints").mkdir(parents=True)
