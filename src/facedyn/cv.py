@@ -20,7 +20,7 @@ from facedyn import runs
 from facedyn.atomic import write_text
 from facedyn.data.store import ClipDataset
 from facedyn.errors import ConfigError
-from facedyn.reports.tables import to_markdown
+from facedyn.reports.tables import markdown_table
 
 FLOORS = ("centred", "identity", "random", "seq-di")
 
@@ -126,8 +126,8 @@ def cv_rank(
     diff = pooled_difference(subj, "dr", "centred", n_boot=n_boot, seed=seed)
     wide = table.pivot_table(index="fold", columns="method", values="acc", sort=False).reset_index()
     wide["fold"] = wide["fold"].astype(str)
-    md = to_markdown(wide) + (f"\nPooled over {subj['subject'].nunique()} people: DR − centred = {diff[0]:+.2f} points "
-                              f"(95 % bootstrap interval over people {diff[1]:+.2f} to {diff[2]:+.2f}).\n")
+    md = markdown_table(wide) + (f"\nPooled over {subj['subject'].nunique()} people: DR − centred = {diff[0]:+.2f} "
+                                 f"points (95 % bootstrap interval over people {diff[1]:+.2f} to {diff[2]:+.2f}).\n")
     files = [out / "cv.csv", out / "cv.md", out / "per_subject.csv"]
     write_text(files[0], table.to_csv(index=False, float_format="%.3f"))
     write_text(files[1], md)

@@ -67,7 +67,10 @@ def test_cv_rank_command_trains_each_fold_and_resumes(synth_store: Path, tmp_pat
     assert {"dr", "centred", "identity", "random", "seq-di"} <= set(table["method"])
     per = pd.read_csv(tmp_path / "cv" / "per_subject.csv")
     assert sorted(per["subject"].unique()) == ["S001", "S002", "S003"]  # every person tested exactly once
-    assert "DR − centred" in (tmp_path / "cv" / "cv.md").read_text()
+    md = (tmp_path / "cv" / "cv.md").read_text()
+    header = {c.strip() for c in md.splitlines()[0].strip("|").split("|")}
+    assert "DR − centred" in md and {"fold", "dr", "centred", "seq-di"} <= header
+    assert [ln.split("|")[1].strip() for ln in md.splitlines()[2:6]] == ["0", "1", "2", "pooled"]
     first = (tmp_path / "cv" / "fold0" / "ranking.csv").stat().st_mtime
     with pytest.raises(SystemExit):
         main()  # resumed: nothing retrained or re-evaluated

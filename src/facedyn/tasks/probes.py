@@ -41,6 +41,7 @@ from facedyn.atomic import write_text
 from facedyn.data.store import Clip, ClipDataset
 from facedyn.errors import ConfigError, DatasetError
 from facedyn.eval import metrics as M
+from facedyn.reports.tables import markdown_table
 
 __all__ = [
     "ALPHAS",
@@ -487,10 +488,7 @@ def _fmt(v: Any) -> str:
 
 
 def _md_table(df: pd.DataFrame) -> list[str]:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return lines
+    return markdown_table(df, _fmt).splitlines()
 
 
 def probe_markdown(df: pd.DataFrame, extra: Sequence[str] = ()) -> str:
