@@ -128,6 +128,10 @@ def cv_rank(
     wide["fold"] = wide["fold"].astype(str)
     md = markdown_table(wide) + (f"\nPooled over {subj['subject'].nunique()} people: DR − centred = {diff[0]:+.2f} "
                                  f"points (95 % bootstrap interval over people {diff[1]:+.2f} to {diff[2]:+.2f}).\n")
+    if "seq-di" in set(subj["method"]):
+        vs = pooled_difference(subj, "dr", "seq-di", n_boot=n_boot, seed=seed)
+        md += (f"DR − true Seq DI (which sees the whole window) = {vs[0]:+.2f} points (95 % interval {vs[1]:+.2f} "
+               f"to {vs[2]:+.2f}).\n")
     files = [out / "cv.csv", out / "cv.md", out / "per_subject.csv"]
     write_text(files[0], table.to_csv(index=False, float_format="%.3f"))
     write_text(files[1], md)

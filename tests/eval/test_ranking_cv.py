@@ -69,7 +69,7 @@ def test_cv_rank_command_trains_each_fold_and_resumes(synth_store: Path, tmp_pat
     assert sorted(per["subject"].unique()) == ["S001", "S002", "S003"]  # every person tested exactly once
     md = (tmp_path / "cv" / "cv.md").read_text()
     header = {c.strip() for c in md.splitlines()[0].strip("|").split("|")}
-    assert "DR − centred" in md and {"fold", "dr", "centred", "seq-di"} <= header
+    assert "DR − centred" in md and "DR − true Seq DI" in md and {"fold", "dr", "centred", "seq-di"} <= header
     assert [ln.split("|")[1].strip() for ln in md.splitlines()[2:6]] == ["0", "1", "2", "pooled"]
     first = (tmp_path / "cv" / "fold0" / "ranking.csv").stat().st_mtime
     with pytest.raises(SystemExit):
