@@ -241,19 +241,13 @@ def smooth_landmarks(landmarks: np.ndarray, valid: np.ndarray, sigma: float = 1.
     Returns:
         ``(N, 68, 2)`` float32.
     """
-    from scipy.ndimage import gaussian_filter1d
-
     lm = np.array(landmarks, dtype=np.float32, copy=True)
     v = np.asarray(valid, dtype=bool)
     if lm.ndim != 3 or lm.shape[1:] != (68, 2) or v.shape != (len(lm),):
         raise ValueError(f"landmarks must be (N, 68, 2) and valid (N,), got {lm.shape} and {v.shape}")
     if sigma <= 0:
         return lm
-    edges = np.flatnonzero(np.diff(np.r_[0, v.astype(np.int8), 0]))
-    for a, b in zip(edges[::2], edges[1::2], strict=True):
-        if b - a > 1:
-            lm[a:b] = gaussian_filter1d(lm[a:b].astype(np.float64), sigma, axis=0, mode="nearest")
-    return lm
+    return smooth_track(lm.reshape(len(lm), -1), v, sigma).reshape(lm.shape).astype(np.float32)
 
 
 
