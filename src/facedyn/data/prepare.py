@@ -346,7 +346,7 @@ def _landmark_job(job: _Job, opts: PrepareOptions, progress: Callable[[int], Non
     warning = None
     try:
         pending = 0
-        frames = _tolerate_damage(video_io.iter_frames(src.video, fps=job.fps, start=job.start, stop=job.stop),
+        frames = _KeepDecodable(video_io.iter_frames(src.video, fps=job.fps, start=job.start, stop=job.stop),
                                   keep=job.stop is None)
         for i, (frame, t) in enumerate(frames, start=job.start):
             if given is not None:
@@ -379,7 +379,7 @@ def _landmark_job(job: _Job, opts: PrepareOptions, progress: Callable[[int], Non
                    warning=warning)
 
 
-class _tolerate_damage:  # noqa: N801  (used like a function)
+class _KeepDecodable:
     """Iterate ``frames`` (from :func:`~facedyn.data.video.iter_frames`); with ``keep``, a video that turns out
     damaged after some frames decoded (cut short: fewer frames than its container declares, or a decoding error
     part-way) ends the iteration instead of raising, and ``warning`` says so. What a user gets from a damaged
@@ -409,7 +409,7 @@ def _box_crop_job(job: _Job, opts: PrepareOptions, progress: Callable[[int], Non
     n = len(job.times)
     writer = ClipWriter(job.tmp, f"seg-{job.segment:05d}", opts.size)
     try:
-        frames = _tolerate_damage(video_io.iter_frames(src.video, fps=job.fps, start=job.start, stop=job.start + n),
+        frames = _KeepDecodable(video_io.iter_frames(src.video, fps=job.fps, start=job.start, stop=job.start + n),
                                   keep=True)  # a damaged file fails after the frames the first pass kept
         for j, (frame, _) in enumerate(frames):
             if np.isfinite(job.landmarks[j]).all():

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -291,11 +292,13 @@ class TaskNet(Network):
         self.norm = InputNorm(channels_of(parts))
         self.output_names = (self.output_key,)
 
+    @abstractmethod
     def predict_rep(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Representation ``(B, C, H, W)`` → predicted values ``(B, K)``."""
 
+    @abstractmethod
     def features_rep(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Representation ``(B, C, H, W)`` → the head's features ``(B, D)``."""
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Faces ``(N, 3, H, W)`` in [0, 1] → the head's features ``(N, D)``."""
@@ -319,11 +322,13 @@ class TaskMethod(Method):
     preset: ClassVar[str] = "au"
     metrics: ClassVar[tuple[str, ...]] = ("icc", "mse")
 
+    @abstractmethod
     def default_columns(self, store: ClipDataset, clips: Sequence[Clip]) -> list[str]:
-        raise NotImplementedError
+        """The label columns the task predicts when the run names none (found in ``clips``)."""
 
+    @abstractmethod
     def make_net(self, parts: Sequence[Source | str], cols: Sequence[str]) -> TaskNet:
-        raise NotImplementedError
+        """The task's network for input ``parts`` predicting ``cols``."""
 
     def build(self) -> TaskNet:
         parts = parts_of(self.cfg) or [IMAGE]

@@ -129,7 +129,9 @@ def fit(
     plain = dict(method.train_modules())
     nhwc = rt.channels_last and device.type == "cuda"
     for m in plain.values():
-        m.to(device, memory_format=torch.channels_last) if nhwc else m.to(device)
+        m.to(device)
+        if nhwc:
+            m.to(memory_format=torch.channels_last)
     state = runs.load_train_state(run_dir, device) if rt.resume else None
     if rank == 0:
         runs.ensure_run_dir(run_dir)
