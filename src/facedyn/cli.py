@@ -520,6 +520,26 @@ def eval_probe(
     out.print(f"wrote {', '.join(str(p) for p in res['files'])}")
 
 
+@eval_app.command("retrieval")
+def eval_retrieval(
+    run: Annotated[Path, typer.Option("--run", help="A trained run whose network has an embedding (encode).")],
+    data: Annotated[Path, _DATA],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for retrieval.csv/.md/.png.")] = Path("retrieval"),
+    k: Annotated[int, typer.Option(help="Neighbours per query (from other people).")] = 5,
+    queries: Annotated[int, typer.Option(help="Queries of the landmark-distance score.")] = 300,
+    figure_queries: Annotated[int, typer.Option(help="Queries (rows) of the figure.")] = 6,
+    device: Annotated[str, _DEVICE] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of the query draw.")] = 0,
+) -> None:
+    """Nearest neighbours from other people by a run's embedding: figure and landmark distance vs init and pixels."""
+    from facedyn.fabnet.retrieval import retrieval_report
+
+    res = retrieval_report(run, data, out_dir, k=k, n_queries=queries, n_figure=figure_queries, seed=seed,
+                           device=device)
+    out.print(res["markdown"])
+    out.print(f"wrote {', '.join(str(p) for p in res['files'])}")
+
+
 # -- infer, demo ---------------------------------------------------------------------------------------------
 
 @app.command()

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -243,6 +244,21 @@ def test_train_load_generate_figures(synth_store: Path, tmp_path: Path) -> None:
     assert fig.stat().st_size > 1000
     df = retrieval_scores(run, synth_store, k=3, n_queries=10, every=10)
     assert list(df["features"]) == ["trained", "init", "pixels", "random"] and (df["nme_mean"] > 0).all()
+
+    from facedyn.cli import main  # the same through `facedyn eval retrieval`
+
+    out = tmp_path / "ret"
+    argv = ["facedyn", "eval", "retrieval", "--run", str(run), "--data", str(synth_store), "--out", str(out),
+            "--k", "1", "--queries", "10", "--figure-queries", "2", "--device", "cpu"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as e:
+            main()
+    assert e.value.code == 0
+    assert (out / "retrieval.png").stat().st_size > 1000
+    text = (out / "retrieval.md").read_text()
+    assert "| trained |" in text and "| random |" in text and "![retrieval](retrieval.png)" in text
+    assert list(pd.read_csv(out / "retrieval.csv")["features"]) == ["trained", "init", "pixels", "random"]
 
 
 def test_single_source_without_curriculum_trains(synth_store: Path, tmp_path: Path) -> None:

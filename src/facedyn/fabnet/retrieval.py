@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -175,3 +176,28 @@ def retrieval_figure(run: str | Path, data: str | Path, out: str | Path, n_queri
                  f"{weights} weights of {Path(run).name})", fontsize=8)
     fig.tight_layout()
     return save_figure(fig, out, dpi=110)
+
+
+def retrieval_report(run: str | Path, data: str | Path, out: str | Path, k: int = 5, n_queries: int = 300,
+                     n_figure: int = 6, every: int = 5, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
+    """:func:`retrieval_scores` and :func:`retrieval_figure` of a run written into ``out``: ``retrieval.csv``,
+    ``retrieval.md`` (the table, the figure) and ``retrieval.png``. Returns ``{"table", "files", "markdown"}``."""
+    from facedyn.atomic import write_text
+    from facedyn.reports.tables import markdown_table
+
+    out = Path(out)
+    df = retrieval_scores(run, data, k=k, n_queries=n_queries, every=every, seed=seed, device=device)
+    fig = retrieval_figure(run, data, out / "retrieval.png", n_queries=n_figure, k=k, every=every, seed=seed,
+                           device=device)
+    md = "\n".join([
+        "# Nearest-neighbour retrieval", "",
+        f"- run: `{run}`; data: `{data}` (validation and test people, every {every}th frame)",
+        f"- {int(df['n_queries'].iloc[0])} queries, each with its {k} most cosine-similar frames of *other* people; "
+        "score: mean landmark distance between query and neighbours, in outer-eye-corner distances (lower: the "
+        "neighbours are posed and shaped like the query); `random`: k random frames of other people", "",
+        markdown_table(df[["features", "nme_mean", "nme_median"]], lambda v: f"{v:.4f}" if isinstance(v, float)
+                       else str(v)), "",
+        f"![retrieval]({fig.name})", ""])
+    write_text(out / "retrieval.csv", df.to_csv(index=False, float_format="%.6g"))
+    write_text(out / "retrieval.md", md)
+    return {"table": df, "files": [out / "retrieval.csv", out / "retrieval.md", fig], "markdown": md}
