@@ -94,3 +94,13 @@ def test_semaine_layout_through_represent_train_eval(tmp_path: Path) -> None:
                         n_boot=10, device="cpu")
     assert list(out["table"]["input"]) == ["si", "sdr", "mdr"]
     assert np.isfinite(out["table"]["mse_avg"]).all()
+
+
+@pytest.mark.parametrize("groups", [1, 3])
+def test_from_scratch_vgg_keeps_the_signal_through_its_13_convolutions(groups: int) -> None:
+    torch.manual_seed(0)
+    net = VGGRegressor([IMAGE] * groups, ["valence", "arousal"], 16, 128, 0.5)
+    x = torch.randn(8, 3 * groups, 64, 64)  # standardised input
+    rms = float(net.features(x).pow(2).mean().sqrt())
+    assert 0.1 < rms < 10.0  # PyTorch's default initialisation leaves ~0.015 here
+    assert torch.count_nonzero(net.out.bias) == 0

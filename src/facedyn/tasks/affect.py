@@ -12,6 +12,7 @@ Here:
   first convolution gives every 3-channel group of the input the pretrained RGB kernels divided by the
   number of groups (so a stack of identical images responds as the image alone). Without a file the
   network is trained from scratch at ``--width`` (CPU preset: 16, i.e. a quarter of VGG-16's widths).
+* **Initialisation** (from scratch): torchvision's VGG scheme (:meth:`VGGRegressor.reset_parameters`).
 * **Head**: global average pooling of ``pool5`` → ``fc(hidden)`` → ReLU → dropout → ``fc(K)``: one output
   per dimension (valence, arousal), unbounded; loss: mean squared error (``--loss ccc``: 1 − CCC per
   dimension, averaged); random horizontal flips of the input (``--no-augment``).
@@ -93,6 +94,22 @@ class VGGRegressor(TaskNet):
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(out_c, hidden), nn.ReLU(inplace=True))
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, len(cols))
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """torchvision's VGG initialisation: He-normal convolutions (fan-out, ReLU), zero biases, linear layers
+        N(0, 0.01). PyTorch's default (uniform, gain 1/sqrt(3)) shrinks the signal at each of the 13 BN-free
+        convolutions, and from scratch the regressor then sat at a constant output on DR inputs (measured:
+        CCC 0.00 for SDR and MDR after 1 600 steps, two seeds)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
 
     @torch.no_grad()
     def load_pretrained(self, vgg: VGG16Features) -> None:
