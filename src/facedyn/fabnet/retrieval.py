@@ -124,16 +124,20 @@ def _queries(pool: FramePool, n: int, seed: int) -> np.ndarray:
 
 
 def retrieval_scores(run: str | Path, data: str | Path, k: int = 5, n_queries: int = 300, every: int = 5,
-                     seed: int = 0, device: str = "cpu") -> pd.DataFrame:
+                     seed: int = 0, device: str = "cpu", pool: FramePool | None = None,
+                     trained: np.ndarray | None = None) -> pd.DataFrame:
     """Landmark NME between queries and their ``k`` retrieved neighbours from other people (lower = the
     neighbours' faces are posed and shaped more like the query), one row per feature: ``trained`` (the run's
     best weights), ``init`` (the network before training), ``pixels`` (raw pixels) and ``random`` (``k``
-    random frames of other people). Columns ``features, nme_mean, nme_median, n_queries, n_frames``."""
-    pool = held_out_pool(data, every=every)
+    random frames of other people). Columns ``features, nme_mean, nme_median, n_queries, n_frames``.
+    ``pool`` (else :func:`held_out_pool` of ``data``) and ``trained`` (the best weights' embedding of its
+    images) may be given when already computed."""
+    pool = pool if pool is not None else held_out_pool(data, every=every)
     ok = np.isfinite(pool.landmarks).all(axis=(1, 2))
     q = _queries(pool, n_queries, seed)
     q = q[ok[q]]
-    feats = {"trained": embed(run, pool.images, "best", device), "init": embed(run, pool.images, "init", device),
+    feats = {"trained": trained if trained is not None else embed(run, pool.images, "best", device),
+             "init": embed(run, pool.images, "init", device),
              "pixels": pool.images.reshape(len(pool.images), -1).astype(np.float32) / 255.0}
     rows = []
     for name, f in feats.items():
@@ -152,14 +156,16 @@ def retrieval_scores(run: str | Path, data: str | Path, k: int = 5, n_queries: i
 
 def retrieval_figure(run: str | Path, data: str | Path, out: str | Path, n_queries: int = 6, k: int = 5,
                      every: int = 5, seed: int = 0, weights: str = "best", distinct: bool = True,
-                     device: str = "cpu") -> Path:
+                     device: str = "cpu", pool: FramePool | None = None,
+                     embedding: np.ndarray | None = None) -> Path:
     """Queries (first column) and their ``k`` nearest neighbours from other people, left to right, by the run's
     embedding (``distinct``: ``k`` different people, the closest frame of each); each tile is titled with its
-    person. Writes ``out`` (a .png) and returns it."""
-    pool = held_out_pool(data, every=every)
+    person. Writes ``out`` (a .png) and returns it. ``pool`` (else :func:`held_out_pool` of ``data``) and
+    ``embedding`` (the ``weights``' embedding of its images) may be given when already computed."""
+    pool = pool if pool is not None else held_out_pool(data, every=every)
     q = _queries(pool, n_queries, seed)
-    nn_idx = nearest_other_people(embed(run, pool.images, weights, device), pool.subjects, q, k,
-                                  distinct=distinct)
+    emb = embedding if embedding is not None else embed(run, pool.images, weights, device)
+    nn_idx = nearest_other_people(emb, pool.subjects, q, k, distinct=distinct)
     fig, axes = plt.subplots(len(q), k + 1, figsize=(1.3 * (k + 1), 1.45 * len(q)), squeeze=False)
     for r, (qi, row) in enumerate(zip(q, nn_idx, strict=True)):
         for c, i in enumerate([qi, *row]):
@@ -186,9 +192,12 @@ def retrieval_report(run: str | Path, data: str | Path, out: str | Path, k: int 
     from facedyn.reports.tables import markdown_table
 
     out = Path(out)
-    df = retrieval_scores(run, data, k=k, n_queries=n_queries, every=every, seed=seed, device=device)
+    pool = held_out_pool(data, every=every)  # read and embedded once for both
+    trained = embed(run, pool.images, "best", device)
+    df = retrieval_scores(run, data, k=k, n_queries=n_queries, every=every, seed=seed, device=device, pool=pool,
+                          trained=trained)
     fig = retrieval_figure(run, data, out / "retrieval.png", n_queries=n_figure, k=k, every=every, seed=seed,
-                           device=device)
+                           device=device, pool=pool, embedding=trained)
     md = "\n".join([
         "# Nearest-neighbour retrieval", "",
         f"- run: `{run}`; data: `{data}` (validation and test people, every {every}th frame)",
