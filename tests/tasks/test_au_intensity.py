@@ -102,6 +102,11 @@ def test_train_au_on_each_input_then_load_and_evaluate(store: dict[str, Path]) -
     assert {"icc_AU12", "icc_AU12_lo", "icc_AU12_hi", "mse_avg"} <= set(tab.columns)
     assert (root / "eval" / "au.md").is_file() and (root / "eval" / "figures" / "traces.png").is_file()
     assert (tab["subjects"] == 1).all()  # the test split is P4
+    # every non-SI row carries its paired difference to SI, equal to the difference of the two averages
+    mdr, si = tab.set_index("input").loc["mdr"], tab.set_index("input").loc["si"]
+    assert mdr["icc_avg_vs_si"] == pytest.approx(mdr["icc_avg"] - si["icc_avg"], abs=1e-9)
+    assert mdr["mse_avg_vs_si_lo"] <= mdr["mse_avg_vs_si"] <= mdr["mse_avg_vs_si_hi"]
+    assert "Paired difference to SI" in (root / "eval" / "au.md").read_text()
 
 
 def test_au_errors(store: dict[str, Path]) -> None:

@@ -5,8 +5,12 @@ by their input (SI, DI, BDI, the baselines, SDR, MDR; runs of one input trained 
 person-level folds are pooled, each predicting its own fold's test people), and writes:
 
 * ``<task>.csv``: one row per input; per metric and column (and ``avg``, the mean over columns) the
-  whole-set value and its 95 % percentile-bootstrap interval over test subjects (``_lo``, ``_hi``);
-* ``<task>.md``: the same as markdown, one table per metric (AU: ICC and MSE; affect: PCC, CCC, MSE);
+  whole-set value and its 95 % percentile-bootstrap interval over test subjects (``_lo``, ``_hi``); with an
+  SI row, ``<metric>_avg_vs_si`` (and ``_lo``/``_hi``): the input's average minus the still image's on the
+  same frames, its interval from *paired* replicates (both inputs scored on the same resampled subjects,
+  so the interval says whether the input beats the still image, which two overlapping intervals do not);
+* ``<task>.md``: the same as markdown, one table per metric (AU: ICC and MSE; affect: PCC, CCC, MSE), and
+  the paired differences to SI;
 * ``predictions.csv``: every frame's truth and prediction per input;
 * ``figures/traces.png``: predicted vs true over time for a few test clips.
 """
@@ -30,7 +34,7 @@ from facedyn.eval.metrics import HIGHER_IS_BETTER, bootstrap_interval, column_me
 from facedyn.reports.plots import plot_traces
 from facedyn.tasks.inputs import LABEL_SOURCES, TaskFrames, columns, frame_table
 
-__all__ = ["TASKS", "evaluate_task", "predict_run", "task_table"]
+__all__ = ["TASKS", "evaluate_task", "paired_difference", "predict_run", "task_table"]
 
 #: task → (method name, metrics)
 TASKS: dict[str, tuple[str, tuple[str, ...]]] = {"au": ("au", ("icc", "mse")),
@@ -87,8 +91,41 @@ def task_table(frames: dict[str, pd.DataFrame], cols: Sequence[str], metrics: Se
                 stat = column_statistic(m, None if c == "avg" else j)
                 lo, hi = bootstrap_interval(stat, yt, yp, groups, n_boot=n_boot, level=level, seed=seed)
                 row[f"{m}_{c}"], row[f"{m}_{c}_lo"], row[f"{m}_{c}_hi"] = tab[m][c], lo, hi
+            if "si" in frames and label != "si":
+                key = f"{m}_avg_vs_si"
+                row[key], row[f"{key}_lo"], row[f"{key}_hi"] = paired_difference(
+                    df, frames["si"], cols, m, n_boot=n_boot, level=level, seed=seed)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def paired_difference(df: pd.DataFrame, ref: pd.DataFrame, cols: Sequence[str], metric_name: str,
+                      n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """Average ``metric_name`` of one input's frame table minus that of a reference input (the still image).
+
+    The two tables are joined on ``(clip, frame)`` (frames only one of them predicts are left out) and the
+    interval comes from paired replicates: each resamples the subjects once and scores both inputs on them.
+
+    Args:
+        df, ref: frame tables (``clip``, ``subject``, ``frame``, ``true_<col>``, ``pred_<col>``).
+        cols: the K label columns; metric_name: a metric of :data:`~facedyn.eval.metrics.METRICS`.
+    Returns:
+        ``(difference, low, high)``; NaNs when the tables share no frame.
+    """
+    keys = ["clip", "frame"]
+    pred = [f"pred_{c}" for c in cols]
+    both = df.merge(ref[keys + pred], on=keys, suffixes=("", "_ref"))
+    if both.empty:
+        return float("nan"), float("nan"), float("nan")
+    yt = both[[f"true_{c}" for c in cols]].to_numpy(np.float64)
+    yp = np.stack([both[pred].to_numpy(np.float64), both[[f"{p}_ref" for p in pred]].to_numpy(np.float64)], axis=1)
+    avg = column_statistic(metric_name)
+
+    def stat(t: np.ndarray, p: np.ndarray) -> float:  # p (M, 2, K): the input, the reference
+        return avg(t, p[:, 0]) - avg(t, p[:, 1])
+
+    lo, hi = bootstrap_interval(stat, yt, yp, both["subject"].to_numpy(), n_boot=n_boot, level=level, seed=seed)
+    return stat(yt, yp), lo, hi
 
 
 def _markdown(table: pd.DataFrame, cols: Sequence[str], metrics: Sequence[str], level: float) -> str:
@@ -103,6 +140,20 @@ def _markdown(table: pd.DataFrame, cols: Sequence[str], metrics: Sequence[str], 
             for c in [*cols, "avg"]:
                 v, lo, hi = r[f"{m}_{c}"], r[f"{m}_{c}_lo"], r[f"{m}_{c}_hi"]
                 cells.append("–" if not np.isfinite(v) else f"{v:.3f} [{lo:.2f}, {hi:.2f}]")
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    diff = [m for m in metrics if f"{m}_avg_vs_si" in table]
+    if diff:
+        out += [f"**Paired difference to SI** (input − SI, average over columns, on the same frames; "
+                f"[{100 * level:.0f} % interval from the same resampled test subjects for both])", "",
+                "| input | " + " | ".join(f"Δ {m.upper()} ({'higher' if HIGHER_IS_BETTER[m] else 'lower'} "
+                                          "is better)" for m in diff) + " |",
+                "|" + "---|" * (len(diff) + 1)]
+        for _, r in table[table["input"] != "si"].iterrows():
+            cells = [_NAMES.get(r["input"], r["input"])]
+            for m in diff:
+                v, lo, hi = (r[f"{m}_avg_vs_si{s}"] for s in ("", "_lo", "_hi"))
+                cells.append("–" if not np.isfinite(v) else f"{v:+.3f} [{lo:+.2f}, {hi:+.2f}]")
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
