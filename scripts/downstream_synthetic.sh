@@ -6,7 +6,7 @@
 # DR-family networks are trained on 64 synthetic people (seed 1); the AU models on 360 *other* people
 # (seed 0, 4 s each, resting morphology; 216 train / 72 val / 72 test, split by person), tested on the 72
 # unseen ones. Every step resumes: rerun the script after an interruption. Each training is one thread;
-# about 2 h 30 min on one CPU core in all (the cnn AU runs ~8 min each, the hg runs ~13 min).
+# about 3 h on one CPU core in all (the DR-family networks 12-22 min each, the AU runs 11-12 min each).
 set -euo pipefail
 OUT=${1:?usage: scripts/downstream_synthetic.sh OUT [cnn|hg]}
 MODEL=${2:-cnn}

@@ -39,7 +39,8 @@ __all__ = ["TASKS", "evaluate_task", "paired_difference", "predict_run", "task_t
 #: task → (method name, metrics)
 TASKS: dict[str, tuple[str, tuple[str, ...]]] = {"au": ("au", ("icc", "mse")),
                                                   "affect": ("affect", ("pcc", "ccc", "mse"))}
-_NAMES = {"si": "SI", "di": "DI (true, window)", "bdi": "BDI (true, window)", "sdr": "SDR", "mdr": "MDR"}
+_NAMES = {"si": "SI", "di": "DI (true, window)", "bdi": "BDI (true, window)", "sdr": "SDR", "mdr": "MDR",
+          "unet_mse": "UNet(MSE)", "unet_p": "UNet(P)", "pix2pix": "Pix2Pix"}
 
 
 def _row_key(label: str) -> tuple[int, str]:
