@@ -32,6 +32,7 @@ from facedyn.data.store import ClipDataset
 from facedyn.errors import ConfigError
 from facedyn.eval.metrics import HIGHER_IS_BETTER, bootstrap_interval, column_metrics, column_statistic
 from facedyn.reports.plots import plot_traces
+from facedyn.reports.tables import markdown_table
 from facedyn.tasks.inputs import LABEL_SOURCES, TaskFrames, columns, frame_table
 
 __all__ = ["TASKS", "evaluate_task", "paired_difference", "predict_run", "task_table"]
@@ -129,34 +130,32 @@ def paired_difference(df: pd.DataFrame, ref: pd.DataFrame, cols: Sequence[str], 
     return stat(yt, yp), lo, hi
 
 
+def _cell(v: float, lo: float, hi: float, signed: bool = False) -> str:
+    """``value [low, high]`` (``+``-signed for differences); ``–`` when the value is not finite."""
+    if not np.isfinite(v):
+        return "–"
+    return f"{v:+.3f} [{lo:+.2f}, {hi:+.2f}]" if signed else f"{v:.3f} [{lo:.2f}, {hi:.2f}]"
+
+
 def _markdown(table: pd.DataFrame, cols: Sequence[str], metrics: Sequence[str], level: float) -> str:
+    names = [_NAMES.get(i, i) for i in table["input"]]
     out = []
     for m in metrics:
         arrow = "higher is better" if HIGHER_IS_BETTER[m] else "lower is better"
         out += [f"**{m.upper()}** ({arrow}; [{100 * level:.0f} % bootstrap interval over test subjects])", ""]
-        head = ["input", *cols, "avg"]
-        out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for _, r in table.iterrows():
-            cells = [_NAMES.get(r["input"], r["input"])]
-            for c in [*cols, "avg"]:
-                v, lo, hi = r[f"{m}_{c}"], r[f"{m}_{c}_lo"], r[f"{m}_{c}_hi"]
-                cells.append("–" if not np.isfinite(v) else f"{v:.3f} [{lo:.2f}, {hi:.2f}]")
-            out.append("| " + " | ".join(cells) + " |")
-        out.append("")
+        cells = {c: [_cell(*r) for r in table[[f"{m}_{c}", f"{m}_{c}_lo", f"{m}_{c}_hi"]].to_numpy()]
+                 for c in [*cols, "avg"]}
+        out += [markdown_table(pd.DataFrame({"input": names, **cells}), fmt=str).rstrip("\n"), ""]
     diff = [m for m in metrics if f"{m}_avg_vs_si" in table]
     if diff:
+        rest = (table["input"] != "si").to_numpy()
+        cells = {f"Δ {m.upper()} ({'higher' if HIGHER_IS_BETTER[m] else 'lower'} is better)":
+                 [_cell(*r, signed=True) for r in table.loc[rest, [f"{m}_avg_vs_si{s}" for s in ("", "_lo", "_hi")]]
+                  .to_numpy(np.float64)] for m in diff}
         out += [f"**Paired difference to SI** (input − SI, average over columns, on the same frames; "
                 f"[{100 * level:.0f} % interval from the same resampled test subjects for both])", "",
-                "| input | " + " | ".join(f"Δ {m.upper()} ({'higher' if HIGHER_IS_BETTER[m] else 'lower'} "
-                                          "is better)" for m in diff) + " |",
-                "|" + "---|" * (len(diff) + 1)]
-        for _, r in table[table["input"] != "si"].iterrows():
-            cells = [_NAMES.get(r["input"], r["input"])]
-            for m in diff:
-                v, lo, hi = (r[f"{m}_avg_vs_si{s}"] for s in ("", "_lo", "_hi"))
-                cells.append("–" if not np.isfinite(v) else f"{v:+.3f} [{lo:+.2f}, {hi:+.2f}]")
-            out.append("| " + " | ".join(cells) + " |")
-        out.append("")
+                markdown_table(pd.DataFrame({"input": np.array(names, dtype=object)[rest], **cells}), fmt=str)
+                .rstrip("\n"), ""]
     return "\n".join(out)
 
 
