@@ -6,9 +6,11 @@ options generated from the method's config dataclass, so a new method needs no e
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,6 +48,18 @@ def _root(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """facedyn: learn how faces move."""
+
+
+@contextlib.contextmanager
+def _warnings_to_console() -> Iterator[None]:
+    """Warnings raised inside print as one ``warning:`` line each, when they happen (no file:line noise)."""
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        out.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -239,8 +253,9 @@ def _common_params() -> list[inspect.Parameter]:
         P("device", kw, annotation=str, default=typer.Option("auto", help="auto, cpu or cuda.")),
         P("workers", kw, annotation=int, default=typer.Option(0, help="DataLoader worker processes.")),
         P("threads", kw, annotation=int | None, default=typer.Option(None, help="torch CPU threads.")),
-        P("channels_last", kw, annotation=bool,
-          default=typer.Option(False, help="NHWC memory format on CUDA (faster convolutions under bf16).")),
+        P("channels_last", kw, annotation=str,
+          default=typer.Option("auto", help="NHWC memory format: auto (measured per network and machine, as "
+                                            "--precision auto), on or off.")),
         P("resume", kw, annotation=bool, default=typer.Option(False, help="Continue runs from their last checkpoint "
                                                               "(with their recorded settings).")),
     ]
@@ -290,14 +305,18 @@ def _run_training(cls: Any, kw: dict[str, Any], explicit: dict[str, Any]) -> Non
     grid = parse_grid(kw["grid"] or [], cls.Config)
     rt = Runtime(device=kw["device"], workers=kw["workers"], threads=kw["threads"], resume=kw["resume"],
                  channels_last=kw["channels_last"])
-    with progress_bar() as bar:
+    with _warnings_to_console(), progress_bar() as bar:
         results = sweep(cls, kw["data"], kw["out_dir"], grid, preset=kw["preset"], config_file=kw["config_file"],
                         overrides=explicit, runtime=rt,
                         progress=_sweep_progress(bar, cls))
     for r in results:
         best = r.best()
         shown = "none" if best is None else f"{best:.4g}"
-        out.print(f"{r.run}: {r.config.epochs} epochs, best val {cls.selection.metric} {shown}")
+        steps = r.history[-1].get("step", 0) if r.history else 0
+        out.print(f"{r.run}: {steps} steps, best val {cls.selection.metric} {shown}", highlight=False)
+        if r.speed is not None:
+            out.print(f"  precision {r.speed.precision}{' + channels_last' if r.speed.channels_last else ''}: "
+                      f"{r.speed.reason}", highlight=False, soft_wrap=True)
 
 
 def _sweep_progress(bar: Any, cls: Any) -> Any:
@@ -352,7 +371,7 @@ def _run_cv(kw: dict[str, Any], explicit: dict[str, Any]) -> None:
 
     rt = Runtime(device=kw["device"], workers=kw["workers"], threads=kw["threads"], resume=True,
                  channels_last=kw["channels_last"])
-    with progress_bar() as bar:
+    with _warnings_to_console(), progress_bar() as bar:
         tasks: dict[str, Any] = {}
 
         def progress(label: str, p: dict[str, Any]) -> None:

@@ -53,6 +53,8 @@ class RunRecord:
         data: the dataset: ``path``, the :class:`~facedyn.method.DataSpec` fields (``size``, ``mask``,
             ``align``, ``template``, ``detector``, ``channels``), ``fold`` and the frame-set sizes.
         extra: method-specific facts (:meth:`facedyn.method.Method.record`).
+        speed: the precision (``"fp32"``/``"bf16"``) and memory format the run trained with, what was asked
+            for, why, and the measurement behind it (:class:`facedyn.precision.SpeedChoice`).
         facedyn_version, command, created: provenance (the command line that made the run).
     """
 
@@ -61,6 +63,7 @@ class RunRecord:
     config: dict[str, Any]
     data: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
+    speed: dict[str, Any] = field(default_factory=dict)
     facedyn_version: str = __version__
     command: str = ""
     created: str = ""
