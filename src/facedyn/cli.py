@@ -422,6 +422,8 @@ def eval_rank(
                                                     "aligner's template).")] = None,
     fold: Annotated[int | None, typer.Option(help="Take --split from the store's person-level fold K (test = "
                                                   "fold K, val = K+1), as a run trained with --fold K.")] = None,
+    weights: Annotated[str, typer.Option(help="The runs' checkpoint: best, last, init or step<N> (kept with "
+                                              "--keep-steps).")] = "best",
 ) -> None:
     """Frame-ranking accuracy (dr-paper.txt §4.3): % of Eq. 2 pairs each representation ranks correctly."""
     from facedyn.eval.ranking import rank_report
@@ -437,7 +439,7 @@ def eval_rank(
         res = rank_report(data, out_dir, runs=runs or [], T=T, S=S, grid=grid or [],
                           methods=[m for m in methods.split(",") if m], split=split, every=every,
                           max_windows=max_windows, device=device, seed=seed, progress=progress,
-                          jitter=_jitter_bounds(jitter), fold=fold)
+                          jitter=_jitter_bounds(jitter), fold=fold, weights=weights)
     out.print(res["markdown"])
     out.print(f"wrote {', '.join(str(p) for p in res['files'])}")
 
@@ -522,7 +524,8 @@ def eval_probe(
                                           )] = "encode",
     folds: Annotated[int | None, typer.Option(help="Person-level GroupKFold K when the store has no folds "
                                                    "(default 5).")] = None,
-    weights: Annotated[str, typer.Option(help="best or last (init is always probed as the baseline).")] = "best",
+    weights: Annotated[str, typer.Option(help="best, last or step<N> (kept with --keep-steps); init is always "
+                                              "probed as the baseline.")] = "best",
     max_frames: Annotated[int, typer.Option(help="Frames per person (evenly spaced).")] = 150,
     separation_people: Annotated[int, typer.Option(help="TCAE runs: synthetic people of the separation check "
                                                         "(4 pose and 4 AU pairs each; 0 skips it).")] = 8,
@@ -636,8 +639,9 @@ def report(
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for everything the demo makes.")] = Path("demo_out"),
-    subjects: Annotated[int, typer.Option(help="Synthetic people.")] = 10,
-    seconds: Annotated[float, typer.Option(help="Seconds per clip.")] = 12.0,
+    subjects: Annotated[int | None, typer.Option(help="Synthetic people (default: the demo's 40, so that 8 "
+                                                      "held-out people score the AU table).")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Seconds per clip (default: the demo's 4).")] = None,
     epochs: Annotated[int | None, typer.Option(help="DR training epochs (default: the DR's).")] = None,
     steps_per_epoch: Annotated[int | None, typer.Option(help="Steps per epoch (default: one pass).")] = None,
     device: Annotated[str, _DEVICE] = "auto",
@@ -646,8 +650,8 @@ def demo(
     """The main job on embedded synthetic data: synth → prepare → train DR → eval rank → report."""
     from facedyn.demo import run_demo
 
-    run_demo(out_dir, seed=seed, console=out, subjects=subjects, seconds=seconds, epochs=epochs,
-             steps_per_epoch=steps_per_epoch, device=device)
+    size = {k: v for k, v in {"subjects": subjects, "seconds": seconds}.items() if v is not None}
+    run_demo(out_dir, seed=seed, console=out, epochs=epochs, steps_per_epoch=steps_per_epoch, device=device, **size)
 
 
 def main() -> None:

@@ -52,6 +52,9 @@ class TrainConfig:
     time_budget: str | None = option(None, "Train for this long instead of a number of epochs (90m, 2h30m, 45s): "
                                            "the lr schedule is stretched over the steps projected from the measured "
                                            "rate; --resume continues the same budget.")
+    keep_steps: str = option("", "Also keep the weights at these steps (checkpoints/step<N>.safetensors, for "
+                                 "learning curves: `eval rank|probe --weights step<N>`): log (100, 300, 1000, "
+                                 "3000, ...) or comma-separated steps.")
     checkpoint_every: float = option(10.0, "With --time-budget: validate and checkpoint at least every this many "
                                            "minutes (a stopped run loses at most that).")
     seed: int = option(0, "Seed of every random choice (initialisation, sampling, augmentation).")

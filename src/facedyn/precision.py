@@ -91,9 +91,10 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
 
 
 def to_float32(x: Any) -> Any:
-    """Floating tensors of a (nested) structure as fp32; everything else unchanged."""
+    """Half-precision (bf16, fp16) tensors of a (nested) structure as fp32; everything else (fp64 included)
+    unchanged."""
     if isinstance(x, torch.Tensor):
-        return x.float() if x.is_floating_point() and x.dtype != torch.float32 else x
+        return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
     if isinstance(x, dict):
         return {k: to_float32(v) for k, v in x.items()}
     if isinstance(x, list | tuple) and not hasattr(x, "_fields"):
@@ -102,7 +103,8 @@ def to_float32(x: Any) -> Any:
 
 
 def float32_math(fn: F) -> F:
-    """Decorator: run ``fn`` in fp32 under any autocast (tensor arguments cast to fp32, autocast off).
+    """Decorator: run ``fn`` in fp32 (or finer) under any autocast (half-precision tensor arguments cast to fp32,
+    autocast off).
 
     For losses and metrics: a network's bf16 output enters the loss as fp32 (sums over many pixels and
     pairs lose too much in bf16's 8-bit mantissa).

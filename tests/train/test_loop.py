@@ -241,3 +241,21 @@ def test_bad_checkpoint_and_device(tmp_path: Path) -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA"):
             resolve_device("cuda")
+
+
+def test_kept_steps_for_learning_curves(tmp_path: Path) -> None:
+    from facedyn.train.loop import keep_milestones
+
+    assert keep_milestones("log", 5000) == {100, 300, 1000, 3000}
+    assert keep_milestones("", 10) == set() and keep_milestones("5, 7", 10) == {5, 7}
+    with pytest.raises(ConfigError, match="keep-steps"):
+        keep_milestones("often", 10)
+    m, _ = _fit(tmp_path / "r", keep_steps="10,20")
+    assert runs.kept_steps(tmp_path / "r") == [10, 20]
+    # the weights of step 20 are those the loop had then, loadable by name
+    meta = runs.load_weights(runs.checkpoint_path(tmp_path / "r", "step20"), {"net": LineNet(False)})
+    assert meta["step"] == "20"
+    with pytest.raises(CheckpointError, match="step<N>"):
+        runs.checkpoint_path(tmp_path / "r", "step-x")
+    with pytest.raises(CheckpointError, match="no step30"):
+        runs.checkpoint_path(tmp_path / "r", "step30")

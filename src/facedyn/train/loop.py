@@ -102,6 +102,24 @@ def choose_speed(method: Method, train_set: Dataset, device: torch.device, runti
                   runtime.channels_last)
 
 
+def keep_milestones(spec: str, up_to: int) -> set[int]:
+    """Steps whose weights ``--keep-steps`` keeps: ``log`` → 100, 300, 1 000, 3 000, ... (1 and 3 times the powers
+    of ten) up to ``up_to``; ``"500,2000"`` → those steps; ``""`` → none."""
+    spec = (spec or "").strip().lower()
+    if not spec:
+        return set()
+    if spec == "log":
+        out, p = set(), 100
+        while p <= up_to:
+            out |= {p, 3 * p}
+            p *= 10
+        return {s for s in out if s <= up_to}
+    try:
+        return {int(v) for v in spec.split(",") if v.strip()}
+    except ValueError:
+        raise ConfigError(f"--keep-steps must be log or comma-separated steps, got {spec!r}") from None
+
+
 def project_total(step: int, rate: float | None, remaining_s: float, fallback: int) -> int:
     """Steps a time-budgeted run will have made when its budget ends: ``step + rate · remaining`` (at least
     ``step + 1`` while time remains, ``step`` when none does); ``fallback`` before any rate is known."""
@@ -192,6 +210,7 @@ def fit(
     steps_per_epoch = cfg.steps_per_epoch or len(loader)
     total_steps = steps_per_epoch * cfg.epochs
     sel = method.selection
+    keep = keep_milestones(getattr(cfg, "keep_steps", ""), 10**9)
 
     history: list[dict[str, Any]] = []
     start_epoch, step, best, spent = 0, 0, None, 0.0
@@ -284,6 +303,8 @@ def fit(
                     sums[name] = sums.get(name, 0.0) + float(v.detach())
             step += 1
             n += 1
+            if step in keep:
+                save(f"step{step}", epoch)
             if budget:
                 total_steps = reproject()
             if progress:
