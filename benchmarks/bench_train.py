@@ -25,7 +25,7 @@ from facedyn.data.prepare import PrepareOptions, prepare
 from facedyn.data.store import ClipDataset
 from facedyn.data.synthetic import synth
 from facedyn.method import DataSpec
-from facedyn.precision import cpu_info, native_bf16, pick, time_steps
+from facedyn.precision import cpu_info, measure, native_bf16, pick, time_steps
 from facedyn.train import train
 from facedyn.train.loop import Runtime, first_batch
 
@@ -64,7 +64,8 @@ def main() -> None:
     print(f"CPU: {info['model']}; bf16 flags: {', '.join(info['flags']) or 'none'} (native bf16: "
           f"{'yes' if native_bf16() else 'no'}); torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{a.size} px, batch {a.batch}; each method's training step (losses forward + backward, every optimiser "
-          f"group), >= {a.seconds:g} s per cell; ratio vs fp32 NCHW in this run")
+          f"group): best of 3 interleaved rounds of >= {a.seconds / 3:.2g} s per cell (as --precision auto measures); "
+          "ratio vs fp32 NCHW in this run")
     print()
     print("| network | fp32 NCHW img/s | bf16 NCHW | fp32 NHWC | bf16 NHWC | auto picks |")
     print("|---|---:|---:|---:|---:|---|")
@@ -75,8 +76,7 @@ def main() -> None:
         ds = m.dataset(store, "train")
         m.setup(ds, tmp / "setup")
         batch = first_batch(ds, a.batch)
-        measured = {key(p, nl): time_steps(m, batch, cpu, p, nl, steps=3, min_seconds=a.seconds)
-                    for p, nl in SETTINGS}
+        measured = measure(m, batch, cpu, SETTINGS, use_cache=False, rounds=3, min_seconds=a.seconds / 3)
         base = measured["fp32/nchw"]
         cells = [f"{base:.1f}"] + [f"{measured[key(p, nl)]:.1f} ({measured[key(p, nl)] / base:.2f}x)"
                                    for p, nl in SETTINGS[1:]]

@@ -45,6 +45,10 @@ def main() -> None:
                     help="train each model for this long (90m, 2h30m) instead of --epochs; resumable across sessions")
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     ap.add_argument("--only", default=",".join(SETTINGS), help="models to train, comma-separated")
+    ap.add_argument("--keep-steps", default="log", help="also keep these steps' weights (learning curves)")
+    ap.add_argument("--per-person", type=int, default=None,
+                    help="train on at most this many windows per person (so that one long clip does not dominate)")
+    ap.add_argument("--test", default="", help="held-out people (never trained or validated on): learning curves")
     ap.add_argument("--val", default="M003,W023,dpe_s,klobuchar,talking_d12", help="validation people")
     a = ap.parse_args()
     from facedyn.data.prepare import PrepareOptions, prepare
@@ -64,14 +68,15 @@ def main() -> None:
     failed = [r for r in res if r.error]
     log(f"prepared {len(res) - len(failed)} clips, {sum(r.n_frames for r in res)} frames; failed: "
         f"{[r.clip_id for r in failed]}", logf)
-    splits = set_splits(data, val=a.val.split(","), test=[])
-    log(f"splits: {len(splits['train'])} train people, val {splits['val']}", logf)
+    splits = set_splits(data, val=a.val.split(","), test=[t for t in a.test.split(",") if t])
+    log(f"splits: {len(splits['train'])} train people, val {splits['val']}, test {splits['test']}", logf)
     for name, (T, S) in SETTINGS.items():
         if name not in a.only.split(","):
             continue
         run = a.work / "runs" / name
         t0 = time.perf_counter()
-        cfg = {"T": T, "S": S, "epochs": a.epochs, "steps_per_epoch": a.steps, "seed": 0, "precision": a.precision}
+        cfg = {"T": T, "S": S, "epochs": a.epochs, "steps_per_epoch": a.steps, "seed": 0, "precision": a.precision,
+               "keep_steps": a.keep_steps, "per_person": a.per_person}
         if a.time_budget:
             cfg["time_budget"] = a.time_budget
         r = train("dr", data, run, cfg, Runtime(resume=True))

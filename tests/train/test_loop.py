@@ -250,7 +250,7 @@ def test_kept_steps_for_learning_curves(tmp_path: Path) -> None:
     assert keep_milestones("", 10) == set() and keep_milestones("5, 7", 10) == {5, 7}
     with pytest.raises(ConfigError, match="keep-steps"):
         keep_milestones("often", 10)
-    m, _ = _fit(tmp_path / "r", keep_steps="10,20")
+    _fit(tmp_path / "r", keep_steps="10,20")
     assert runs.kept_steps(tmp_path / "r") == [10, 20]
     # the weights of step 20 are those the loop had then, loadable by name
     meta = runs.load_weights(runs.checkpoint_path(tmp_path / "r", "step20"), {"net": LineNet(False)})
