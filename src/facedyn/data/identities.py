@@ -220,20 +220,22 @@ def _compute(item: _Item, k: int, from_crops: bool) -> ClipDescriptors:
 
 # -- the cache ---------------------------------------------------------------------------------------------------
 
-def _key(item: _Item, k: int, from_crops: bool) -> dict[str, Any]:
-    """What a cached clip must match: the source file (path, size, mtime), frames per clip, how, the version."""
+def _key(item: _Item, from_crops: bool) -> dict[str, Any]:
+    """What a cached clip must match: the file its frames come from (path, size, mtime), crops or not, the version."""
     src = item.clip_dir / "frames.npy" if from_crops and item.clip_dir is not None else item.source
     st = src.stat()
     return {"version": CACHE_VERSION, "source": str(src.resolve()), "bytes": st.st_size,
-            "mtime_ns": st.st_mtime_ns, "frames_per_clip": int(k), "crops": bool(from_crops)}
+            "mtime_ns": st.st_mtime_ns, "crops": bool(from_crops)}
 
 
-def _read_cache(item: _Item, key: dict[str, Any]) -> ClipDescriptors | None:
+def _read_cache(item: _Item, key: dict[str, Any], k: int | None) -> ClipDescriptors | None:
+    """The cached descriptors of ``item`` if they match ``key`` and were made with ``k`` frames per clip (None:
+    any number)."""
     if not item.cache.is_file():
         return None
     try:
         with np.load(item.cache, allow_pickle=False) as z:
-            if json.loads(str(z["key"])) != key:
+            if json.loads(str(z["key"])) != key or (k is not None and int(z["frames_per_clip"]) != k):
                 return None
             return ClipDescriptors(item.clip_id, item.subject, item.source, z["frames"].astype(np.int64),
                                    z["descriptors"].astype(np.float32), str(z["how"]))
@@ -241,10 +243,10 @@ def _read_cache(item: _Item, key: dict[str, Any]) -> ClipDescriptors | None:
         return None  # unreadable: computed again and overwritten
 
 
-def _write_cache(item: _Item, key: dict[str, Any], d: ClipDescriptors) -> None:
+def _write_cache(item: _Item, key: dict[str, Any], k: int, d: ClipDescriptors) -> None:
     with atomic_path(item.cache) as tmp, open(tmp, "wb") as f:
-        np.savez(f, key=np.asarray(json.dumps(key, sort_keys=True)), frames=d.frames, descriptors=d.descriptors,
-                 how=np.asarray(d.how))
+        np.savez(f, key=np.asarray(json.dumps(key, sort_keys=True)), frames_per_clip=np.asarray(k),
+                 frames=d.frames, descriptors=d.descriptors, how=np.asarray(d.how))
 
 
 # -- what to check ---------------------------------------------------------------------------------------------
@@ -278,7 +280,7 @@ def _items(source: str | os.PathLike[str]) -> tuple[list[_Item], ClipDataset | N
 
 def clip_descriptors(
     source: str | os.PathLike[str],
-    frames_per_clip: int = FRAMES_PER_CLIP,
+    frames_per_clip: int | None = FRAMES_PER_CLIP,
     progress: Callable[[int, int, str], None] | None = None,
     compute: bool = True,
 ) -> list[ClipDescriptors]:
@@ -286,7 +288,8 @@ def clip_descriptors(
 
     Args:
         source: a prepared store, or a folder of videos (one folder per person, as ``prepare`` reads it).
-        frames_per_clip: frames sampled per clip.
+        frames_per_clip: frames sampled per clip; None: descriptors cached with any number count, and
+            :data:`FRAMES_PER_CLIP` where a clip is described anew.
         progress: called as ``progress(done, total, clip_id)`` after each clip.
         compute: False: use only cached clips (the others are left out; nothing is decoded).
 
@@ -295,16 +298,19 @@ def clip_descriptors(
         DatasetError: it holds no clips.
         ConfigError: ``frames_per_clip`` < 1.
     """
+    _check_frames(frames_per_clip)
     return _describe_all(_items(source)[0], frames_per_clip, progress, compute)
 
 
-def _check_frames(frames_per_clip: int) -> int:
+def _check_frames(frames_per_clip: int | None) -> int | None:
+    if frames_per_clip is None:
+        return None
     if isinstance(frames_per_clip, bool) or not isinstance(frames_per_clip, int | np.integer) or frames_per_clip < 1:
         raise ConfigError(f"frames per clip must be a positive integer, got {frames_per_clip!r}")
     return int(frames_per_clip)
 
 
-def _describe_all(items: list[_Item], frames_per_clip: int, progress: Callable[[int, int, str], None] | None,
+def _describe_all(items: list[_Item], frames_per_clip: int | None, progress: Callable[[int, int, str], None] | None,
                   compute: bool) -> list[ClipDescriptors]:
     k = _check_frames(frames_per_clip)
     out: list[ClipDescriptors] = []
@@ -315,15 +321,15 @@ def _describe_all(items: list[_Item], frames_per_clip: int, progress: Callable[[
             raise InputNotFoundError(f"{item.source}: vanished while checking; check the folder and rerun")
         if crops:
             from_crops.append(item.clip_id)
-        key = _key(item, k, crops)
-        d = _read_cache(item, key)
+        key = _key(item, crops)
+        d = _read_cache(item, key, k)
         if d is None and compute:
             try:
-                d = _compute(item, k, crops)
+                d = _compute(item, k or FRAMES_PER_CLIP, crops)
             except FacedynError as e:
                 warnings.warn(f"{item.clip_id}: left out of the identity check ({e})", stacklevel=3)
             else:
-                _write_cache(item, key, d)
+                _write_cache(item, key, k or FRAMES_PER_CLIP, d)
         if d is not None:
             out.append(d)
         if progress is not None:
@@ -383,7 +389,7 @@ def _check_threshold(threshold: float) -> float:
 def check_identities(
     source: str | os.PathLike[str],
     threshold: float = IDENTITY_THRESHOLD,
-    frames_per_clip: int = FRAMES_PER_CLIP,
+    frames_per_clip: int | None = FRAMES_PER_CLIP,
     progress: Callable[[int, int, str], None] | None = None,
     compute: bool = True,
 ) -> pd.DataFrame:
@@ -393,7 +399,8 @@ def check_identities(
         source: a prepared store (subjects from its index, faces placed by its landmarks on the source
             videos) or a folder of videos (one folder per person: subjects as ``facedyn prepare`` names them).
         threshold: pairs closer than this are ``same_person`` (default :data:`IDENTITY_THRESHOLD`).
-        frames_per_clip: frames sampled per clip (default :data:`FRAMES_PER_CLIP`).
+        frames_per_clip: frames sampled per clip (default :data:`FRAMES_PER_CLIP`; None: as cached, see
+            :func:`clip_descriptors`).
         progress: ``progress(done, total, clip_id)`` after each clip.
         compute: False: only clips already cached count (nothing is decoded).
 
@@ -407,6 +414,7 @@ def check_identities(
         InputNotFoundError, DatasetError, ConfigError: see :func:`clip_descriptors`; a bad ``threshold``.
     """
     t = _check_threshold(threshold)
+    _check_frames(frames_per_clip)
     items, ds = _items(source)
     clips = _describe_all(items, frames_per_clip, progress, compute)
     desc = subject_descriptors(clips)
@@ -418,8 +426,9 @@ def check_identities(
     return df
 
 
-def cached_only(source: str | os.PathLike[str], frames_per_clip: int = FRAMES_PER_CLIP) -> bool:
-    """Whether every clip of ``source`` has its descriptors cached (a check would decode nothing)."""
+def cached_only(source: str | os.PathLike[str], frames_per_clip: int | None = None) -> bool:
+    """Whether every clip of ``source`` has its descriptors cached (with ``frames_per_clip`` frames; None: any
+    number), so that a check with the same ``frames_per_clip`` decodes nothing."""
     k = _check_frames(frames_per_clip)
     try:
         items, _ = _items(source)
@@ -429,7 +438,7 @@ def cached_only(source: str | os.PathLike[str], frames_per_clip: int = FRAMES_PE
         crops = not item.source.exists()
         if crops and item.clip_dir is None:
             return False
-        if _read_cache(item, _key(item, k, crops)) is None:
+        if _read_cache(item, _key(item, crops), k) is None:
             return False
     return True
 
@@ -442,9 +451,12 @@ def advice(source: str | os.PathLike[str]) -> str:
 
 
 def warn_same_people(source: str | os.PathLike[str], threshold: float = IDENTITY_THRESHOLD,
-                     compute: bool = True) -> pd.DataFrame:
-    """Run :func:`check_identities` and warn (one line) about the pairs below ``threshold``; returns those pairs."""
-    df = check_identities(source, threshold=threshold, compute=compute)
+                     frames_per_clip: int | None = None) -> pd.DataFrame:
+    """Run :func:`check_identities` and warn (one line) about the pairs below ``threshold``; returns those pairs.
+
+    ``frames_per_clip`` None (the default) takes the descriptors cached by any earlier check as they are.
+    """
+    df = check_identities(source, threshold=threshold, frames_per_clip=frames_per_clip)
     near = df[df["same_person"]]
     if len(near):
         pairs = ", ".join(f"{a}~{b} ({d:.2f})" for a, b, d in
