@@ -266,12 +266,12 @@ def _check_identities(source: Path, threshold: float, frames: int, top: int) -> 
     near = df[df["same_person"]]
     shown = df.head(max(int(top), len(near)))
     stores = "leak" in df.columns
-    table = Table(title=f"closest pairs of subjects in {source} (face-descriptor distance; < {t:g}: one person?)")
+    table = Table(title=f"closest pairs of subjects in {source} (face-descriptor distance; < {t:g}: same person?)")
     for col in ("#", "subject", "subject", "distance", *(["splits"] if stores else []), "verdict"):
         table.add_column(col, justify="right" if col in ("#", "distance") else "left")
     for i, r in enumerate(shown.itertuples(index=False), 1):
         style = "bold red" if r.same_person else None
-        verdict = "[bold red]look like one person[/]" if r.same_person else "different"
+        verdict = "[bold red]same person?[/]" if r.same_person else "different"
         where = [f"{r.split_a} / {r.split_b}" + (" (leak)" if r.leak else "")] if stores else []
         table.add_row(str(i), r.subject_a, r.subject_b, f"{r.distance:.3f}", *where, verdict, style=style)
     out.print(table)
@@ -280,8 +280,8 @@ def _check_identities(source: Path, threshold: float, frames: int, top: int) -> 
         console.print(f"[yellow]warning:[/] no face found in the sampled frames of {', '.join(df.attrs['no_face'])}: "
                       "not compared", highlight=False, soft_wrap=True)
     if len(near):
-        out.print(f"[bold red]{len(near)} pair(s) below {t:g} look like one person.[/] Look at their clips: "
-                  f"{advice(source)}.", highlight=False, soft_wrap=True)
+        out.print(f"[bold red]{len(near)} pair(s) below {t:g} may be one person:[/] {advice(source)}.",
+                  highlight=False, soft_wrap=True)
     elif len(df):
         r = df.iloc[0]
         out.print(f"no pair below {t:g}: no two subjects look like one person (closest: {r.subject_a} and "

@@ -444,10 +444,13 @@ def cached_only(source: str | os.PathLike[str], frames_per_clip: int | None = No
 
 
 def advice(source: str | os.PathLike[str]) -> str:
-    """What to do about pairs that look like one person (one line)."""
-    return (f"if they are one person, put their videos in one folder (one folder per person) and prepare again, "
-            f"or keep them in one split (`facedyn split {source} --val ... --test ...`) and remake any folds "
-            f"(`facedyn split {source} --folds K`)")
+    """What to do about a pair that may be one person (one line; a store also gets the split commands)."""
+    text = ("look at their clips; if they are one person, put their videos in one folder (one folder per person) "
+            "and prepare again")
+    if Path(source).is_dir() and read_index(source) is not None:
+        text += (f", or keep both in one split (`facedyn split {source} --val ... --test ...`) and remake any folds "
+                 f"(`facedyn split {source} --folds K`)")
+    return text
 
 
 def warn_same_people(source: str | os.PathLike[str], threshold: float = IDENTITY_THRESHOLD,
@@ -461,6 +464,6 @@ def warn_same_people(source: str | os.PathLike[str], threshold: float = IDENTITY
     if len(near):
         pairs = ", ".join(f"{a}~{b} ({d:.2f})" for a, b, d in
                           zip(near["subject_a"], near["subject_b"], near["distance"], strict=True))
-        warnings.warn(f"{len(near)} pair(s) of subjects look like one person (face-descriptor distance < "
+        warnings.warn(f"{len(near)} pair(s) of subjects may be one person (face-descriptor distance < "
                       f"{threshold:g}): {pairs}; {advice(source)}", stacklevel=2)
     return near
