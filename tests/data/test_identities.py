@@ -135,3 +135,26 @@ def test_cli_split_and_prepare_report_the_pair(store: Path, one_person_two_names
     code, text = run(["prepare", str(one_person_two_names), "--out", str(store), "--seed", "1"])
     assert code == 0, text
     assert "may be one person" in text and "anna~berta (0." in text
+
+
+def test_frames_at_gives_the_frames_a_full_pass_gives(tmp_path: Path) -> None:
+    from facedyn.data.video import frames_at
+
+    rng = np.random.default_rng(0)
+    video = tmp_path / "v.mp4"
+    write_video(video, (rng.integers(0, 255, (32, 48, 3), dtype=np.uint8) for _ in range(40)), fps=25)
+    full = [f for f, _ in iter_frames(video)]
+    got = dict(frames_at(video, [35, 3, 17, 3, 99]))
+    assert sorted(got) == [3, 17, 35]  # sorted, once each, past the end left out
+    for i, f in got.items():
+        np.testing.assert_array_equal(f, full[i])
+
+
+def test_cli_defaults_are_the_library_constants() -> None:
+    import inspect
+
+    from facedyn import cli
+
+    params = inspect.signature(cli.split).parameters
+    assert params["identity_threshold"].default == identities.IDENTITY_THRESHOLD
+    assert params["identity_frames"].default == identities.FRAMES_PER_CLIP
