@@ -115,6 +115,10 @@ def prepare(
     shard: Annotated[str | None, typer.Option(help="K/N: prepare only the K-th of N shards of the inputs (by clip "
                                                    "id) into its own --out; join the parts with `facedyn merge`.")]
     = None,
+    check_identities: Annotated[bool, typer.Option("--check-identities", help="Also check that no person is "
+                                                   "filed under two subject names (decodes ~10 frames per clip; "
+                                                   "without it, only when a check's descriptors are cached).")]
+    = False,
 ) -> None:
     """Detect, align and crop faces of videos into a clip store (resumable; complete clips are skipped)."""
     from facedyn.data.prepare import PrepareOptions, parse_shard
@@ -139,7 +143,7 @@ def prepare(
         warnings.simplefilter("always")
         try:
             results = _prepare(inputs, out_dir, opts, workers=workers, kind=dataset, landmarks=landmarks,
-                               on_progress=on_progress, shard=parts)
+                               on_progress=on_progress, shard=parts, check_identities=check_identities or None)
         finally:
             if started:
                 bar.stop()
@@ -158,6 +162,12 @@ def prepare(
     for r in results:
         if r.warning:
             console.print(f"[yellow]warning:[/] {r.warning}", highlight=False, soft_wrap=True)
+    if not check_identities and len({r.subject for r in results if not r.error}) >= 2:
+        from facedyn.data.identities import cached_only
+
+        if not cached_only(out_dir):
+            out.print(f"[dim]check that no person is filed under two names: `facedyn split {out_dir} "
+                      "--check-identities`[/]", highlight=False, soft_wrap=True)
     if failed:
         for r in failed:
             console.print(f"[red]error:[/] {r.error}")
@@ -214,22 +224,68 @@ def info(
 
 @app.command()
 def split(
-    dataset: Annotated[Path, typer.Argument(help="A prepared dataset directory.")],
+    dataset: Annotated[Path, typer.Argument(help="A prepared dataset directory (with --check-identities alone, also "
+                                                 "a folder of videos, one folder per person).")],
     val: Annotated[str | None, typer.Option(help="Comma-separated subjects for validation.")] = None,
     test: Annotated[str | None, typer.Option(help="Comma-separated subjects for test.")] = None,
     folds: Annotated[int | None, typer.Option(help="Write K person-level folds (train with --fold i).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fold assignment.")] = 0,
+    check_identities: Annotated[bool, typer.Option("--check-identities", help="First list pairs of subjects that "
+                                                   "look like one person (dlib face descriptors, mean over sampled "
+                                                   "frames; cached beside the store).")] = False,
+    identity_threshold: Annotated[float, typer.Option(help="Descriptor distance below which two subjects count as "
+                                                           "one person.")] = 0.45,
+    identity_frames: Annotated[int, typer.Option(help="Frames sampled per clip for the identity check.")] = 10,
+    identity_top: Annotated[int, typer.Option(help="Closest pairs to list (every pair below the threshold is "
+                                                   "listed too).")] = 10,
 ) -> None:
-    """Set the store's person-level splits (--val/--test; the rest train) or write K folds."""
+    """Set the store's person-level splits (--val/--test; the rest train), write K folds, or check identities."""
     from facedyn.data.splits import make_folds, set_splits
 
-    if folds is None and val is None and test is None:
-        raise FacedynError("give --val and/or --test subjects, or --folds K")
+    if folds is None and val is None and test is None and not check_identities:
+        raise FacedynError("give --val and/or --test subjects, --folds K, or --check-identities")
+    if check_identities:
+        _check_identities(dataset, identity_threshold, identity_frames, identity_top)
     if val is not None or test is not None:
         _print_splits(set_splits(dataset, val=_names(val), test=_names(test)))
     if folds is not None:
         for i, f in enumerate(make_folds(dataset, folds, seed=seed)):
             out.print(f"fold {i}: {', '.join(f)}")
+
+
+def _check_identities(source: Path, threshold: float, frames: int, top: int) -> None:
+    """Run the identity check with a progress bar and print its table and what to do."""
+    from facedyn.data.identities import advice, check_identities
+
+    with _warnings_to_console(), progress_bar(transient=True) as bar:
+        task = bar.add_task("identities", total=None, info="clips")
+        df = check_identities(source, threshold=threshold, frames_per_clip=frames,
+                              progress=lambda done, total, clip: bar.update(task, completed=done, total=total,
+                                                                            info=clip))
+    t = df.attrs["threshold"]
+    near = df[df["same_person"]]
+    shown = df.head(max(int(top), len(near)))
+    stores = "leak" in df.columns
+    table = Table(title=f"closest pairs of subjects in {source} (face-descriptor distance; < {t:g}: same person?)")
+    for col in ("#", "subject", "subject", "distance", *(["splits"] if stores else []), "verdict"):
+        table.add_column(col, justify="right" if col in ("#", "distance") else "left")
+    for i, r in enumerate(shown.itertuples(index=False), 1):
+        style = "bold red" if r.same_person else None
+        verdict = "[bold red]same person?[/]" if r.same_person else "different"
+        where = [f"{r.split_a} / {r.split_b}" + (" (leak)" if r.leak else "")] if stores else []
+        table.add_row(str(i), r.subject_a, r.subject_b, f"{r.distance:.3f}", *where, verdict, style=style)
+    out.print(table)
+    out.print(f"{df.attrs['subjects']} subjects compared ({df.attrs['clips']} clips, up to {frames} frames each)")
+    if df.attrs["no_face"]:
+        console.print(f"[yellow]warning:[/] no face found in the sampled frames of {', '.join(df.attrs['no_face'])}: "
+                      "not compared", highlight=False, soft_wrap=True)
+    if len(near):
+        out.print(f"[bold red]{len(near)} pair(s) below {t:g} may be one person:[/] {advice(source)}.",
+                  highlight=False, soft_wrap=True)
+    elif len(df):
+        r = df.iloc[0]
+        out.print(f"no pair below {t:g}: no two subjects look like one person (closest: {r.subject_a} and "
+                  f"{r.subject_b}, {r.distance:.3f})", highlight=False, soft_wrap=True)
 
 
 # -- train <method>: one subcommand per registered method, options from its config dataclass --------------
