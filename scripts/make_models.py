@@ -44,6 +44,8 @@ def main() -> None:
     ap.add_argument("--time-budget", default=None,
                     help="train each model for this long (90m, 2h30m) instead of --epochs; resumable across sessions")
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (1 when other work shares the cores: 2 OpenMP threads then lose 4x)")
     ap.add_argument("--only", default=",".join(SETTINGS), help="models to train, comma-separated")
     ap.add_argument("--keep-steps", default="log", help="also keep these steps' weights (learning curves)")
     ap.add_argument("--per-person", type=int, default=None,
@@ -79,7 +81,7 @@ def main() -> None:
                "keep_steps": a.keep_steps, "per_person": a.per_person}
         if a.time_budget:
             cfg["time_budget"] = a.time_budget
-        r = train("dr", data, run, cfg, Runtime(resume=True))
+        r = train("dr", data, run, cfg, Runtime(resume=True, threads=a.threads))
         budget = f"budget {a.time_budget}" if a.time_budget else f"{a.epochs} epochs x {a.steps} steps"
         speed = f"{r.speed.precision}{' + channels_last' if r.speed.channels_last else ''}" if r.speed else "?"
         log(f"{name}: T={T} S={S}, {budget}: {r.history[-1]['step']} steps ({speed}), best val acc "
