@@ -115,6 +115,7 @@ def test_measurements_are_cached_per_network(synth_store: Path, monkeypatch: pyt
     from facedyn.train.loop import first_batch
 
     monkeypatch.setenv("FACEDYN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(prec, "machine_busy", lambda: None)
     calls: list[str] = []
     monkeypatch.setattr(prec, "native_bf16", lambda device="cpu": True)
     monkeypatch.setattr(prec, "time_steps", _fake_rates(
@@ -128,6 +129,13 @@ def test_measurements_are_cached_per_network(synth_store: Path, monkeypatch: pyt
     wider = DRMethod(DRConfig(T=2, S=1, theta=1.0, width=8), DataSpec.from_dict(store.spec()))
     prec.choose(wider, batch, torch.device("cpu"))
     assert len(calls) == 24  # another network shape is measured anew
+    # measured on a busy machine: used, said, but not cached (it would decide later runs)
+    monkeypatch.setattr(prec, "machine_busy", lambda: 9.0)
+    deeper = DRMethod(DRConfig(T=2, S=1, theta=1.0, width=4), DataSpec.from_dict(store.spec()))
+    c = prec.choose(deeper, batch, torch.device("cpu"))
+    assert "busy (load 9.0" in c.reason and "not cached" in c.reason
+    prec.choose(deeper, batch, torch.device("cpu"))
+    assert len(calls) == 48
 
 
 @pytest.mark.slow
@@ -140,6 +148,7 @@ def test_the_measurement_runs_for_real_and_leaves_the_network_as_it_was(synth_st
     from facedyn.train.loop import first_batch
 
     monkeypatch.setenv("FACEDYN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(prec, "machine_busy", lambda: None)
     store = ClipDataset(synth_store)
     m = DRMethod(DRConfig(T=2, S=1, theta=1.0), DataSpec.from_dict(store.spec()))
     before = {k: v.clone() for k, v in m.net.state_dict().items()}

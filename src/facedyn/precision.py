@@ -268,6 +268,15 @@ def _write_cache(key: str, value: dict[str, float]) -> None:
         write_json(cache_dir() / "speed.json", data)
 
 
+def machine_busy() -> float | None:
+    """The 1-minute load average when other work occupies the cores (above the CPU count), else None."""
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
+    return load if load > (os.cpu_count() or 1) + 0.5 else None
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -332,7 +341,8 @@ def measure(method: Any, batch: Any, device: torch.device, candidates: Sequence[
 
     The candidates are timed in ``rounds`` interleaved rounds (A, B, C, D, A, B, ...), each at least
     ``min_seconds``, and each keeps its best round: on a machine where other work comes and goes, every
-    candidate sees the same conditions and a transient slowdown does not decide the choice.
+    candidate sees the same conditions and a transient slowdown does not decide the choice. A measurement
+    made while the machine is busy (:func:`machine_busy`) is used but not cached: it would decide later runs.
     """
     key = measurement_key(method, batch, device)
     cached = _read_cache().get(key, {}) if use_cache else {}
@@ -347,7 +357,7 @@ def measure(method: Any, batch: Any, device: torch.device, candidates: Sequence[
                               min_seconds=min_seconds)
             best[k] = max(best.get(k, 0.0), rate)
     out.update(best)
-    if use_cache and best:
+    if use_cache and best and machine_busy() is None:
         _write_cache(key, {**cached, **best})
     return {k: out[k] for k in names}
 
@@ -359,6 +369,10 @@ def choose(method: Any, batch: Any, device: torch.device, precision: str = "auto
     cands = settings_to_measure(precision, layout, device)
     measured = measure(method, batch, device, cands, use_cache) if cands else {}
     prec, nhwc, reason = pick(measured, precision, layout, device)
+    busy = machine_busy() if measured and device.type == "cpu" else None
+    if busy is not None:
+        reason += (f"; measured while the machine was busy (load {busy:.1f} on {os.cpu_count()} CPUs): not cached, "
+                   "the choice may differ on an idle machine")
     if precision == "bf16" and device.type == "cpu" and not native_bf16(device):
         f, b = measured.get(f"fp32/{'nhwc' if nhwc else 'nchw'}"), measured.get(f"bf16/{'nhwc' if nhwc else 'nchw'}")
         slow = f"{f / b:.1f}x slower than fp32 (measured)" if f and b else "emulated"

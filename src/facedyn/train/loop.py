@@ -96,6 +96,8 @@ def first_batch(dataset: Dataset, batch_size: int) -> Any:
 def choose_speed(method: Method, train_set: Dataset, device: torch.device, runtime: Runtime) -> SpeedChoice:
     """The precision and memory format for training ``method`` (``method.cfg.precision``, ``runtime.channels_last``),
     measured on its first training batch where ``auto`` asks for it (see :mod:`facedyn.precision`)."""
+    if runtime.threads:
+        torch.set_num_threads(runtime.threads)  # measured at the thread count the run will use
     for m in method.train_modules().values():
         m.to(device)
     return choose(method, first_batch(train_set, method.cfg.batch_size), device, method.cfg.precision,
