@@ -500,6 +500,38 @@ def eval_rank(
     out.print(f"wrote {', '.join(str(p) for p in res['files'])}")
 
 
+@eval_app.command("curve")
+def eval_curve(
+    run: Annotated[Path, typer.Option("--run", help="A DR-family run trained with --keep-steps.")],
+    data: Annotated[Path, _DATA],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for curve.csv and curve.png.")] = Path("curve"),
+    split: Annotated[str, typer.Option(help="test, val, train, or all.")] = "test",
+    max_windows: Annotated[int | None, typer.Option(help="Windows scored per checkpoint (the same for all).")]
+    = 2000,
+    group: Annotated[list[str] | None, typer.Option(help="A named group of people, NAME=P1,P2,... (repeat): "
+                                                         "also the accuracy over each group.")] = None,
+    device: Annotated[str, _DEVICE] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of the window subset.")] = 0,
+) -> None:
+    """Learning curve: ranking accuracy on held-out people at every kept checkpoint, beside centred and Seq DI."""
+    from facedyn.device import resolve_device
+    from facedyn.eval.curves import ranking_curve, write_ranking_curve
+    from facedyn.reports.tables import to_markdown
+
+    groups = {}
+    for spec in group or []:
+        name, sep, people = spec.partition("=")
+        if not sep or not name.strip() or not _names(people):
+            raise FacedynError(f"--group {spec!r}: write NAME=P1,P2,... (people of the store)")
+        groups[name.strip()] = _names(people) or []
+    curve = ranking_curve(run, data, split=split, max_windows=max_windows, seed=seed,
+                          device=str(resolve_device(device)), groups=groups,
+                          progress=lambda line: console.print(line, highlight=False))
+    files = write_ranking_curve(curve, out_dir, title=Path(run).name)
+    out.print(to_markdown(curve))
+    out.print(f"wrote {', '.join(str(p) for p in files)}")
+
+
 @eval_app.command("metrics")
 def eval_metrics(
     data: Annotated[Path, _DATA],

@@ -1,0 +1,51 @@
+"""Learning curves of a DR run over its kept checkpoints, on held-out people, beside the baselines."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from facedyn.cli import main
+from facedyn.errors import CheckpointError
+from facedyn.eval.curves import ranking_curve
+from facedyn.eval.ranking import evaluate_ranking
+from facedyn.train import train
+from facedyn.train.loop import Runtime
+
+
+def test_ranking_curve_over_kept_steps(synth_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "dr"
+    cfg = {"T": 2, "S": 1, "epochs": 2, "steps_per_epoch": 3, "batch_size": 4, "keep_steps": "2,4",
+           "precision": "fp32", "lr": 5e-3}
+    train("dr", synth_store, run, cfg, Runtime(device="cpu", channels_last="off"))
+    curve = ranking_curve(run, synth_store, split="test", max_windows=30, device="cpu",
+                          groups={"only": ["S001"], "nobody": ["X"]})
+    assert list(curve["weights"]) == ["init", "step2", "step4", "best"]
+    assert list(curve["step"][:3]) == [0, 2, 4]
+    # the init row is the same number eval rank gives for the untrained network on the same windows
+    ref = evaluate_ranking(synth_store, 2, 1, methods=("centred",), runs=[run], split="test", max_windows=30)
+    assert curve["centred"].iloc[0] == pytest.approx(float(ref.loc[ref["method"] == "centred", "acc"].iloc[0]))
+    assert curve["centred"].nunique() == 1 and curve["seq-di"].between(0, 100).all()
+    assert curve["acc_only"].notna().all() and curve["acc_nobody"].isna().all()
+    # the CLI writes the table and the figure
+    monkeypatch.setattr(sys, "argv", ["facedyn", "eval", "curve", "--run", str(run), "--data", str(synth_store),
+                                      "--out", str(tmp_path / "c"), "--max-windows", "30", "--device", "cpu",
+                                      "--group", "only=S001"])
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code in (0, None)
+    assert (tmp_path / "c" / "curve.png").is_file()
+    assert list(pd.read_csv(tmp_path / "c" / "curve.csv")["weights"]) == ["init", "step2", "step4", "best"]
+    capsys.readouterr()
+
+
+def test_ranking_curve_needs_kept_steps(synth_store: Path, tmp_path: Path) -> None:
+    run = tmp_path / "dr"
+    train("dr", synth_store, run, {"T": 2, "S": 1, "epochs": 1, "steps_per_epoch": 2, "precision": "fp32"},
+          Runtime(device="cpu", channels_last="off"))
+    with pytest.raises(CheckpointError, match="keep-steps"):
+        ranking_curve(run, synth_store)
