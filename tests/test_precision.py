@@ -214,3 +214,18 @@ def test_dr_trains_alike_in_fp32_and_bf16(synth_store: Path, tmp_path: Path) -> 
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.03)
         assert abs(b["val_acc"] - a["val_acc"]) < 0.02
     assert hist["fp32"][0]["val_acc"] == hist["bf16"][0]["val_acc"]  # validation is fp32: same init, same number
+
+
+def test_train_help_shows_precision_auto_and_time_budget(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    for cmd in (["train", "dr"], ["cv", "rank"], ["demo"]):
+        monkeypatch.setattr(sys, "argv", ["facedyn", *cmd, "--help"])
+        monkeypatch.setenv("COLUMNS", "200")
+        with pytest.raises(SystemExit):
+            main()
+        text = " ".join(capsys.readouterr().out.split())
+        assert "--precision" in text and "--channels-last" in text
+        if cmd[0] != "demo":
+            assert "--time-budget" in text
+        m = text.split("--precision", 1)[1]
+        assert "[default: auto]" in m.split("--", 1)[0]

@@ -730,16 +730,21 @@ def demo(
     subjects: Annotated[int | None, typer.Option(help="Synthetic people (default: the demo's 40, so that 8 "
                                                       "held-out people score the AU table).")] = None,
     seconds: Annotated[float | None, typer.Option(help="Seconds per clip (default: the demo's 4).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="DR training epochs (default: the DR's).")] = None,
-    steps_per_epoch: Annotated[int | None, typer.Option(help="Steps per epoch (default: one pass).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="DR training epochs (default: the demo's 8).")] = None,
+    steps_per_epoch: Annotated[int | None, typer.Option(help="DR steps per epoch (default: the demo's 100).")]
+    = None,
     device: Annotated[str, _DEVICE] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    precision: Annotated[str, typer.Option(help="auto (bf16 where this machine does it natively and it measures "
+                                                "faster), fp32 or bf16: of every training.")] = "auto",
+    channels_last: Annotated[str, typer.Option(help="auto (measured), on or off.")] = "auto",
 ) -> None:
     """The main job on embedded synthetic data: synth → prepare → train DR → eval rank → report."""
     from facedyn.demo import run_demo
 
     size = {k: v for k, v in {"subjects": subjects, "seconds": seconds}.items() if v is not None}
-    run_demo(out_dir, seed=seed, console=out, epochs=epochs, steps_per_epoch=steps_per_epoch, device=device, **size)
+    run_demo(out_dir, seed=seed, console=out, epochs=epochs, steps_per_epoch=steps_per_epoch, device=device,
+             precision=precision, channels_last=channels_last, **size)
 
 
 def main() -> None:

@@ -38,10 +38,11 @@ AU_DEMO_COLUMNS = "AU06,AU10,AU12,AU14,AU17,AU25"
 def run_demo(out: Path, seed: int = 0, console: Console | None = None, subjects: int = 40,
              seconds: float = 4.0, epochs: int | None = None, steps_per_epoch: int | None = None, T: int | None = None,
              S: int | None = None, max_windows: int | None = 600, device: str = "auto",
-             au: bool = True) -> dict[str, Any]:
+             au: bool = True, precision: str = "auto", channels_last: str = "auto") -> dict[str, Any]:
     """Run the whole demo into ``out``; returns the dataset summary, ranking table, AU table and paths.
 
     ``au``: also run the AU-intensity part (SI vs SDR vs MDR); it needs a DR with T=5, S=2.
+    ``precision``, ``channels_last``: of every training (see :mod:`facedyn.precision`).
     """
     from facedyn.api import load
     from facedyn.eval.ranking import evaluate_ranking
@@ -78,10 +79,10 @@ def run_demo(out: Path, seed: int = 0, console: Console | None = None, subjects:
 
     console.rule("3. train DR with the Rank Loss")
     given = {"T": T, "S": S, "epochs": epochs, "steps_per_epoch": steps_per_epoch}
-    settings = {"seed": seed, **DR_DEMO, **{k: v for k, v in given.items() if v is not None}}
+    settings = {"seed": seed, "precision": precision, **DR_DEMO, **{k: v for k, v in given.items() if v is not None}}
     run = out / "runs" / "dr"
     with progress_bar() as bar:
-        res = train("dr", data, run, settings, Runtime(device=device, resume=True),
+        res = train("dr", data, run, settings, Runtime(device=device, resume=True, channels_last=channels_last),
                     progress=train_progress(bar, "train dr", "acc"))
     cfg: Any = res.config
     T, S, theta = cfg.T, cfg.S, cfg.theta
@@ -101,7 +102,7 @@ def run_demo(out: Path, seed: int = 0, console: Console | None = None, subjects:
 
     au_md, au_table = "", None
     if au and T == 5 and S == 2:
-        au_table, au_md = _au_part(out, data, run, seed, device, console, stamp)
+        au_table, au_md = _au_part(out, data, run, seed, device, console, stamp, precision, channels_last)
 
     console.rule("6. report" if au_table is not None else "5. report")
     gallery = dr_gallery(data, load(run, device=device), T, S, out / "figures" / "dr_gallery.png", seed=seed)
@@ -121,7 +122,7 @@ def run_demo(out: Path, seed: int = 0, console: Console | None = None, subjects:
 
 
 def _au_part(out: Path, data: Path, dr_run: Path, seed: int, device: str, console: Console,
-             stamp: Any) -> tuple[Any, str]:
+             stamp: Any, precision: str = "auto", channels_last: str = "auto") -> tuple[Any, str]:
     """Cache the DR, train the AU model on SI, SDR and MDR, evaluate on the test subjects; (table, markdown)."""
     from facedyn.dr.representations import represent
     from facedyn.tasks.evaluation import evaluate_task
@@ -135,8 +136,10 @@ def _au_part(out: Path, data: Path, dr_run: Path, seed: int, device: str, consol
     for inp in ("si", "sdr", "mdr"):
         run = out / "runs" / f"au_{inp}"
         with progress_bar() as bar:
-            train("au", data, run, {**AU_DEMO, "input": inp, "label_columns": AU_DEMO_COLUMNS, "seed": seed},
-                  Runtime(device=device, resume=True), progress=train_progress(bar, f"train au --input {inp}", "icc"))
+            train("au", data, run, {**AU_DEMO, "input": inp, "label_columns": AU_DEMO_COLUMNS, "seed": seed,
+                                    "precision": precision},
+                  Runtime(device=device, resume=True, channels_last=channels_last),
+                  progress=train_progress(bar, f"train au --input {inp}", "icc"))
         au_runs.append(run)
     res = evaluate_task("au", data, au_runs, out / "au", n_boot=200, seed=seed, device=device)
     console.print(res["markdown"])
