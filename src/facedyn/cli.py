@@ -81,7 +81,8 @@ def prepare(
     workers: Annotated[int, typer.Option(help="Processes working in parallel, on clips and on time segments of "
                                               "long clips (landmarks right after a cut may differ slightly from "
                                               "an uncut run: the tracker restarts there).")] = 1,
-    dataset: Annotated[str, typer.Option(help="Layout of the inputs: folder, bp4d, disfa, semaine, recola.")]
+    dataset: Annotated[str, typer.Option(help="Layout of the inputs: folder, bp4d, disfa, semaine, recola, "
+                                              "voxceleb, 300w, mafl, aflw, emotionet.")]
     = "folder",
     detector: Annotated[str, typer.Option(help="Face detector: hog (fast) or cnn (dlib mmod, robust).")] = "hog",
     landmarks: Annotated[Path | None, typer.Option(help="(N, 68, 2) .npy landmarks for a single input video, "
