@@ -13,7 +13,7 @@ its numbers beside the paper's (:mod:`facedyn.reproduce.paper`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ def run_recipe(recipe: str, data_root: str | Path, out: str | Path, settings: Se
         s.run(ctx.out)
         ran.append(s.id)
     r = get_recipe(recipe)
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     md = "\n".join([*_header(r, ctx), f"- finished: {stamp}", "", table()]) + "\n"
     path = ctx.results / "table.md"
     write_text(path, md)

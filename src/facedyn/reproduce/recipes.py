@@ -174,7 +174,8 @@ def build_table2(ctx: st.Context) -> TableMaker:
                 rows.append({"input": "", "source": f"paper: {name}", "arousal PCC": f"{a_pcc:.3f}",
                              "arousal MSE": f"{a_mse:.3f}", "arousal CCC": "–", "valence PCC": f"{v_pcc:.3f}",
                              "valence MSE": f"{v_mse:.3f}", "valence CCC": "–"})
-        weights = "fine-tuned from the given VGG-16 weights" if vgg else "trained from scratch (no VGG-Face weights given)"
+        weights = ("fine-tuned from the given VGG-16 weights" if vgg
+                   else "trained from scratch (no VGG-Face weights given)")
         return "\n".join([f"Valence and arousal on the SEMAINE test sessions, VGG-16 {weights}.", "",
                           _md(pd.DataFrame(rows)), "", f"Paper: {paper.TABLE2_SOURCE}. 95 % intervals: "
                           f"{out / 'affect.md'}."])

@@ -30,12 +30,16 @@ BUDGETS: dict[str, dict[str, tuple[int, int, int | None]]] = {
             "tcae": (8, 150, None), "fabnet": (10, 600, None)},
 }
 
+#: validation batches after each epoch (checkpoint selection), per preset
+VAL_BATCHES: dict[str, int] = {"paper": 200, "cpu": 20}
+
 #: what ``--set`` accepts, with its type and meaning
 SETTABLE: dict[str, tuple[type, str]] = {
     "size": (int, "crop size of every store of the recipe (overrides the preset's per family)"),
     "epochs": (int, "epochs of every training stage"),
     "steps": (int, "optimiser steps per epoch of every training stage"),
     "batch_size": (int, "batch size of every training stage"),
+    "val_batches": (int, "validation batches after each epoch of every training stage (paper 200, cpu 20)"),
     "max_windows": (int, "frame ranking: windows evaluated per dataset and setting (default: all)"),
     "frames": (int, "probes: frames per person (default 150)"),
     "n_boot": (int, "bootstrap replicates of the task tables' intervals (default 1000)"),
@@ -74,6 +78,7 @@ class Settings:
         epochs, steps, batch = BUDGETS[self.preset][method]
         out: dict[str, Any] = {"epochs": int(self.get("epochs", epochs)),
                                "steps_per_epoch": int(self.get("steps", steps))}
+        out["max_val_batches"] = int(self.get("val_batches", VAL_BATCHES[self.preset]))
         batch = self.get("batch_size", batch)
         if batch is not None:
             out["batch_size"] = int(batch)

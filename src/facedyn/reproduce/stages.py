@@ -152,7 +152,7 @@ def prepare(ctx: Context, dataset: str, family: str, align: str = "similarity") 
                                f"fix or remove them and rerun: complete clips are kept")
 
     cmd = sh("facedyn", "prepare", src, "--dataset", dataset, "--size", size, "--align", align,
-             "--workers", workers if workers > 1 else None, "--out", store)
+             *(("--workers", workers) if workers > 1 else ()), "--out", store)
     ctx.add(Stage(f"prepare:{store.name}", "prepare", store, cmd, action, Cost("prepare", size, dataset=dataset),
                   ctx.key(size=size, align=align)))
     return store

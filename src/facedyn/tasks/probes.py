@@ -644,7 +644,8 @@ def _separation_lines(run: str | Path, device: str, n_people: int) -> tuple[list
 def probe_report(run: str | Path, data: str | Path, task: str, out: str | Path,
                  features: Sequence[str] = ("encode",), folds: int | None = None, weights: str = "best",
                  max_frames_per_subject: int | None = 150, device: str = "auto", seed: int = 0,
-                 separation_people: int = 8, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                 separation_people: int = 8, progress: Callable[[str], None] | None = None,
+                 test_split: str | None = None, presence: float = 1.0) -> dict[str, Any]:
     """:func:`run_probes` written as a report into ``out`` (``probes_<task>.md``/``.csv``).
 
     The run's figures (``RUN/figures/*.png``) are copied to ``out/figures/`` and shown; for a TCAE run the
@@ -658,7 +659,8 @@ def probe_report(run: str | Path, data: str | Path, task: str, out: str | Path,
     from facedyn.atomic import atomic_path
 
     df = run_probes(run, data, task, features=features, folds=folds, weights=weights,
-                    max_frames_per_subject=max_frames_per_subject, device=device, seed=seed, progress=progress)
+                    max_frames_per_subject=max_frames_per_subject, device=device, seed=seed, progress=progress,
+                    test_split=test_split, presence=presence)
     out = Path(out)
     extra: list[str] = []
     files: list[Path] = []
