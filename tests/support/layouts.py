@@ -129,7 +129,7 @@ def w300(root: Path) -> Path:
 
 
 def mafl(root: Path, n: int = 6, n_test: int = 2) -> Path:
-    """CelebA + MAFL: Img/img_align_celeba/00000k.jpg, Anno/list_landmarks_align_celeba.txt, MAFL/{training,testing}.txt."""
+    """CelebA + MAFL: Img/img_align_celeba/00000k.jpg, Anno/list_landmarks_align_celeba.txt, MAFL/*.txt lists."""
     rows = []
     names = []
     for k in range(n):

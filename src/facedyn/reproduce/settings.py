@@ -9,7 +9,7 @@ and the FAb-Net budget study in DESIGN.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from facedyn.errors import ConfigError
@@ -83,14 +83,6 @@ class Settings:
         if batch is not None:
             out["batch_size"] = int(batch)
         return out
-
-    def key(self) -> dict[str, Any]:
-        """What a stage's output depends on (recorded with it; another value means another --out)."""
-        return {"preset": self.preset, "seed": self.seed,
-                **{k: v for k, v in sorted(self.overrides.items()) if k not in ("gpu_factor", "workers")}}
-
-    def with_overrides(self, **kw: Any) -> Settings:
-        return replace(self, overrides={**self.overrides, **kw})
 
 
 def parse_sets(items: list[str] | None) -> dict[str, Any]:

@@ -124,7 +124,8 @@ class Context:
         return self.data_root / DATASET_DIRS[dataset]
 
     def key(self, **extra: Any) -> dict[str, Any]:
-        return {**self.settings.key(), **extra}
+        """What a stage's output depends on: the preset and seed plus the stage's own settings ``extra``."""
+        return {"preset": self.settings.preset, "seed": self.settings.seed, **extra}
 
 
 # -- stage builders -------------------------------------------------------------------------------------------
@@ -154,7 +155,7 @@ def prepare(ctx: Context, dataset: str, family: str, align: str = "similarity") 
     cmd = sh("facedyn", "prepare", src, "--dataset", dataset, "--size", size, "--align", align,
              *(("--workers", workers) if workers > 1 else ()), "--out", store)
     ctx.add(Stage(f"prepare:{store.name}", "prepare", store, cmd, action, Cost("prepare", size, dataset=dataset),
-                  ctx.key(size=size, align=align)))
+                  {"seed": ctx.settings.seed, "size": size, "align": align}))
     return store
 
 

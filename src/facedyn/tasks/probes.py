@@ -438,7 +438,7 @@ def _evaluate(X: np.ndarray, t: ProbeTargets, groups: np.ndarray, folds: list[li
             for j in range(ytr.shape[1]):
                 ok = np.isfinite(ytr[:, j])
                 if ok.sum() > 1:
-                    cont[te, j] = fit_ridge(Xtr[ok], ytr[ok, j:j + 1], g[ok]).predict(Xte)[:, 0]
+                    cont[te, j] = fit_ridge(Xtr[ok], ytr[ok, j:j + 1], g[ok]).predict(Xte).reshape(len(Xte), -1)[:, 0]
         if prob is not None and t.binary is not None:
             btr = t.binary[tr]
             for j in range(btr.shape[1]):

@@ -1,0 +1,116 @@
+"""Throughput of every kind of ``facedyn reproduce`` stage on this machine: the basis of the dry run's estimate.
+
+Measures, on synthetic faces at 64 px with each method's **paper** network widths (``--preset paper`` of every
+config, batch 4): training images/s of dr, unet_mse, unet_p, pix2pix, vgg_features, au (HG-HMR), affect
+(VGG-16), tcae, fabnet; forward frames/s of represent (the DR) and of a task model (eval); windows/s of frame
+ranking (RankSVM, Seq DI, a DR); frames/s of probes; source frames/s of prepare (detector + 68 landmarks +
+crop). Writes ``src/facedyn/reproduce/throughput.json`` (``--out`` elsewhere) and prints it.
+
+    .venv/bin/python benchmarks/bench_reproduce.py [--steps 3] [--device cpu] [--out FILE]
+
+On a GPU, ``benchmarks/gpu_check.py --write FILE`` calls this with ``--device cuda``; point
+``FACEDYN_THROUGHPUT`` at the file and ``facedyn reproduce --dry-run`` estimates from it instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from facedyn.data.prepare import PrepareOptions, prepare
+from facedyn.data.synthetic import synth
+from facedyn.train import train
+from facedyn.train.loop import Runtime
+from facedyn.train.runner import configure
+
+METHODS = ("dr", "unet_mse", "unet_p", "pix2pix", "vgg_features", "au", "affect", "tcae", "fabnet")
+SIZE = 64
+BATCH = 4
+
+
+def machine(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name()
+    try:
+        model = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                     if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown CPU"
+    return f"{model}, {torch.get_num_threads()} torch threads"
+
+
+def train_rate(method: str, data: Path, runs: Path, steps: int, device: str, extra: dict[str, Any]) -> float:
+    """Training images/s of ``method`` at the paper preset (one epoch of ``steps`` steps, validation excluded)."""
+    cfg = configure(method, "paper", overrides={"epochs": 1, "steps_per_epoch": steps, "batch_size": BATCH,
+                                                 "max_val_batches": 1, **extra})
+    run = runs / method
+    hist = train(method, data, run, cfg, Runtime(device=device)).history
+    return steps * BATCH / float(hist[-1]["time_s"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "src" / "facedyn" / "reproduce"
+                    / "throughput.json")
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="facedyn-bench-repro-"))
+    rates: dict[str, float] = {}
+    try:
+        synth(tmp / "v", subjects=5, seconds=3, seed=0, size=160)
+        for p in (tmp / "v").rglob("*.landmarks.npy"):
+            p.unlink()  # the detector, as on real footage
+        t = time.perf_counter()
+        res = prepare([tmp / "v"], tmp / "d", PrepareOptions(size=SIZE))
+        rates["prepare"] = sum(r.n_frames for r in res) / (time.perf_counter() - t)
+        runs = tmp / "runs"
+        for m in METHODS:
+            extra: dict[str, Any] = {"features": str(runs / "vgg_features")} if m == "unet_p" else {}
+            if m == "unet_p":
+                continue  # after vgg_features
+            rates[f"train:{m}"] = train_rate(m, tmp / "d", runs, a.steps, a.device, extra)
+            if m == "vgg_features":
+                rates["train:unet_p"] = train_rate("unet_p", tmp / "d", runs, a.steps, a.device,
+                                                   {"features": str(runs / "vgg_features")})
+        from facedyn.dr.representations import represent
+        from facedyn.eval.ranking import evaluate_ranking
+        from facedyn.tasks.evaluation import predict_run
+        from facedyn.tasks.probes import run_probes
+
+        n = sum(r.n_frames for r in res)
+        t = time.perf_counter()
+        represent(tmp / "d", [runs / "dr"], device=a.device)
+        rates["infer:dr"] = n / (time.perf_counter() - t)
+        t = time.perf_counter()
+        df, _ = predict_run(runs / "au", tmp / "d", split="train", device=a.device)
+        rates["infer:task"] = len(df) / (time.perf_counter() - t)
+        t = time.perf_counter()
+        windows = 40
+        evaluate_ranking(tmp / "d", 5, 2, methods=("centred", "seq-di", "ranksvm"), runs=[runs / "dr"], split=None,
+                         max_windows=windows, device=a.device)
+        rates["rank"] = windows / (time.perf_counter() - t)
+        t = time.perf_counter()
+        pr = run_probes(runs / "fabnet", tmp / "d", "pose", max_frames_per_subject=30, device=a.device)
+        rates["probe"] = int(pr.attrs["n_frames"]) / (time.perf_counter() - t)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    table = {"measured": dt.date.today().isoformat(), "machine": machine(a.device), "device": a.device,
+             "size": SIZE, "basis": f"fp32, batch {BATCH}, each method's paper network widths, synthetic faces",
+             "units": "training images/s (train:*), frames/s (prepare, infer:*, probe), windows/s (rank)",
+             "rates": {k: round(v, 3) for k, v in rates.items()}}
+    a.out.write_text(json.dumps(table, indent=1) + "\n")
+    print(json.dumps(table, indent=1))
+
+
+if __name__ == "__main__":
+    main()
