@@ -6,10 +6,11 @@ config, batch 4): training images/s of dr, unet_mse, unet_p, pix2pix, vgg_featur
 ranking (RankSVM, Seq DI, a DR); frames/s of probes; source frames/s of prepare (detector + 68 landmarks +
 crop). Writes ``src/facedyn/reproduce/throughput.json`` (``--out`` elsewhere) and prints it.
 
-    .venv/bin/python benchmarks/bench_reproduce.py [--steps 3] [--device cpu] [--out FILE]
+    .venv/bin/python benchmarks/bench_reproduce.py [--steps 3] [--device cpu] [--size 64] [--out FILE]
 
-On a GPU, ``benchmarks/gpu_check.py --write FILE`` calls this with ``--device cuda``; point
-``FACEDYN_THROUGHPUT`` at the file and ``facedyn reproduce --dry-run`` estimates from it instead.
+On a GPU, ``benchmarks/gpu_check.py --recipes FILE`` runs the same at 224 px on CUDA; point
+``FACEDYN_THROUGHPUT`` at the file and ``facedyn reproduce --dry-run`` estimates from it instead. The load
+average of the machine while measuring is recorded: figures taken on a busy machine are slower than its own.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import shutil
 import tempfile
@@ -33,7 +35,6 @@ from facedyn.train.loop import Runtime
 from facedyn.train.runner import configure
 
 METHODS = ("dr", "unet_mse", "unet_p", "pix2pix", "vgg_features", "au", "affect", "tcae", "fabnet")
-SIZE = 64
 BATCH = 4
 
 
@@ -48,40 +49,36 @@ def machine(device: str) -> str:
     return f"{model}, {torch.get_num_threads()} torch threads"
 
 
-def train_rate(method: str, data: Path, runs: Path, steps: int, device: str, extra: dict[str, Any]) -> float:
+def train_rate(method: str, data: Path, runs: Path, steps: int, device: str, extra: dict[str, Any],
+               batch: int = BATCH) -> float:
     """Training images/s of ``method`` at the paper preset (one epoch of ``steps`` steps, validation excluded)."""
-    cfg = configure(method, "paper", overrides={"epochs": 1, "steps_per_epoch": steps, "batch_size": BATCH,
+    cfg = configure(method, "paper", overrides={"epochs": 1, "steps_per_epoch": steps, "batch_size": batch,
                                                  "max_val_batches": 1, **extra})
     run = runs / method
     hist = train(method, data, run, cfg, Runtime(device=device)).history
-    return steps * BATCH / float(hist[-1]["time_s"])
+    return steps * batch / float(hist[-1]["time_s"])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "src" / "facedyn" / "reproduce"
-                    / "throughput.json")
-    a = ap.parse_args()
+def measure(device: str = "cpu", size: int = 64, steps: int = 3, batch: int = BATCH) -> dict[str, Any]:
+    """The throughput table of every stage kind (see the module docstring) on ``device`` at ``size`` px."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     tmp = Path(tempfile.mkdtemp(prefix="facedyn-bench-repro-"))
     rates: dict[str, float] = {}
     try:
-        synth(tmp / "v", subjects=5, seconds=3, seed=0, size=160)
+        synth(tmp / "v", subjects=5, seconds=3, seed=0, size=max(160, size + 32))
         for p in (tmp / "v").rglob("*.landmarks.npy"):
             p.unlink()  # the detector, as on real footage
         t = time.perf_counter()
-        res = prepare([tmp / "v"], tmp / "d", PrepareOptions(size=SIZE))
+        res = prepare([tmp / "v"], tmp / "d", PrepareOptions(size=size))
         rates["prepare"] = sum(r.n_frames for r in res) / (time.perf_counter() - t)
         runs = tmp / "runs"
         for m in METHODS:
-            extra: dict[str, Any] = {"features": str(runs / "vgg_features")} if m == "unet_p" else {}
             if m == "unet_p":
                 continue  # after vgg_features
-            rates[f"train:{m}"] = train_rate(m, tmp / "d", runs, a.steps, a.device, extra)
+            rates[f"train:{m}"] = train_rate(m, tmp / "d", runs, steps, device, {}, batch)
             if m == "vgg_features":
-                rates["train:unet_p"] = train_rate("unet_p", tmp / "d", runs, a.steps, a.device,
-                                                   {"features": str(runs / "vgg_features")})
+                rates["train:unet_p"] = train_rate("unet_p", tmp / "d", runs, steps, device,
+                                                   {"features": str(runs / "vgg_features")}, batch)
         from facedyn.dr.representations import represent
         from facedyn.eval.ranking import evaluate_ranking
         from facedyn.tasks.evaluation import predict_run
@@ -89,25 +86,37 @@ def main() -> None:
 
         n = sum(r.n_frames for r in res)
         t = time.perf_counter()
-        represent(tmp / "d", [runs / "dr"], device=a.device)
+        represent(tmp / "d", [runs / "dr"], device=device)
         rates["infer:dr"] = n / (time.perf_counter() - t)
         t = time.perf_counter()
-        df, _ = predict_run(runs / "au", tmp / "d", split="train", device=a.device)
+        df, _ = predict_run(runs / "au", tmp / "d", split="train", device=device)
         rates["infer:task"] = len(df) / (time.perf_counter() - t)
-        t = time.perf_counter()
         windows = 40
+        t = time.perf_counter()
         evaluate_ranking(tmp / "d", 5, 2, methods=("centred", "seq-di", "ranksvm"), runs=[runs / "dr"], split=None,
-                         max_windows=windows, device=a.device)
+                         max_windows=windows, device=device)
         rates["rank"] = windows / (time.perf_counter() - t)
         t = time.perf_counter()
-        pr = run_probes(runs / "fabnet", tmp / "d", "pose", max_frames_per_subject=30, device=a.device)
+        pr = run_probes(runs / "fabnet", tmp / "d", "pose", max_frames_per_subject=30, device=device)
         rates["probe"] = int(pr.attrs["n_frames"]) / (time.perf_counter() - t)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    table = {"measured": dt.date.today().isoformat(), "machine": machine(a.device), "device": a.device,
-             "size": SIZE, "basis": f"fp32, batch {BATCH}, each method's paper network widths, synthetic faces",
-             "units": "training images/s (train:*), frames/s (prepare, infer:*, probe), windows/s (rank)",
-             "rates": {k: round(v, 3) for k, v in rates.items()}}
+    return {"measured": dt.date.today().isoformat(), "machine": machine(device), "device": device, "size": size,
+            "basis": f"fp32, batch {batch}, each method's paper network widths, synthetic faces, load average "
+                     f"{load:.1f} when measured",
+            "units": "training images/s (train:*), frames/s (prepare, infer:*, probe), windows/s (rank)",
+            "rates": {k: round(v, 3) for k, v in rates.items()}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "src" / "facedyn" / "reproduce"
+                    / "throughput.json")
+    a = ap.parse_args()
+    table = measure(a.device, a.size, a.steps)
     a.out.write_text(json.dumps(table, indent=1) + "\n")
     print(json.dumps(table, indent=1))
 

@@ -58,6 +58,10 @@ def run_recipe(recipe: str, data_root: str | Path, out: str | Path, settings: Se
     Returns ``{"table": markdown, "file": path, "ran": [stage ids], "skipped": [stage ids]}``.
     """
     ctx, table = plan(recipe, data_root, out, settings, say)
+    if ctx.settings.get("threads"):
+        import torch
+
+        torch.set_num_threads(int(ctx.settings.get("threads")))
     ran, skipped = [], []
     for i, s in enumerate(ctx.stages, 1):
         if s.done(ctx.out):

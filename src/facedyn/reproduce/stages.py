@@ -198,8 +198,9 @@ def train(ctx: Context, method: str, store: Path, name: str, config: dict[str, A
         from facedyn.train.runner import configure
 
         cfg = configure(method, preset, overrides=overrides, resume_from=run)
-        _train(method, store, run, cfg, Runtime(device=ctx.settings.device, resume=True),
-               command=cmd)
+        threads = ctx.settings.get("threads")
+        _train(method, store, run, cfg, Runtime(device=ctx.settings.device, resume=True,
+                                                threads=int(threads) if threads else None), command=cmd)
 
     cmd = sh("facedyn", "train", method, "--data", store, "--preset", preset, *_opts(overrides), "--out", run,
              "--resume")
