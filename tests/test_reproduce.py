@@ -109,7 +109,9 @@ def test_dr_table1_au_on_bp4d_beside_the_paper(data_root, out):
     assert store.splits == {"train": ["F001"], "val": ["F003"], "test": ["F002"]}  # FERA 2015 devel = test
     assert "paper: MDR+HG-HMR | 0.77 | 0.83 | 0.87 | 0.62 | 0.49 | 0.72" in md
     for inp in ("SI", "SDR", "MDR", "UNet(MSE)", "UNet(P)", "Pix2Pix"):
-        assert len(numbers(md, f"{inp} + HG-HMR | facedyn")) == 6
+        row = next(ln for ln in md.splitlines() if ln.startswith(f"| {inp} + HG-HMR | facedyn"))
+        cells = [c.strip() for c in row.strip("|").split("|")][2:]
+        assert len(cells) == 6 and all(c == "–" or -1 <= float(c) <= 25 for c in cells)  # – : ICC undefined
     table = pd.read_csv(out / "results" / "dr-table1" / "au" / "au.csv")
     assert set(table["input"]) == {"si", "sdr", "mdr", "unet_mse", "unet_p", "pix2pix", "di", "bdi"}
     assert np.isfinite(table["mse_avg"]).all()
@@ -121,7 +123,8 @@ def test_dr_table2_affect_on_semaine_beside_the_paper(data_root, out):
     md = res["table"]
     assert "train:dr/T3_S2" in res["skipped"]  # made by dr-fig4
     assert "paper: MDR+VGG | 0.335 | 0.058 | – | 0.316 | 0.072 | –" in md
-    assert len(numbers(md, "MDR + VGG | facedyn")) == 6
+    row = next(ln for ln in md.splitlines() if ln.startswith("| MDR + VGG | facedyn"))
+    assert len(row.strip("|").split("|")) == 8 and len(numbers(md, "MDR + VGG | facedyn")) >= 2  # MSEs at least
     assert "trained from scratch" in md
 
 
@@ -150,10 +153,10 @@ def test_fabnet_recipes_share_three_runs(data_root, out):
     assert np.isfinite(probes["NME %"]).all()
     pose = run_recipe("fabnet-pose", data_root, fab, tiny())
     assert {"train:fabnet/s1", "train:fabnet/s1c", "train:fabnet/s3c"} <= set(pose["skipped"])
-    assert numbers(pose["table"], "| paper")[:4] == [5.54, 7.84, 12.93, 8.77]
+    assert numbers(pose["table"], " | paper")[:4] == [5.54, 7.84, 12.93, 8.77]
     assert len(numbers(pose["table"], "FAB-Net | facedyn")) == 4
     au = run_recipe("fabnet-au", data_root, fab, tiny())
-    assert numbers(au["table"], "| paper")[-1] == pytest.approx(76.4) and "EmotioNet" in au["table"]
+    assert numbers(au["table"], " | paper")[-1] == pytest.approx(76.4) and "EmotioNet" in au["table"]
 
 
 def test_dry_run_plan_commands_and_estimate_basis(data_root, tmp_path):
