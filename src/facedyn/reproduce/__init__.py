@@ -58,10 +58,18 @@ def run_recipe(recipe: str, data_root: str | Path, out: str | Path, settings: Se
     Returns ``{"table": markdown, "file": path, "ran": [stage ids], "skipped": [stage ids]}``.
     """
     ctx, table = plan(recipe, data_root, out, settings, say)
-    if ctx.settings.get("threads"):
+    threads = ctx.settings.get("threads")
+    if threads:
         import torch
+        from threadpoolctl import threadpool_limits
 
-        torch.set_num_threads(int(ctx.settings.get("threads")))
+        torch.set_num_threads(int(threads))
+        with threadpool_limits(limits=int(threads)):  # BLAS of the linear probes and metrics too
+            return _run(recipe, ctx, table)
+    return _run(recipe, ctx, table)
+
+
+def _run(recipe: str, ctx: Context, table: TableMaker) -> dict[str, Any]:
     ran, skipped = [], []
     for i, s in enumerate(ctx.stages, 1):
         if s.done(ctx.out):

@@ -48,7 +48,7 @@ SETTABLE: dict[str, tuple[type, str]] = {
     "grid_T": (str, "dr-fig4: the T values, e.g. 3,5,7,9 (default)"),
     "grid_S": (str, "dr-fig4: the S values, e.g. 1,2,3,4 (default)"),
     "workers": (int, "prepare: worker processes (default 1)"),
-    "threads": (int, "torch CPU threads of every stage (default: torch's; 1 where other work shares the cores)"),
+    "threads": (int, "CPU threads of torch and BLAS in every stage (default: all; 1 when other work shares them)"),
     "vgg_weights": (str, "dr-table2: a VGG-16 (VGG-Face) state dict to fine-tune; default: trained from scratch"),
     "gpu_factor": (float, "dry run: how many times faster one GPU is than the measured CPU (default 1000)"),
 }

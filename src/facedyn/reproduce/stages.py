@@ -226,9 +226,10 @@ def represent(ctx: Context, store: Path, runs: Sequence[Path], windows: Sequence
 
     cmd = sh("facedyn", "represent", "--data", store, *[x for r in runs for x in ("--run", r)],
              "--windows" if windows else None, ",".join(windows))
-    ctx.add(Stage(f"represent:{store.name}:{'+'.join(f'{r.parent.name}/{r.name}' for r in runs)}", "represent", store / "representations",
-                  cmd, action, Cost("infer:dr", _size_of(ctx, store), dataset=_dataset_of(store),
-                                    per_frame=len(runs) + len(windows)), ctx.key()))
+    names = "+".join(f"{r.parent.name}/{r.name}" for r in runs)
+    ctx.add(Stage(f"represent:{store.name}:{names}", "represent", store / "representations", cmd, action,
+                  Cost("infer:dr", _size_of(ctx, store), dataset=_dataset_of(store),
+                       per_frame=len(runs) + len(windows)), ctx.key()))
 
 
 def _dataset_of(store: Path) -> str:
