@@ -1,12 +1,14 @@
 """Throughput of every kind of ``facedyn reproduce`` stage on this machine: the basis of the dry run's estimate.
 
 Measures, on synthetic faces at 64 px with each method's **paper** network widths (``--preset paper`` of every
-config, batch 4): training images/s of dr, unet_mse, unet_p, pix2pix, vgg_features, au (HG-HMR), affect
-(VGG-16), tcae, fabnet; forward frames/s of represent (the DR) and of a task model (eval); windows/s of frame
+config, batch 4; and, as ``train:<method>@cpu``, with the ``cpu`` preset's widths): training images/s of dr,
+unet_mse, unet_p, pix2pix, vgg_features, au (HG-HMR), affect (VGG-16), tcae, fabnet; forward frames/s of represent
+(the DR) and of a task model (eval); windows/s of frame
 ranking (RankSVM, Seq DI, a DR); frames/s of probes; source frames/s of prepare (detector + 68 landmarks +
 crop). Writes ``src/facedyn/reproduce/throughput.json`` (``--out`` elsewhere) and prints it.
 
     .venv/bin/python benchmarks/bench_reproduce.py [--steps 3] [--device cpu] [--size 64] [--out FILE]
+        [--presets paper,cpu] [--update]     --update: time only the training steps and merge them into --out
 
 On a GPU, ``benchmarks/gpu_check.py --recipes FILE`` runs the same at 224 px on CUDA; point
 ``FACEDYN_THROUGHPUT`` at the file and ``facedyn reproduce --dry-run`` estimates from it instead. The load
@@ -50,17 +52,22 @@ def machine(device: str) -> str:
 
 
 def train_rate(method: str, data: Path, runs: Path, steps: int, device: str, extra: dict[str, Any],
-               batch: int = BATCH) -> float:
-    """Training images/s of ``method`` at the paper preset (one epoch of ``steps`` steps, validation excluded)."""
-    cfg = configure(method, "paper", overrides={"epochs": 1, "steps_per_epoch": steps, "batch_size": batch,
+               batch: int = BATCH, preset: str = "paper") -> float:
+    """Training images/s of ``method`` at ``preset`` (one epoch of ``steps`` steps, validation excluded)."""
+    cfg = configure(method, preset, overrides={"epochs": 1, "steps_per_epoch": steps, "batch_size": batch,
                                                  "max_val_batches": 1, **extra})
-    run = runs / method
+    run = runs / (method if preset == "paper" else f"{method}@{preset}")
     hist = train(method, data, run, cfg, Runtime(device=device)).history
     return steps * batch / float(hist[-1]["time_s"])
 
 
-def measure(device: str = "cpu", size: int = 64, steps: int = 3, batch: int = BATCH) -> dict[str, Any]:
-    """The throughput table of every stage kind (see the module docstring) on ``device`` at ``size`` px."""
+def measure(device: str = "cpu", size: int = 64, steps: int = 3, batch: int = BATCH,
+            presets: tuple[str, ...] = ("paper", "cpu"), only_train: bool = False) -> dict[str, Any]:
+    """The throughput table of every stage kind (see the module docstring) on ``device`` at ``size`` px.
+
+    Training rates at the ``paper`` preset's network widths are ``train:<method>``, at another preset's
+    ``train:<method>@<preset>``; ``only_train`` skips the other stage kinds.
+    """
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     tmp = Path(tempfile.mkdtemp(prefix="facedyn-bench-repro-"))
     rates: dict[str, float] = {}
@@ -72,13 +79,18 @@ def measure(device: str = "cpu", size: int = 64, steps: int = 3, batch: int = BA
         res = prepare([tmp / "v"], tmp / "d", PrepareOptions(size=size))
         rates["prepare"] = sum(r.n_frames for r in res) / (time.perf_counter() - t)
         runs = tmp / "runs"
-        for m in METHODS:
-            if m == "unet_p":
-                continue  # after vgg_features
-            rates[f"train:{m}"] = train_rate(m, tmp / "d", runs, steps, device, {}, batch)
-            if m == "vgg_features":
-                rates["train:unet_p"] = train_rate("unet_p", tmp / "d", runs, steps, device,
-                                                   {"features": str(runs / "vgg_features")}, batch)
+        for preset in presets:
+            tag = "" if preset == "paper" else f"@{preset}"
+            for m in METHODS:
+                if m == "unet_p":
+                    continue  # after vgg_features
+                rates[f"train:{m}{tag}"] = train_rate(m, tmp / "d", runs, steps, device, {}, batch, preset)
+                if m == "vgg_features":
+                    rates[f"train:unet_p{tag}"] = train_rate("unet_p", tmp / "d", runs, steps, device,
+                                                             {"features": str(runs / f"vgg_features{tag}")}, batch,
+                                                             preset)
+        if only_train:
+            return {"rates": rates, "load": load}
         from facedyn.dr.representations import represent
         from facedyn.eval.ranking import evaluate_ranking
         from facedyn.tasks.evaluation import predict_run
@@ -113,10 +125,20 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--presets", default="paper,cpu", help="network presets whose training steps to time")
+    ap.add_argument("--update", action="store_true", help="only time training at --presets and merge the rates "
+                    "into the existing --out file")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "src" / "facedyn" / "reproduce"
                     / "throughput.json")
     a = ap.parse_args()
-    table = measure(a.device, a.size, a.steps)
+    presets = tuple(p for p in a.presets.split(",") if p)
+    if a.update:
+        table = json.loads(a.out.read_text())
+        got = measure(a.device, int(table["size"]), a.steps, presets=presets, only_train=True)
+        table["rates"].update({k: round(v, 3) for k, v in got["rates"].items()})
+        table["basis"] += f"; {', '.join(presets)} training rates added at load average {got['load']:.1f}"
+    else:
+        table = measure(a.device, a.size, a.steps, presets=presets)
     a.out.write_text(json.dumps(table, indent=1) + "\n")
     print(json.dumps(table, indent=1))
 

@@ -672,11 +672,11 @@ def reproduce(
         raise FacedynError("give a RECIPE, --data-root and --out (or --list to see the recipes)")
     settings = Settings(preset=preset, device=device, seed=seed, overrides=parse_sets(sets))
     if dry_run:
-        out.print(_dry_run(recipe, data_root, out_dir, settings), markup=False, highlight=False)
+        out.print(_dry_run(recipe, data_root, out_dir, settings), markup=False, highlight=False, soft_wrap=True)
         return
-    res = run_recipe(recipe, data_root, out_dir, settings, say=lambda line: console.print(line, markup=False,
-                                                                                          highlight=False))
-    out.print(res["table"], markup=False, highlight=False)
+    res = run_recipe(recipe, data_root, out_dir, settings,
+                     say=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
+    out.print(res["table"], markup=False, highlight=False, soft_wrap=True)
     out.print(f"wrote {res['file']}")
 
 

@@ -74,7 +74,8 @@ def stage_estimate(stage: Stage, ctx: Context, table: dict[str, Any], cache: dic
         cap = ctx.settings.get("max_windows")
         if c.kind == "rank" and cap and units is not None:
             units = min(units, float(cap) * c.per_frame)
-    rate = table.get("rates", {}).get(c.kind)
+    rates = table.get("rates", {})
+    rate = rates.get(f"{c.kind}@{ctx.settings.preset}", rates.get(c.kind))  # train:<m>@cpu: the cpu widths
     if units is None:
         return {"units": None, "cpu_h": None, "gpu_h": None, "note": f"no {c.dataset} under --data-root"}
     if rate is None:
