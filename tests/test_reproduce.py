@@ -73,6 +73,8 @@ def test_list_names_the_eight_recipes(capsys, monkeypatch):
     names = ["dr-fig3", "dr-fig4", "dr-table1", "dr-table2", "tcae-au", "fabnet-landmarks", "fabnet-pose", "fabnet-au"]
     assert code == 0 and list(RECIPES) == names and all(n in text for n in names)
     assert "RECOLA/" in text and "CelebA/" in text and "300W/" in text
+    code, text = run(["reproduce", "--help"], capsys, monkeypatch)
+    assert code == 0 and "--dry-run" in text and "--data-root" in text
 
 
 @pytest.mark.slow
