@@ -135,7 +135,7 @@ def main() -> None:
     if a.update:
         table = json.loads(a.out.read_text())
         got = measure(a.device, int(table["size"]), a.steps, presets=presets, only_train=True)
-        table["rates"].update({k: round(v, 3) for k, v in got["rates"].items()})
+        table["rates"].update({k: round(v, 3) for k, v in got["rates"].items() if k.startswith("train:")})
         table["basis"] += f"; {', '.join(presets)} training rates added at load average {got['load']:.1f}"
     else:
         table = measure(a.device, a.size, a.steps, presets=presets)
