@@ -9,6 +9,7 @@ to ``assets/models/<name>/`` together with the cross-validation table of the sam
 are complete are not retrained (rerunning with ``--cv`` only copies the tables).
 
     .venv/bin/python scripts/make_models.py [--work DIR] [--cv DIR] [--epochs 6] [--steps 250] [--track fit]
+        [--time-budget 2h] [--precision auto] [--only dr-t5]
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=250)
     ap.add_argument("--track", default="fit", choices=("fit", "detect"),
                     help="landmarks of prepare: fit-tracking (default) or detection on every frame")
+    ap.add_argument("--time-budget", default=None,
+                    help="train each model for this long (90m, 2h30m) instead of --epochs; resumable across sessions")
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    ap.add_argument("--only", default=",".join(SETTINGS), help="models to train, comma-separated")
+    ap.add_argument("--keep-steps", default="log", help="also keep these steps' weights (learning curves)")
+    ap.add_argument("--per-person", type=int, default=None,
+                    help="train on at most this many windows per person (so that one long clip does not dominate)")
+    ap.add_argument("--test", default="", help="held-out people (never trained or validated on): learning curves")
     ap.add_argument("--val", default="M003,W023,dpe_s,klobuchar,talking_d12", help="validation people")
     a = ap.parse_args()
     from facedyn.data.prepare import PrepareOptions, prepare
@@ -59,15 +68,23 @@ def main() -> None:
     failed = [r for r in res if r.error]
     log(f"prepared {len(res) - len(failed)} clips, {sum(r.n_frames for r in res)} frames; failed: "
         f"{[r.clip_id for r in failed]}", logf)
-    splits = set_splits(data, val=a.val.split(","), test=[])
-    log(f"splits: {len(splits['train'])} train people, val {splits['val']}", logf)
+    splits = set_splits(data, val=a.val.split(","), test=[t for t in a.test.split(",") if t])
+    log(f"splits: {len(splits['train'])} train people, val {splits['val']}, test {splits['test']}", logf)
     for name, (T, S) in SETTINGS.items():
+        if name not in a.only.split(","):
+            continue
         run = a.work / "runs" / name
         t0 = time.perf_counter()
-        r = train("dr", data, run, {"T": T, "S": S, "epochs": a.epochs, "steps_per_epoch": a.steps, "seed": 0},
-                  Runtime(resume=True))
-        log(f"{name}: T={T} S={S}, {a.epochs} epochs x {a.steps} steps, best val acc {100 * (r.best() or 0):.2f} % "
-            f"(untrained {100 * r.history[0]['val_acc']:.2f} %), {time.perf_counter() - t0:.0f} s", logf)
+        cfg = {"T": T, "S": S, "epochs": a.epochs, "steps_per_epoch": a.steps, "seed": 0, "precision": a.precision,
+               "keep_steps": a.keep_steps, "per_person": a.per_person}
+        if a.time_budget:
+            cfg["time_budget"] = a.time_budget
+        r = train("dr", data, run, cfg, Runtime(resume=True))
+        budget = f"budget {a.time_budget}" if a.time_budget else f"{a.epochs} epochs x {a.steps} steps"
+        speed = f"{r.speed.precision}{' + channels_last' if r.speed.channels_last else ''}" if r.speed else "?"
+        log(f"{name}: T={T} S={S}, {budget}: {r.history[-1]['step']} steps ({speed}), best val acc "
+            f"{100 * (r.best() or 0):.2f} % (untrained {100 * r.history[0]['val_acc']:.2f} %), "
+            f"{time.perf_counter() - t0:.0f} s", logf)
         dest = ASSETS / name
         shutil.rmtree(dest, ignore_errors=True)
         (dest / "checkpoints").mkdir(parents=True)

@@ -8,6 +8,12 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _speed_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Measurements of --precision/--channels-last auto go to a cache of this test session, not the user's."""
+    os.environ["FACEDYN_CACHE_DIR"] = str(tmp_path_factory.mktemp("facedyn-cache"))
+
+
 def _real_data_dir() -> Path | None:
     env = os.environ.get("FACEDYN_REAL_DATA")
     candidates = [Path(env)] if env else []

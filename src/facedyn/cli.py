@@ -6,9 +6,11 @@ options generated from the method's config dataclass, so a new method needs no e
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,6 +48,18 @@ def _root(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """facedyn: learn how faces move."""
+
+
+@contextlib.contextmanager
+def _warnings_to_console() -> Iterator[None]:
+    """Warnings raised inside print as one ``warning:`` line each, when they happen (no file:line noise)."""
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        out.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -102,6 +116,10 @@ def prepare(
     shard: Annotated[str | None, typer.Option(help="K/N: prepare only the K-th of N shards of the inputs (by clip "
                                                    "id) into its own --out; join the parts with `facedyn merge`.")]
     = None,
+    check_identities: Annotated[bool, typer.Option("--check-identities", help="Also check that no person is "
+                                                   "filed under two subject names (decodes ~10 frames per clip; "
+                                                   "without it, only when a check's descriptors are cached).")]
+    = False,
 ) -> None:
     """Detect, align and crop faces of videos into a clip store (resumable; complete clips are skipped)."""
     from facedyn.data.prepare import PrepareOptions, parse_shard
@@ -126,7 +144,7 @@ def prepare(
         warnings.simplefilter("always")
         try:
             results = _prepare(inputs, out_dir, opts, workers=workers, kind=dataset, landmarks=landmarks,
-                               on_progress=on_progress, shard=parts)
+                               on_progress=on_progress, shard=parts, check_identities=check_identities or None)
         finally:
             if started:
                 bar.stop()
@@ -145,6 +163,12 @@ def prepare(
     for r in results:
         if r.warning:
             console.print(f"[yellow]warning:[/] {r.warning}", highlight=False, soft_wrap=True)
+    if not check_identities and len({r.subject for r in results if not r.error}) >= 2:
+        from facedyn.data.identities import cached_only
+
+        if not cached_only(out_dir):
+            out.print(f"[dim]check that no person is filed under two names: `facedyn split {out_dir} "
+                      "--check-identities`[/]", highlight=False, soft_wrap=True)
     if failed:
         for r in failed:
             console.print(f"[red]error:[/] {r.error}")
@@ -201,22 +225,68 @@ def info(
 
 @app.command()
 def split(
-    dataset: Annotated[Path, typer.Argument(help="A prepared dataset directory.")],
+    dataset: Annotated[Path, typer.Argument(help="A prepared dataset directory (with --check-identities alone, also "
+                                                 "a folder of videos, one folder per person).")],
     val: Annotated[str | None, typer.Option(help="Comma-separated subjects for validation.")] = None,
     test: Annotated[str | None, typer.Option(help="Comma-separated subjects for test.")] = None,
     folds: Annotated[int | None, typer.Option(help="Write K person-level folds (train with --fold i).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fold assignment.")] = 0,
+    check_identities: Annotated[bool, typer.Option("--check-identities", help="First list pairs of subjects that "
+                                                   "look like one person (dlib face descriptors, mean over sampled "
+                                                   "frames; cached beside the store).")] = False,
+    identity_threshold: Annotated[float, typer.Option(help="Descriptor distance below which two subjects count as "
+                                                           "one person.")] = 0.45,
+    identity_frames: Annotated[int, typer.Option(help="Frames sampled per clip for the identity check.")] = 10,
+    identity_top: Annotated[int, typer.Option(help="Closest pairs to list (every pair below the threshold is "
+                                                   "listed too).")] = 10,
 ) -> None:
-    """Set the store's person-level splits (--val/--test; the rest train) or write K folds."""
+    """Set the store's person-level splits (--val/--test; the rest train), write K folds, or check identities."""
     from facedyn.data.splits import make_folds, set_splits
 
-    if folds is None and val is None and test is None:
-        raise FacedynError("give --val and/or --test subjects, or --folds K")
+    if folds is None and val is None and test is None and not check_identities:
+        raise FacedynError("give --val and/or --test subjects, --folds K, or --check-identities")
+    if check_identities:
+        _check_identities(dataset, identity_threshold, identity_frames, identity_top)
     if val is not None or test is not None:
         _print_splits(set_splits(dataset, val=_names(val), test=_names(test)))
     if folds is not None:
         for i, f in enumerate(make_folds(dataset, folds, seed=seed)):
             out.print(f"fold {i}: {', '.join(f)}")
+
+
+def _check_identities(source: Path, threshold: float, frames: int, top: int) -> None:
+    """Run the identity check with a progress bar and print its table and what to do."""
+    from facedyn.data.identities import advice, check_identities
+
+    with _warnings_to_console(), progress_bar(transient=True) as bar:
+        task = bar.add_task("identities", total=None, info="clips")
+        df = check_identities(source, threshold=threshold, frames_per_clip=frames,
+                              progress=lambda done, total, clip: bar.update(task, completed=done, total=total,
+                                                                            info=clip))
+    t = df.attrs["threshold"]
+    near = df[df["same_person"]]
+    shown = df.head(max(int(top), len(near)))
+    stores = "leak" in df.columns
+    table = Table(title=f"closest pairs of subjects in {source} (face-descriptor distance; < {t:g}: same person?)")
+    for col in ("#", "subject", "subject", "distance", *(["splits"] if stores else []), "verdict"):
+        table.add_column(col, justify="right" if col in ("#", "distance") else "left")
+    for i, r in enumerate(shown.itertuples(index=False), 1):
+        style = "bold red" if r.same_person else None
+        verdict = "[bold red]same person?[/]" if r.same_person else "different"
+        where = [f"{r.split_a} / {r.split_b}" + (" (leak)" if r.leak else "")] if stores else []
+        table.add_row(str(i), r.subject_a, r.subject_b, f"{r.distance:.3f}", *where, verdict, style=style)
+    out.print(table)
+    out.print(f"{df.attrs['subjects']} subjects compared ({df.attrs['clips']} clips, up to {frames} frames each)")
+    if df.attrs["no_face"]:
+        console.print(f"[yellow]warning:[/] no face found in the sampled frames of {', '.join(df.attrs['no_face'])}: "
+                      "not compared", highlight=False, soft_wrap=True)
+    if len(near):
+        out.print(f"[bold red]{len(near)} pair(s) below {t:g} may be one person:[/] {advice(source)}.",
+                  highlight=False, soft_wrap=True)
+    elif len(df):
+        r = df.iloc[0]
+        out.print(f"no pair below {t:g}: no two subjects look like one person (closest: {r.subject_a} and "
+                  f"{r.subject_b}, {r.distance:.3f})", highlight=False, soft_wrap=True)
 
 
 # -- train <method>: one subcommand per registered method, options from its config dataclass --------------
@@ -240,8 +310,9 @@ def _common_params() -> list[inspect.Parameter]:
         P("device", kw, annotation=str, default=typer.Option("auto", help="auto, cpu or cuda.")),
         P("workers", kw, annotation=int, default=typer.Option(0, help="DataLoader worker processes.")),
         P("threads", kw, annotation=int | None, default=typer.Option(None, help="torch CPU threads.")),
-        P("channels_last", kw, annotation=bool,
-          default=typer.Option(False, help="NHWC memory format on CUDA (faster convolutions under bf16).")),
+        P("channels_last", kw, annotation=str,
+          default=typer.Option("auto", help="NHWC memory format: auto (measured per network and machine, as "
+                                            "--precision auto), on or off.")),
         P("resume", kw, annotation=bool, default=typer.Option(False, help="Continue runs from their last checkpoint "
                                                               "(with their recorded settings).")),
     ]
@@ -291,14 +362,18 @@ def _run_training(cls: Any, kw: dict[str, Any], explicit: dict[str, Any]) -> Non
     grid = parse_grid(kw["grid"] or [], cls.Config)
     rt = Runtime(device=kw["device"], workers=kw["workers"], threads=kw["threads"], resume=kw["resume"],
                  channels_last=kw["channels_last"])
-    with progress_bar() as bar:
+    with _warnings_to_console(), progress_bar() as bar:
         results = sweep(cls, kw["data"], kw["out_dir"], grid, preset=kw["preset"], config_file=kw["config_file"],
                         overrides=explicit, runtime=rt,
                         progress=_sweep_progress(bar, cls))
     for r in results:
         best = r.best()
         shown = "none" if best is None else f"{best:.4g}"
-        out.print(f"{r.run}: {r.config.epochs} epochs, best val {cls.selection.metric} {shown}")
+        steps = r.history[-1].get("step", 0) if r.history else 0
+        out.print(f"{r.run}: {steps} steps, best val {cls.selection.metric} {shown}", highlight=False)
+        if r.speed is not None:
+            out.print(f"  precision {r.speed.precision}{' + channels_last' if r.speed.channels_last else ''}: "
+                      f"{r.speed.reason}", highlight=False, soft_wrap=True)
 
 
 def _sweep_progress(bar: Any, cls: Any) -> Any:
@@ -353,7 +428,7 @@ def _run_cv(kw: dict[str, Any], explicit: dict[str, Any]) -> None:
 
     rt = Runtime(device=kw["device"], workers=kw["workers"], threads=kw["threads"], resume=True,
                  channels_last=kw["channels_last"])
-    with progress_bar() as bar:
+    with _warnings_to_console(), progress_bar() as bar:
         tasks: dict[str, Any] = {}
 
         def progress(label: str, p: dict[str, Any]) -> None:
@@ -404,6 +479,8 @@ def eval_rank(
                                                     "aligner's template).")] = None,
     fold: Annotated[int | None, typer.Option(help="Take --split from the store's person-level fold K (test = "
                                                   "fold K, val = K+1), as a run trained with --fold K.")] = None,
+    weights: Annotated[str, typer.Option(help="The runs' checkpoint: best, last, init or step<N> (kept with "
+                                              "--keep-steps).")] = "best",
 ) -> None:
     """Frame-ranking accuracy (dr-paper.txt §4.3): % of Eq. 2 pairs each representation ranks correctly."""
     from facedyn.eval.ranking import rank_report
@@ -419,7 +496,7 @@ def eval_rank(
         res = rank_report(data, out_dir, runs=runs or [], T=T, S=S, grid=grid or [],
                           methods=[m for m in methods.split(",") if m], split=split, every=every,
                           max_windows=max_windows, device=device, seed=seed, progress=progress,
-                          jitter=_jitter_bounds(jitter), fold=fold)
+                          jitter=_jitter_bounds(jitter), fold=fold, weights=weights)
     out.print(res["markdown"])
     out.print(f"wrote {', '.join(str(p) for p in res['files'])}")
 
@@ -504,7 +581,8 @@ def eval_probe(
                                           )] = "encode",
     folds: Annotated[int | None, typer.Option(help="Person-level GroupKFold K when the store has no folds "
                                                    "(default 5).")] = None,
-    weights: Annotated[str, typer.Option(help="best or last (init is always probed as the baseline).")] = "best",
+    weights: Annotated[str, typer.Option(help="best, last or step<N> (kept with --keep-steps); init is always "
+                                              "probed as the baseline.")] = "best",
     max_frames: Annotated[int, typer.Option(help="Frames per person (evenly spaced).")] = 150,
     separation_people: Annotated[int, typer.Option(help="TCAE runs: synthetic people of the separation check "
                                                         "(4 pose and 4 AU pairs each; 0 skips it).")] = 8,
@@ -622,8 +700,9 @@ def report(
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for everything the demo makes.")] = Path("demo_out"),
-    subjects: Annotated[int, typer.Option(help="Synthetic people.")] = 10,
-    seconds: Annotated[float, typer.Option(help="Seconds per clip.")] = 12.0,
+    subjects: Annotated[int | None, typer.Option(help="Synthetic people (default: the demo's 40, so that 8 "
+                                                      "held-out people score the AU table).")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Seconds per clip (default: the demo's 4).")] = None,
     epochs: Annotated[int | None, typer.Option(help="DR training epochs (default: the DR's).")] = None,
     steps_per_epoch: Annotated[int | None, typer.Option(help="Steps per epoch (default: one pass).")] = None,
     device: Annotated[str, _DEVICE] = "auto",
@@ -632,8 +711,8 @@ def demo(
     """The main job on embedded synthetic data: synth → prepare → train DR → eval rank → report."""
     from facedyn.demo import run_demo
 
-    run_demo(out_dir, seed=seed, console=out, subjects=subjects, seconds=seconds, epochs=epochs,
-             steps_per_epoch=steps_per_epoch, device=device)
+    size = {k: v for k, v in {"subjects": subjects, "seconds": seconds}.items() if v is not None}
+    run_demo(out_dir, seed=seed, console=out, epochs=epochs, steps_per_epoch=steps_per_epoch, device=device, **size)
 
 
 @app.command()

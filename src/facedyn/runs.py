@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import json
+import re
 import shlex
 import sys
 from dataclasses import asdict, dataclass, field
@@ -53,6 +54,8 @@ class RunRecord:
         data: the dataset: ``path``, the :class:`~facedyn.method.DataSpec` fields (``size``, ``mask``,
             ``align``, ``template``, ``detector``, ``channels``), ``fold`` and the frame-set sizes.
         extra: method-specific facts (:meth:`facedyn.method.Method.record`).
+        speed: the precision (``"fp32"``/``"bf16"``) and memory format the run trained with, what was asked
+            for, why, and the measurement behind it (:class:`facedyn.precision.SpeedChoice`).
         facedyn_version, command, created: provenance (the command line that made the run).
     """
 
@@ -61,6 +64,7 @@ class RunRecord:
     config: dict[str, Any]
     data: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
+    speed: dict[str, Any] = field(default_factory=dict)
     facedyn_version: str = __version__
     command: str = ""
     created: str = ""
@@ -123,10 +127,22 @@ def _record_v1(raw: dict[str, Any]) -> RunRecord:
 
 # -- weights ---------------------------------------------------------------------------------------
 
+def is_weights_name(weights: str) -> bool:
+    """``best``, ``last``, ``init`` or ``step<N>`` (a checkpoint kept at step N, see ``--keep-steps``)."""
+    return weights in WEIGHTS or bool(re.fullmatch(r"step\d+", weights))
+
+
+def kept_steps(run_dir: str | Path) -> list[int]:
+    """The steps whose weights a run kept (``checkpoints/step<N>.safetensors``), ascending."""
+    names = (p.stem for p in (Path(run_dir) / CHECKPOINTS).glob("step*.safetensors"))
+    return sorted(int(n[4:]) for n in names if re.fullmatch(r"step\d+", n))
+
+
 def checkpoint_path(run_dir: str | Path, weights: str = "best") -> Path:
     """``RUN/checkpoints/<weights>.safetensors`` (``best`` falls back to ``last``); CheckpointError if absent."""
-    if weights not in WEIGHTS:
-        raise CheckpointError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    if not is_weights_name(weights):
+        raise CheckpointError(f"weights must be one of {', '.join(WEIGHTS)} or step<N> (kept with --keep-steps), "
+                              f"got {weights!r}")
     ck = Path(run_dir) / CHECKPOINTS
     path = ck / f"{weights}.safetensors"
     if not path.is_file() and weights == "best":

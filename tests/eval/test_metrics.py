@@ -86,3 +86,6 @@ def test_bootstrap_interval_over_subjects() -> None:
     assert (lo, hi) == M.bootstrap_interval(stat, y, p, groups, n_boot=200, seed=1)  # seeded
     one = M.bootstrap_interval(stat, y, p, np.zeros(len(y)), n_boot=20)
     assert one[0] == pytest.approx(one[1]) == pytest.approx(stat(y, p))
+    # too few groups for an interval over them: none (2 people have only 3 distinct resamples)
+    assert np.isnan(M.bootstrap_interval(stat, y, p, groups % 2, n_boot=50, min_groups=6)).all()
+    assert np.isfinite(M.bootstrap_interval(stat, y, p, groups, n_boot=50, min_groups=6)).all()

@@ -3,6 +3,8 @@ per-group learning rates, hooks, precision, errors."""
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,11 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from facedyn import runs
-from facedyn.config import TrainConfig, option
+from facedyn.config import TrainConfig, from_dict, option
 from facedyn.device import resolve_device
 from facedyn.errors import CheckpointError, ConfigError
 from facedyn.method import DataSpec, Method, Network, Selection
+from facedyn.precision import native_bf16
 from facedyn.train.loop import Runtime, fit
 
 
@@ -157,10 +160,71 @@ def test_deterministic_with_seed(tmp_path: Path) -> None:
     assert h1[-1]["val_err"] == h2[-1]["val_err"]
 
 
-def test_bf16_is_refused_on_cpu(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="bf16 needs a CUDA"):
-        _fit(tmp_path / "r", precision="bf16")
-    assert not (tmp_path / "r").exists()
+def test_bf16_on_cpu_trains_with_fp32_losses(tmp_path: Path) -> None:
+    # bf16 is honoured on any CPU (with a warning where it is emulated); the losses stay fp32
+    m = LineFit(LineConfig(epochs=1, precision="bf16"))
+    with pytest.warns(UserWarning, match="slower than fp32") if not native_bf16() else contextlib.nullcontext():
+        hist = fit(m, Lines(), Lines(16, seed=1), tmp_path / "r", Runtime(device="cpu", channels_last="off"))
+    assert hist[-1]["val_err"] < hist[0]["val_err"]
+
+
+def _budget_fit(out: Path, budget: str, resume: bool = False, stop_after: int | None = None,
+                **cfg: Any) -> tuple[LineFit, list[dict[str, Any]], float]:
+    torch.manual_seed(0)
+    m = LineFit(LineConfig(time_budget=budget, steps_per_epoch=400, lr_schedule="cosine", precision="fp32",
+                           checkpoint_every=0.01, **cfg))
+    seen = {"n": 0}
+
+    def progress(p: dict[str, Any]) -> None:
+        seen["n"] += 1
+        if stop_after is not None and "val_err" in p and p["epoch"] >= stop_after:
+            raise KeyboardInterrupt  # the session is stopped right after a checkpoint
+
+    t = time.perf_counter()
+    hist = fit(m, Lines(), Lines(16, seed=1), out, Runtime(device="cpu", resume=resume, channels_last="off"),
+               progress=progress)
+    return m, hist, time.perf_counter() - t
+
+
+def test_time_budget_stops_in_time_and_ends_its_schedule(tmp_path: Path) -> None:
+    _, hist, took = _budget_fit(tmp_path / "r", "3s")
+    last = hist[-1]
+    # within the budget plus one validation (a validation of this toy takes milliseconds)
+    assert 3.0 <= last["elapsed_s"] < 3.5 and took < 4.0
+    # the schedule was stretched over the steps made: it ended where the budget did
+    assert last["total_steps"] == last["step"] and last["step"] > 400
+    assert last["lr_factor"] < 0.01
+    # validation and a checkpoint at least every checkpoint_every minutes (0.6 s here)
+    assert len(hist) >= 5 and all(r["time_s"] <= 0.6 + 0.2 for r in hist[1:])
+    assert (tmp_path / "r" / "checkpoints" / "last.safetensors").is_file()
+    # the projected total was known early and stayed near the final count
+    mid = hist[len(hist) // 2]
+    assert 0.5 * last["step"] < mid["total_steps"] < 2.0 * last["step"]
+
+
+def test_time_budget_resumes_the_same_schedule_and_budget(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        _budget_fit(tmp_path / "r", "3s", stop_after=2)
+    stopped = runs.read_metrics(tmp_path / "r")
+    assert stopped[-1]["epoch"] == 2 and stopped[-1]["elapsed_s"] < 2.5
+    _, hist, took = _budget_fit(tmp_path / "r", "3s", resume=True)
+    # continues from the checkpoint: epochs and steps go on, the budget counts the earlier session's time
+    assert [r["epoch"] for r in hist[:3]] == [0, 1, 2] and hist[3]["step"] > stopped[-1]["step"]
+    assert 3.0 <= hist[-1]["elapsed_s"] < 3.5 and took < 3.0
+    assert hist[-1]["total_steps"] == hist[-1]["step"] and hist[-1]["lr_factor"] < 0.01
+    # resuming a run whose budget is spent does nothing more
+    _, again, _ = _budget_fit(tmp_path / "r", "3s", resume=True)
+    assert again[-1]["step"] == hist[-1]["step"]
+
+
+def test_time_budget_is_checked() -> None:
+    from facedyn.config import parse_duration
+
+    assert parse_duration("90m") == 5400 and parse_duration("2h30m") == 9000 and parse_duration("45s") == 45
+    assert parse_duration("1.5h") == 5400 and parse_duration("10") == 600
+    for bad in ("abc", "3x", "m5", "0s", "-1m"):
+        with pytest.raises(ConfigError, match="time-budget"):
+            from_dict(LineConfig, {"time_budget": bad})
 
 
 def test_bad_checkpoint_and_device(tmp_path: Path) -> None:
@@ -177,3 +241,21 @@ def test_bad_checkpoint_and_device(tmp_path: Path) -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA"):
             resolve_device("cuda")
+
+
+def test_kept_steps_for_learning_curves(tmp_path: Path) -> None:
+    from facedyn.train.loop import keep_milestones
+
+    assert keep_milestones("log", 5000) == {100, 300, 1000, 3000}
+    assert keep_milestones("", 10) == set() and keep_milestones("5, 7", 10) == {5, 7}
+    with pytest.raises(ConfigError, match="keep-steps"):
+        keep_milestones("often", 10)
+    _fit(tmp_path / "r", keep_steps="10,20")
+    assert runs.kept_steps(tmp_path / "r") == [10, 20]
+    # the weights of step 20 are those the loop had then, loadable by name
+    meta = runs.load_weights(runs.checkpoint_path(tmp_path / "r", "step20"), {"net": LineNet(False)})
+    assert meta["step"] == "20"
+    with pytest.raises(CheckpointError, match="step<N>"):
+        runs.checkpoint_path(tmp_path / "r", "step-x")
+    with pytest.raises(CheckpointError, match="no step30"):
+        runs.checkpoint_path(tmp_path / "r", "step30")

@@ -713,6 +713,7 @@ def prepare(
     on_progress: Callable[[int, int], None] | None = None,
     adapter_options: dict[str, Any] | None = None,
     shard: tuple[int, int] | None = None,
+    check_identities: bool | None = None,
 ) -> list[ClipResult]:
     """Prepare every clip of ``inputs`` into the dataset directory ``out``.
 
@@ -724,6 +725,11 @@ def prepare(
     ``shard=(k, n)`` prepares only the clips of the k-th of n shards (:func:`shard_sources`); the
     subjects' splits are still drawn over all the inputs, as one run would, so parts joined with
     :func:`facedyn.data.merge.merge` make the store one run makes (with the same ``workers``).
+
+    ``check_identities``: once a store holds two or more subjects, True runs the identity check
+    (:func:`facedyn.data.identities.warn_same_people`: decodes ~10 frames per clip) and warns about subjects
+    that look like one person; None (the default) does so only when every clip's descriptors are
+    already cached (a check has run before: nothing is decoded); False never.
 
     Subjects already in the store keep their split (a warning names those whose dataset proposes
     another); new subjects take the split their dataset proposes, or a seeded share (see
@@ -820,4 +826,9 @@ def prepare(
         if r.error is None and r.n_frames and r.n_valid == 0:
             warnings.warn(f"{r.clip_id}: no face found in any of its {r.n_frames} frames; kept, but it gives no "
                           "windows", stacklevel=2)
+    if check_identities is not False and clip_info and len({c["subject"] for c in clip_info.values()}) >= 2:
+        from facedyn.data import identities
+
+        if check_identities or identities.cached_only(out):
+            identities.warn_same_people(out)
     return [results[s.clip_id] for s in sources]

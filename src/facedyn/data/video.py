@@ -308,6 +308,34 @@ def iter_frames(
         )
 
 
+def frames_at(path: str | os.PathLike[str], indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """Stream ``(index, frame)`` for the wanted frame indices only (sorted, each once), RGB ``uint8 (H, W, 3)``.
+
+    Index ``i`` is the ``i``-th decoded frame, as in :func:`iter_frames` and the clip store. Each frame
+    is reached by seeking to the keyframe before it (videos whose packets carry timestamps), so a few
+    frames of a long video cost a few keyframe intervals of decoding, not the whole file. Indices past
+    the end of the file, or past the point where a damaged file stops decoding, are left out.
+    """
+    path = Path(path)
+    _check_exists(path)
+    wanted = sorted({int(i) for i in indices if int(i) >= 0})
+    if path.is_dir():
+        images = _folder_images(path)
+        for i in wanted:
+            if i < len(images):
+                yield i, read_image(images[i])
+        return
+    for i in wanted:
+        frames = _decoded_frames(path, i)
+        try:
+            _, frame, _ = next(frames)
+        except (StopIteration, av.FFmpegError):
+            return
+        finally:
+            frames.close()
+        yield i, frame.to_ndarray(format="rgb24")
+
+
 def read_video(
     path: str | os.PathLike[str], size: tuple[int, int] | None = None, fps: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, float]:

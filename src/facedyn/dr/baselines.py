@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -44,6 +43,7 @@ from facedyn.errors import ConfigError
 from facedyn.method import Method, Selection, register_method
 from facedyn.nn.patchgan import PatchGAN70
 from facedyn.nn.vgg import LAYERS, VGG16Features, load_vgg16_weights, perceptual_loss
+from facedyn.precision import bce_with_logits, l1_loss, mse_loss
 
 _PRESETS: dict[str, dict[str, Any]] = {"cpu": {}, "paper": {"width": 64}}
 
@@ -121,7 +121,7 @@ class MSEMethod(_TargetMethod):
 
     def losses(self, batch: dict[str, Any], group: str = "main") -> dict[str, torch.Tensor]:
         d = self.net(batch["centre"])
-        return {"loss": F.mse_loss(d, make_target(batch["window"], self.cfg.target))}
+        return {"loss": mse_loss(d, make_target(batch["window"], self.cfg.target))}
 
 
 def _float_list(text: str, name: str) -> list[float] | None:
@@ -198,7 +198,7 @@ class PerceptualMethod(_TargetMethod):
         # DRs are fed on the network's normalised scale: a unit-std DR is on the scale of an
         # ImageNet-normalised image.
         perc = perceptual_loss(self.features(d, normalize=False), ft, self.weights)
-        mse = F.mse_loss(d, tgt)
+        mse = mse_loss(d, tgt)
         loss = perc + self.cfg.pixel_weight * mse if self.cfg.pixel_weight else perc
         return {"loss": loss, "perceptual": perc.detach(), "mse": mse.detach()}
 
@@ -232,8 +232,8 @@ class Pix2PixMethod(_TargetMethod):
     def _gan(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
         label = torch.ones_like(logits) if real else torch.zeros_like(logits)
         if self.cfg.gan_mode == "lsgan":
-            return F.mse_loss(logits, label)
-        return F.binary_cross_entropy_with_logits(logits, label)
+            return mse_loss(logits, label)
+        return bce_with_logits(logits, label)
 
     def _fake_and_target(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         centre = batch["centre"]
@@ -254,6 +254,6 @@ class Pix2PixMethod(_TargetMethod):
         if group == "G":
             self._cache = None  # G's graph is consumed by this backward; the next step recomputes
             gan = self._gan(self.D(torch.cat([src, fake], dim=1)), True)
-            l1 = F.l1_loss(fake, tgt)
+            l1 = l1_loss(fake, tgt)
             return {"loss": gan + self.cfg.l1_weight * l1, "gan": gan.detach(), "l1": l1.detach()}
         raise ValueError(f"unknown group {group!r}; Pix2Pix has groups D and G")

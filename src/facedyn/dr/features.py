@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from facedyn.config import TrainConfig, option
 from facedyn.dr.dynamic_image import TARGETS, make_target
 from facedyn.method import Method, Network, Selection, register_method
 from facedyn.nn.vgg import DEFAULT_LAYERS, IMAGENET_MEAN, IMAGENET_STD, LAYERS, VGG16Features, VGGDecoder
+from facedyn.precision import mse_loss
 
 
 @dataclass
@@ -75,7 +75,7 @@ class FeatureNetMethod(Method):
     def losses(self, batch: dict[str, Any], group: str = "main") -> dict[str, torch.Tensor]:
         x = self._inputs(batch)
         noisy = x + self.cfg.noise * torch.randn_like(x)
-        return {"loss": F.mse_loss(self.net.reconstruct(noisy), x)}
+        return {"loss": mse_loss(self.net.reconstruct(noisy), x)}
 
     def validation_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         x = self._inputs(batch)

@@ -32,6 +32,7 @@ import torch
 from scipy import optimize, special
 
 from facedyn.errors import ConfigError
+from facedyn.precision import float32_math
 
 Reduction = Literal["mean", "sum", "none"]
 
@@ -124,6 +125,7 @@ def pair_deltas(d: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     return s[:, a] - s[:, b]
 
 
+@float32_math
 def rank_loss(
     d: torch.Tensor,
     window: torch.Tensor,
@@ -167,6 +169,7 @@ def rank_loss(
     raise ConfigError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
+@float32_math
 def ranking_accuracy(d: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     """Fraction of Eq. 2 pairs with ``delta_ab > 0`` (a tie counts as wrong).
 

@@ -232,7 +232,7 @@ def column_metrics(y_true: Any, y_pred: Any, columns: Sequence[str] | None = Non
 
 def bootstrap_interval(statistic: Callable[[np.ndarray, np.ndarray], float], y_true: Any, y_pred: Any,
                        groups: Any, n_boot: int = 1000, level: float = 0.95,
-                       seed: int = 0) -> tuple[float, float]:
+                       seed: int = 0, min_groups: int = 1) -> tuple[float, float]:
     """Percentile bootstrap interval of ``statistic`` over groups (subjects) resampled with replacement.
 
     Each replicate draws as many groups as there are, with replacement, and evaluates ``statistic`` on
@@ -244,9 +244,11 @@ def bootstrap_interval(statistic: Callable[[np.ndarray, np.ndarray], float], y_t
         groups: ``(N,)`` group label of each row (the subject).
         n_boot: replicates; level: coverage (0.95 → the 2.5th and 97.5th percentiles).
         seed: the replicates' random seed.
+        min_groups: fewer groups than this give no interval (``(nan, nan)``): with 2 groups there are only
+            3 distinct resamples, and their percentiles need not even contain the estimate.
     Returns:
-        ``(low, high)``; ``(nan, nan)`` when no replicate gives a finite value. With a single group the
-        interval collapses to the statistic itself.
+        ``(low, high)``; ``(nan, nan)`` when no replicate gives a finite value or there are fewer than
+        ``min_groups`` groups. With a single group the interval collapses to the statistic itself.
     """
     if not 0 < level < 1:
         raise ConfigError(f"level must be in (0, 1), got {level}")
@@ -258,6 +260,8 @@ def bootstrap_interval(statistic: Callable[[np.ndarray, np.ndarray], float], y_t
     if len(yt) != len(yp) or len(yt) != len(g):
         raise ConfigError(f"y_true, y_pred and groups differ in length: {len(yt)}, {len(yp)}, {len(g)}")
     labels, inverse = np.unique(g, return_inverse=True)
+    if len(labels) < min_groups:
+        return float("nan"), float("nan")
     rows = [np.flatnonzero(inverse == i) for i in range(len(labels))]
     rng = np.random.default_rng(seed)
     vals = np.empty(n_boot, dtype=np.float64)

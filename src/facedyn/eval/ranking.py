@@ -80,12 +80,12 @@ def window_setting(model: FaceModel) -> tuple[int, int] | None:
     return (int(T), int(S)) if T is not None and S is not None else None
 
 
-def load_ranking_models(runs: Sequence[str | Path], device: torch.device | str = "cpu"
+def load_ranking_models(runs: Sequence[str | Path], device: torch.device | str = "cpu", weights: str = "best"
                         ) -> list[tuple[Path, FaceModel]]:
-    """Each run loaded; ConfigError for a run whose network has no DR output."""
+    """Each run loaded (``weights``: best, last, init or step<N>); ConfigError for a run without a DR output."""
     out = []
     for r in runs:
-        model = load(r, device=device)
+        model = load(r, weights=weights, device=device)
         if "dr" not in model.net.output_names:
             raise ConfigError(f"{r}: a {model.name!r} run has no DR output; frame ranking evaluates DR-family runs")
         out.append((Path(r), model))
@@ -261,8 +261,11 @@ def rank_report(
     progress: Callable[[str, int, int], None] | None = None,
     jitter: tuple[float, float, float] | None = None,
     fold: int | None = None,
+    weights: str = "best",
 ) -> dict[str, Any]:
     """``facedyn eval rank``: evaluate every setting and write ``ranking.csv``, ``ranking.md`` and figures.
+
+    ``weights``: the runs' checkpoint: best, last, init or step<N> (kept with ``--keep-steps``: learning curves).
 
     ``fold``: ``split`` is taken from the store's person-level fold K (test = fold K, val = K+1), as a run
     trained with ``--fold K`` saw it.
@@ -283,7 +286,7 @@ def rank_report(
     from facedyn.reports.report import dr_gallery
 
     dev = resolve_device(device)
-    loaded = load_ranking_models(run_io.expand_runs(list(runs)), dev)
+    loaded = load_ranking_models(run_io.expand_runs(list(runs)), dev, weights=weights)
     if grid:
         settings = parse_ranking_grid(grid)
     else:

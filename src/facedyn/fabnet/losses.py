@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from facedyn.errors import ConfigError
+from facedyn.precision import float32_math
 
 
 def confidence_weights(logits: torch.Tensor) -> torch.Tensor:
@@ -51,6 +52,7 @@ def blend_sources(warped: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     return (confidence_weights(logits) * warped).sum(dim=1)
 
 
+@float32_math
 def per_sample_l1(generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean absolute error per sample, ``(B, C, H, W)`` twice → ``(B,)`` (mean over channels and pixels)."""
     return (generated - target).abs().flatten(1).mean(dim=1)
@@ -109,6 +111,7 @@ def curriculum_select(per_sample: torch.Tensor, lo: int, hi: int) -> torch.Tenso
     return order[i0:i1]
 
 
+@float32_math
 def curriculum_loss(per_sample: torch.Tensor, lo: int = 0, hi: int = 100) -> torch.Tensor:
     """Mean of the per-sample losses ``(B,)`` inside the percentile window ``[lo, hi)`` (scalar); the
     others get no gradient. ``lo=0, hi=100``: the plain batch mean."""

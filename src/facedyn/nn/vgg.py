@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facedyn.errors import CheckpointError, InputNotFoundError
+from facedyn.precision import float32_math
 
 #: ImageNet channel statistics used by torchvision's VGG-16 (inputs in [0, 1], RGB).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -95,6 +96,7 @@ class VGG16Features(nn.Module):
         return self
 
 
+@float32_math
 def perceptual_loss(
     feats_pred: Sequence[torch.Tensor],
     feats_target: Sequence[torch.Tensor],

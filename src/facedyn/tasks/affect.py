@@ -35,6 +35,7 @@ from facedyn.dr.representations import Source
 from facedyn.errors import ConfigError, DatasetError
 from facedyn.method import Selection, register_method
 from facedyn.nn.vgg import CONV_INDICES, VGG16Features, load_vgg16_weights
+from facedyn.precision import float32_math
 from facedyn.tasks.inputs import TaskConfig, TaskMethod, TaskNet, channels_of, flip_batch, masked_mse
 
 __all__ = ["AFFECT_COLUMNS", "AffectConfig", "AffectMethod", "VGGRegressor", "ccc_loss", "widen_first_conv"]
@@ -132,6 +133,7 @@ class VGGRegressor(TaskNet):
         return self.out(self.drop(self.features_rep(x)))
 
 
+@float32_math
 def ccc_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean over the K columns of ``1 - CCC`` of ``(B, K)`` batches (rows with a NaN target left out per column)."""
     losses = []

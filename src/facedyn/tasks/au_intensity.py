@@ -74,6 +74,7 @@ from facedyn.dr.representations import Source
 from facedyn.errors import ConfigError
 from facedyn.method import Selection, register_method
 from facedyn.nn.hourglass import StackedHourglass
+from facedyn.precision import float32_math
 from facedyn.tasks.inputs import TaskConfig, TaskMethod, TaskNet, au_columns, channels_of, flip_batch, masked_mse
 
 __all__ = ["AU_CENTRES", "AUConfig", "AUMethod", "au_centres", "heatmaps"]
@@ -243,6 +244,15 @@ class CNNRegressor(TaskNet):
         return self.head(self.features_rep(x))
 
 
+@float32_math
+def heatmap_mse(outs: Sequence[torch.Tensor], target: torch.Tensor, intensity: torch.Tensor) -> torch.Tensor:
+    """Sum over the stacks of the mean squared heatmap error (intermediate supervision), over the AUs whose
+    ``intensity`` ``(B, K)`` is labelled. ``outs``: each stack's ``(B, K, h, w)``; ``target`` the same shape."""
+    ok = torch.isfinite(intensity)[..., None, None].to(target.dtype)
+    n = ok.sum().clamp_min(1.0) * target.shape[-1] * target.shape[-2]
+    return sum(((((h - target) ** 2) * ok).sum() / n for h in outs), target.new_zeros(()))
+
+
 @register_method("au")
 class AUMethod(TaskMethod):
     """AU intensity from one face's representation (SI/SDR/MDR/...): HG-HMR heatmap regression (dr-paper Table 1)."""
@@ -277,13 +287,11 @@ class AUMethod(TaskMethod):
             return {"loss": masked_mse(self.net.predict_rep(x), y)}
         cols = self.net.columns
         target = heatmaps(lm, y, cols, self.data.size, self.cfg.stem_stride, self.cfg.sigma_iod)
-        ok = torch.isfinite(y)[..., None, None].to(target.dtype)
-        n = ok.sum().clamp_min(1.0) * target.shape[-1] * target.shape[-2]
         outs = self.net.heatmaps(x)
-        heat = sum((((h - target) ** 2) * ok).sum() / n for h in outs)
+        heat = heatmap_mse(outs, target, y)
         peak = masked_mse(outs[-1].amax(dim=(-2, -1)), y)
         loss = heat + self.cfg.peak_weight * peak if self.cfg.peak_weight else heat
-        return {"loss": loss, "heatmap": heat.detach(), "peak_mse": peak.detach()}  # type: ignore[union-attr]
+        return {"loss": loss, "heatmap": heat.detach(), "peak_mse": peak.detach()}
 
     def record(self) -> dict[str, Any]:
         rec = super().record()

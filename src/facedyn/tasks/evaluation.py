@@ -77,10 +77,14 @@ def predict_run(run: str | Path, data: str | Path, split: str = "test", labels: 
     return frame_table(ds, pred), model
 
 
+#: Fewer test subjects than this: values without intervals (a bootstrap over people needs people).
+MIN_INTERVAL_SUBJECTS = 6
+
+
 def task_table(frames: dict[str, pd.DataFrame], cols: Sequence[str], metrics: Sequence[str], n_boot: int = 1000,
                level: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """One row per input: ``input``, ``frames``, ``subjects``, then ``<metric>_<col>`` (and ``_lo``/``_hi``) for
-    every column and ``avg``."""
+    every column and ``avg``; ``_lo``/``_hi`` are NaN with fewer than :data:`MIN_INTERVAL_SUBJECTS` subjects."""
     rows = []
     for label, df in frames.items():
         yt = df[[f"true_{c}" for c in cols]].to_numpy(np.float64)
@@ -91,7 +95,8 @@ def task_table(frames: dict[str, pd.DataFrame], cols: Sequence[str], metrics: Se
         for m in metrics:
             for j, c in enumerate([*cols, "avg"]):
                 stat = column_statistic(m, None if c == "avg" else j)
-                lo, hi = bootstrap_interval(stat, yt, yp, groups, n_boot=n_boot, level=level, seed=seed)
+                lo, hi = bootstrap_interval(stat, yt, yp, groups, n_boot=n_boot, level=level, seed=seed,
+                                            min_groups=MIN_INTERVAL_SUBJECTS)
                 row[f"{m}_{c}"], row[f"{m}_{c}_lo"], row[f"{m}_{c}_hi"] = tab[m][c], lo, hi
             if "si" in frames and label != "si":
                 key = f"{m}_avg_vs_si"
@@ -126,20 +131,28 @@ def paired_difference(df: pd.DataFrame, ref: pd.DataFrame, cols: Sequence[str], 
     def stat(t: np.ndarray, p: np.ndarray) -> float:  # p (M, 2, K): the input, the reference
         return avg(t, p[:, 0]) - avg(t, p[:, 1])
 
-    lo, hi = bootstrap_interval(stat, yt, yp, both["subject"].to_numpy(), n_boot=n_boot, level=level, seed=seed)
+    lo, hi = bootstrap_interval(stat, yt, yp, both["subject"].to_numpy(), n_boot=n_boot, level=level, seed=seed,
+                                min_groups=MIN_INTERVAL_SUBJECTS)
     return stat(yt, yp), lo, hi
 
 
 def _cell(v: float, lo: float, hi: float, signed: bool = False) -> str:
-    """``value [low, high]`` (``+``-signed for differences); ``–`` when the value is not finite."""
+    """``value [low, high]`` (``+``-signed for differences); the value alone without an interval; ``–`` when
+    the value is not finite."""
     if not np.isfinite(v):
         return "–"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return f"{v:+.3f}" if signed else f"{v:.3f}"
     return f"{v:+.3f} [{lo:+.2f}, {hi:+.2f}]" if signed else f"{v:.3f} [{lo:.2f}, {hi:.2f}]"
 
 
 def _markdown(table: pd.DataFrame, cols: Sequence[str], metrics: Sequence[str], level: float) -> str:
     names = [_NAMES.get(i, i) for i in table["input"]]
+    few = int(table["subjects"].min()) if len(table) else 0
     out = []
+    if few < MIN_INTERVAL_SUBJECTS:
+        out += [f"No intervals: only {few} test people (a {100 * level:.0f} % bootstrap interval over people needs "
+                f"at least {MIN_INTERVAL_SUBJECTS}); the values below are point estimates.", ""]
     for m in metrics:
         arrow = "higher is better" if HIGHER_IS_BETTER[m] else "lower is better"
         out += [f"**{m.upper()}** ({arrow}; [{100 * level:.0f} % bootstrap interval over test subjects])", ""]

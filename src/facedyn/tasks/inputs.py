@@ -41,6 +41,7 @@ from facedyn.dr.representations import IMAGE, Source, build_source_net, load_sou
 from facedyn.errors import ConfigError, DatasetError
 from facedyn.eval.metrics import column_metrics
 from facedyn.method import Method, Network
+from facedyn.precision import float32_math
 from facedyn.tasks.proxies import PROXY_COLUMNS, store_proxies
 
 __all__ = ["LABEL_SOURCES", "InputNet", "InputNorm", "TaskConfig", "TaskFrames", "TaskMethod", "flip_batch", "parts_of"]
@@ -408,6 +409,7 @@ def flip_batch(x: torch.Tensor, landmarks: torch.Tensor, p: float = 0.5) -> tupl
     return x, torch.where(flip.view(B, 1, 1), mirrored, landmarks)
 
 
+@float32_math
 def masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error over the finite entries of ``target`` (``(B, K)``); 0 when none is finite."""
     ok = torch.isfinite(target)

@@ -517,13 +517,14 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
         ConfigError: an unknown task or features name, or crops of another size than the run's.
         DatasetError: no people the run did not see, or no frames.
     """
+    from facedyn import runs as run_io
     from facedyn.api import load
 
     say = progress or (lambda s: None)
     if task not in TASKS:
         raise ConfigError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
-    if weights not in ("best", "last"):
-        raise ConfigError(f"--weights must be best or last (init is probed as the baseline), got {weights!r}")
+    if weights == "init" or not run_io.is_weights_name(weights):
+        raise ConfigError(f"--weights must be best, last or step<N> (init is probed as the baseline), got {weights!r}")
     if not features:
         raise ConfigError("give at least one --features name (encode, or an output of the network)")
     store = ClipDataset(data)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
+from facedyn.precision import float32_math
+
 __all__ = [
     "TCAEWeights",
     "combine_transforms",
@@ -93,6 +95,7 @@ class TCAEWeights:
     lambda3: float
 
 
+@float32_math
 def tcae_objective(rec: torch.Tensor, l1_a: torch.Tensor, cyc_a: torch.Tensor, cyc_p: torch.Tensor,
                    emb_a: torch.Tensor, emb_p: torch.Tensor, hw: tuple[int, int], dim: int,
                    weights: TCAEWeights, channels: int = 3) -> torch.Tensor:

@@ -55,6 +55,7 @@ from facedyn.config import TrainConfig, option
 from facedyn.errors import ConfigError
 from facedyn.method import Method, Network, Selection, register_method
 from facedyn.nn.warp import warp
+from facedyn.precision import float32_math
 from facedyn.tcae.curriculum import CurriculumPairs, max_gap_at
 from facedyn.tcae.losses import (
     TCAEWeights,
@@ -276,6 +277,7 @@ class TCAENet(Network):
 
 # -- losses of a batch -------------------------------------------------------------------------------------
 
+@float32_math
 def tcae_terms(c: dict[str, torch.Tensor], src: torch.Tensor, tgt: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-sample sums ``(B,)`` of Eq. 1–6 from :meth:`TCAENet.cycle`'s output ``c``."""
     return {

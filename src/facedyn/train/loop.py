@@ -18,7 +18,6 @@ plain modules) and writes. Everything the loop writes goes through :mod:`facedyn
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import random
@@ -34,22 +33,26 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from facedyn import runs
+from facedyn.config import parse_duration
 from facedyn.device import resolve_device
 from facedyn.errors import ConfigError
 from facedyn.method import Method, move_to
+from facedyn.precision import SpeedChoice, autocast, choose
 
 
 @dataclass
 class Runtime:
     """How to run (not what to learn; not part of the run's config): device, loader workers, threads, resume,
-    and ``channels_last`` (NHWC memory format for the networks and 4-D batches on CUDA, where convolutions under
-    bf16 run faster that way; ignored on CPU)."""
+    ``channels_last`` (NHWC networks and 4-D batches: ``"auto"`` (measured, see :mod:`facedyn.precision`),
+    ``"on"``/``True`` or ``"off"``/``False``) and ``speed``, a :class:`~facedyn.precision.SpeedChoice` made
+    before the loop (the runner makes it, so the run record holds it; None: the loop makes it)."""
 
     device: str = "auto"
     workers: int = 0
     threads: int | None = None
     resume: bool = False
-    channels_last: bool = False
+    channels_last: bool | str = "auto"
+    speed: SpeedChoice | None = None
 
 
 def seed_everything(seed: int) -> None:
@@ -63,18 +66,6 @@ def dist_info() -> tuple[int, int, int]:
     """(rank, local_rank, world_size) under torchrun, else (0, 0, 1)."""
     return (int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")),
             int(os.environ.get("WORLD_SIZE", "1")))
-
-
-def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast on CUDA for ``precision="bf16"``; nothing for fp32. bf16 on CPU is refused."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    if precision != "bf16":
-        raise ConfigError(f"--precision must be fp32 or bf16, got {precision!r}")
-    if device.type != "cuda":
-        raise ConfigError("--precision bf16 needs a CUDA device (bf16 autocast on this CPU is 15-20x slower); "
-                          "use --precision fp32")
-    return torch.autocast("cuda", dtype=torch.bfloat16)
 
 
 def lr_factor(schedule: str, step: int, total: int) -> float:
@@ -97,6 +88,48 @@ def _epoch_batches(loader: DataLoader, sampler: Any, g: torch.Generator, seed: i
         k += 1
 
 
+def first_batch(dataset: Dataset, batch_size: int) -> Any:
+    """The first ``batch_size`` samples of ``dataset`` collated (no shuffling, no random draw)."""
+    return next(iter(DataLoader(dataset, batch_size=min(batch_size, len(dataset)), shuffle=False)))  # type: ignore[arg-type]
+
+
+def choose_speed(method: Method, train_set: Dataset, device: torch.device, runtime: Runtime) -> SpeedChoice:
+    """The precision and memory format for training ``method`` (``method.cfg.precision``, ``runtime.channels_last``),
+    measured on its first training batch where ``auto`` asks for it (see :mod:`facedyn.precision`)."""
+    for m in method.train_modules().values():
+        m.to(device)
+    return choose(method, first_batch(train_set, method.cfg.batch_size), device, method.cfg.precision,
+                  runtime.channels_last)
+
+
+def keep_milestones(spec: str, up_to: int) -> set[int]:
+    """Steps whose weights ``--keep-steps`` keeps: ``log`` → 100, 300, 1 000, 3 000, ... (1 and 3 times the powers
+    of ten) up to ``up_to``; ``"500,2000"`` → those steps; ``""`` → none."""
+    spec = (spec or "").strip().lower()
+    if not spec:
+        return set()
+    if spec == "log":
+        out, p = set(), 100
+        while p <= up_to:
+            out |= {p, 3 * p}
+            p *= 10
+        return {s for s in out if s <= up_to}
+    try:
+        return {int(v) for v in spec.split(",") if v.strip()}
+    except ValueError:
+        raise ConfigError(f"--keep-steps must be log or comma-separated steps, got {spec!r}") from None
+
+
+def project_total(step: int, rate: float | None, remaining_s: float, fallback: int) -> int:
+    """Steps a time-budgeted run will have made when its budget ends: ``step + rate · remaining`` (at least
+    ``step + 1`` while time remains, ``step`` when none does); ``fallback`` before any rate is known."""
+    if remaining_s <= 0:
+        return max(step, 1)
+    if rate is None or rate <= 0:
+        return max(fallback, step + 1)
+    return max(step + 1, step + round(rate * remaining_s))
+
+
 def fit(
     method: Method,
     train_set: Dataset,
@@ -110,6 +143,13 @@ def fit(
     The run record (``config.json``) is written by the caller (:func:`facedyn.train.runner.train`);
     this writes the checkpoints, ``metrics.csv`` and the resume state. ``progress`` receives a dict
     (``epoch``, ``step``, ``total_steps``, running train losses, validation metrics) as training goes.
+
+    Without ``cfg.time_budget`` the run makes ``epochs`` epochs of ``steps_per_epoch`` steps. With it, the run
+    trains until the budget (wall time: training, validation and checkpoints, summed over resumed sessions) is
+    spent: an "epoch" is then one interval between validations (``steps_per_epoch`` steps, or fewer where
+    ``checkpoint_every`` minutes pass first), and the schedule's total is the projection ``step + rate ·
+    remaining time``, re-projected every step from the rate measured so far, so the schedule ends when the
+    budget does. Every metrics row records ``total_steps`` (the projection then) and ``lr_factor``.
     """
     rt = runtime or Runtime()
     cfg = method.cfg
@@ -122,12 +162,14 @@ def fit(
         if device.type == "cuda":
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
-    amp = autocast(cfg.precision, device)  # checked before any work
     if rt.threads:
         torch.set_num_threads(rt.threads)
+    budget = parse_duration(cfg.time_budget) if cfg.time_budget else None
+    speed = rt.speed or choose_speed(method, train_set, device, rt)
+    amp = autocast(speed.precision, device)
     run_dir = Path(run_dir)
     plain = dict(method.train_modules())
-    nhwc = rt.channels_last and device.type == "cuda"
+    nhwc = speed.channels_last
     for m in plain.values():
         m.to(device)
         if nhwc:
@@ -168,17 +210,34 @@ def fit(
     steps_per_epoch = cfg.steps_per_epoch or len(loader)
     total_steps = steps_per_epoch * cfg.epochs
     sel = method.selection
+    keep = keep_milestones(getattr(cfg, "keep_steps", ""), 10**9)
 
     history: list[dict[str, Any]] = []
-    start_epoch, step, best = 0, 0, None
+    start_epoch, step, best, spent = 0, 0, None, 0.0
     if state is not None:
         runs.load_weights(run_dir / runs.CHECKPOINTS / "last.safetensors", plain)
         for k, o in opts.items():
             o.load_state_dict(state["optim"][k])
         start_epoch, step, best = state["epoch"], state["step"], state["best"]
+        spent = float(state.get("elapsed_s", 0.0))
+        total_steps = int(state.get("total_steps", total_steps)) if budget else total_steps
         torch.set_rng_state(state["torch_rng"])
         np.random.set_state(state["numpy_rng"])
         history = runs.read_metrics(run_dir)
+    session_t0, session_step0 = time.perf_counter(), step
+
+    def elapsed() -> float:
+        """Seconds of this run so far (earlier sessions included)."""
+        return spent + time.perf_counter() - session_t0
+
+    def reproject() -> int:
+        assert budget is not None
+        t = time.perf_counter() - session_t0
+        rate = (step - session_step0) / t if step > session_step0 and t > 0 else None
+        return project_total(step, rate, budget - elapsed(), fallback=total_steps or steps_per_epoch)
+
+    def epochs_planned() -> int:
+        return max(1, math.ceil(total_steps / steps_per_epoch)) if budget else cfg.epochs
 
     def run_validation() -> dict[str, float]:
         if val_set is None or len(val_set) == 0:
@@ -186,7 +245,8 @@ def fit(
         method.use_modules(plain)
         for m in plain.values():
             m.eval()
-        metrics = method.evaluate(val_set, cfg.batch_size, device, rt.workers, cfg.max_val_batches, amp)
+        # validation stays fp32: metrics are not computed from bf16 outputs
+        metrics = method.evaluate(val_set, cfg.batch_size, device, rt.workers, cfg.max_val_batches)
         for m in plain.values():
             m.train()
         method.use_modules(wrapped)
@@ -210,12 +270,20 @@ def fit(
 
     for m in plain.values():
         m.train()
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        method.on_epoch_start(epoch, cfg.epochs)
+    if budget:
+        total_steps = reproject()
+    epoch = start_epoch
+    while (elapsed() < budget) if budget else (epoch < cfg.epochs):
+        epoch += 1
+        method.on_epoch_start(epoch, epochs_planned())
         t0 = time.perf_counter()
         it = _epoch_batches(loader, sampler, g, cfg.seed, epoch)
         sums: dict[str, float] = {}
+        n = 0
+        f = 1.0
         for i in range(steps_per_epoch):
+            if budget and i > 0 and (elapsed() >= budget or time.perf_counter() - t0 >= 60 * cfg.checkpoint_every):
+                break
             method.on_step(step, total_steps)
             batch = move_to(next(it), device, channels_last=nhwc)
             f = lr_factor(cfg.lr_schedule, step, total_steps)
@@ -234,23 +302,33 @@ def fit(
                     name = k if len(opts) == 1 else f"{gname}_{k}"
                     sums[name] = sums.get(name, 0.0) + float(v.detach())
             step += 1
+            n += 1
+            if step in keep:
+                save(f"step{step}", epoch)
+            if budget:
+                total_steps = reproject()
             if progress:
                 progress({"epoch": epoch, "step": step, "total_steps": total_steps,
-                          **{k: v / (i + 1) for k, v in sums.items()}})
+                          **{k: v / n for k, v in sums.items()}})
+        last = elapsed() >= budget if budget else epoch == cfg.epochs
         row: dict[str, Any] = {"epoch": epoch, "step": step, "time_s": round(time.perf_counter() - t0, 2),
-                               **{f"train_{k}": v / steps_per_epoch for k, v in sums.items()}}
-        if rank == 0 and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
+                               **{f"train_{k}": v / max(n, 1) for k, v in sums.items()}}
+        if rank == 0 and (epoch % cfg.val_every == 0 or last or budget):
             row.update(run_validation())
             if key in row and sel.better(row[key], best):
                 best = row[key]
                 save("best", epoch)
+        if budget:
+            total_steps = step if elapsed() >= budget else reproject()
+        row.update({"total_steps": total_steps, "lr_factor": round(f, 6), "elapsed_s": round(elapsed(), 1)})
         if rank == 0:
             history.append(row)
             runs.write_metrics(run_dir, history)
             save("last", epoch)
             runs.save_train_state(run_dir, {"optim": {k: o.state_dict() for k, o in opts.items()}, "epoch": epoch,
                                             "step": step, "best": best, "torch_rng": torch.get_rng_state(),
-                                            "numpy_rng": np.random.get_state()})
+                                            "numpy_rng": np.random.get_state(), "elapsed_s": elapsed(),
+                                            "total_steps": total_steps})
         if progress:
             progress({"epoch": epoch, "step": step, "total_steps": total_steps, **row})
     method.use_modules(plain)

@@ -15,16 +15,18 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from facedyn import methods, runs
 from facedyn.config import TrainConfig, coerce, fields_of, from_dict, resolve, to_dict
 from facedyn.data.store import ClipDataset
+from facedyn.device import resolve_device
 from facedyn.errors import CheckpointError, ConfigError, DatasetError
 from facedyn.method import DataSpec, Method
-from facedyn.train.loop import Runtime, dist_info, fit, seed_everything
+from facedyn.precision import SpeedChoice, layout_setting
+from facedyn.train.loop import Runtime, choose_speed, dist_info, fit, seed_everything
 
 
 @dataclass
@@ -34,6 +36,7 @@ class TrainResult:
     run: Path
     config: TrainConfig
     history: list[dict[str, Any]]
+    speed: SpeedChoice | None = None
 
     def best(self, metric: str | None = None) -> float | None:
         """Best validation value of ``metric`` (default: the method's selection metric)."""
@@ -135,17 +138,32 @@ def train(
         raise DatasetError(f"{store.path}: no training samples for {cls.name}; use more or longer clips")
     val_set = m.dataset(store, "val", seed=cfg.seed + 1) if has_split(store, "val") else None
     cfg = m.setup(train_set, out)
+    rt = replace(rt, speed=rt.speed or _speed(m, train_set, out, rt))
     record = runs.RunRecord(
         method=cls.name, module=cls.__module__, config=to_dict(cfg),
         data={"path": str(Path(data).resolve()), **spec.to_dict(), "fold": cfg.fold,
               "splits": {k: list(v) for k, v in store.splits.items()},
               "n_train": len(train_set), "n_val": len(val_set) if val_set is not None else 0},  # type: ignore[arg-type]
-        extra=m.record(), command=command if command is not None else runs.command_line())
+        extra=m.record(), command=command if command is not None else runs.command_line(),
+        speed=rt.speed.to_dict() if rt.speed else {})
     if dist_info()[0] == 0:
         runs.ensure_run_dir(out)
         runs.write_record(out, record)
     history = fit(m, train_set, val_set, out, rt, progress=progress)
-    return TrainResult(out, cfg, history)
+    return TrainResult(out, cfg, history, rt.speed)
+
+
+def _speed(method: Method, train_set: Any, out: Path, rt: Runtime) -> SpeedChoice:
+    """The run's precision and memory format: a resumed run keeps the one it recorded (same numerics, no new
+    measurement) unless asked for another; a new run measures where ``auto`` asks for it."""
+    if rt.resume and runs.is_run(out):
+        old = runs.read_record(out).speed
+        if old:
+            prev = SpeedChoice.from_dict(old)
+            asked = {"precision": method.cfg.precision, "channels_last": layout_setting(rt.channels_last)}
+            if all(asked[k] in ("auto", prev.requested.get(k)) for k in asked):
+                return prev
+    return choose_speed(method, train_set, resolve_device(rt.device), rt)
 
 
 def parse_grid(specs: list[str], config_cls: type) -> dict[str, list[Any]]:

@@ -30,7 +30,7 @@ import numpy as np
 from facedyn.data.faces.image import as_rgb
 from facedyn.errors import ConfigError, FacedynError
 
-__all__ = ["FaceLandmarker", "cnn_detector_path", "hog_detector", "predictor_path"]
+__all__ = ["FaceLandmarker", "cnn_detector_path", "hog_detector", "predictor_path", "recognition_model_path"]
 
 
 def _models_dir() -> Path:
@@ -65,6 +65,11 @@ def predictor_path() -> Path:
 def cnn_detector_path() -> Path:
     """Path of dlib's CNN face detector (``mmod_human_face_detector.dat``)."""
     return _model_file("mmod_human_face_detector.dat")
+
+
+def recognition_model_path() -> Path:
+    """Path of dlib's face-recognition ResNet (``dlib_face_recognition_resnet_model_v1.dat``, 128-D descriptors)."""
+    return _model_file("dlib_face_recognition_resnet_model_v1.dat")
 
 
 def _dlib() -> Any:
