@@ -55,7 +55,7 @@ def train_rate(method: str, data: Path, runs: Path, steps: int, device: str, ext
                batch: int = BATCH, preset: str = "paper") -> float:
     """Training images/s of ``method`` at ``preset`` (one epoch of ``steps`` steps, validation excluded)."""
     cfg = configure(method, preset, overrides={"epochs": 1, "steps_per_epoch": steps, "batch_size": batch,
-                                                 "max_val_batches": 1, **extra})
+                                                 "max_val_batches": 1, "precision": "fp32", **extra})
     run = runs / (method if preset == "paper" else f"{method}@{preset}")
     hist = train(method, data, run, cfg, Runtime(device=device)).history
     return steps * batch / float(hist[-1]["time_s"])

@@ -23,7 +23,7 @@ from support import layouts
 
 #: the cpu preset with one step per training at 32 px: seconds per recipe
 TINY = {"size": 32, "epochs": 1, "steps": 1, "batch_size": 2, "val_batches": 1, "max_windows": 8, "n_boot": 10,
-        "frames": 20, "threads": 1, "grid_T": "3,5", "grid_S": "2"}
+        "frames": 20, "threads": 1, "grid_T": "3,5", "grid_S": "2", "precision": "fp32", "channels_last": "off"}
 
 
 @pytest.fixture(scope="module")

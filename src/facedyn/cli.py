@@ -729,8 +729,9 @@ def reproduce(
     = False,
     sets: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE overrides (repeat): size, epochs, steps, "
                                                                  "batch_size, val_batches, max_windows, frames, "
-                                                                 "n_boot, T, S, grid_T, grid_S, workers, "
-                                                                 "vgg_weights, gpu_factor.")] = None,
+                                                                 "n_boot, T, S, grid_T, grid_S, workers, threads, "
+                                                                 "precision, channels_last, vgg_weights, "
+                                                                 "gpu_factor.")] = None,
     device: Annotated[str, _DEVICE] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of every stage.")] = 0,
 ) -> None:

@@ -47,6 +47,8 @@ SETTABLE: dict[str, tuple[type, str]] = {
     "S": (int, "dr-fig3: stride at 25 fps (default 2)"),
     "grid_T": (str, "dr-fig4: the T values, e.g. 3,5,7,9 (default)"),
     "grid_S": (str, "dr-fig4: the S values, e.g. 1,2,3,4 (default)"),
+    "precision": (str, "training precision: auto (default: measured per machine), fp32 or bf16"),
+    "channels_last": (str, "training memory format: auto (default: measured), on or off"),
     "workers": (int, "prepare: worker processes (default 1)"),
     "threads": (int, "CPU threads of torch and BLAS in every stage (default: all; 1 when other work shares them)"),
     "vgg_weights": (str, "dr-table2: a VGG-16 (VGG-Face) state dict to fine-tune; default: trained from scratch"),
@@ -80,6 +82,8 @@ class Settings:
         out: dict[str, Any] = {"epochs": int(self.get("epochs", epochs)),
                                "steps_per_epoch": int(self.get("steps", steps))}
         out["max_val_batches"] = int(self.get("val_batches", VAL_BATCHES[self.preset]))
+        if self.get("precision"):
+            out["precision"] = str(self.get("precision"))
         batch = self.get("batch_size", batch)
         if batch is not None:
             out["batch_size"] = int(batch)

@@ -199,11 +199,13 @@ def train(ctx: Context, method: str, store: Path, name: str, config: dict[str, A
 
         cfg = configure(method, preset, overrides=overrides, resume_from=run)
         threads = ctx.settings.get("threads")
-        _train(method, store, run, cfg, Runtime(device=ctx.settings.device, resume=True,
+        layout = ctx.settings.get("channels_last", "auto")
+        _train(method, store, run, cfg, Runtime(device=ctx.settings.device, resume=True, channels_last=layout,
                                                 threads=int(threads) if threads else None), command=cmd)
 
-    cmd = sh("facedyn", "train", method, "--data", store, "--preset", preset, *_opts(overrides), "--out", run,
-             "--resume")
+    layout = ctx.settings.get("channels_last")
+    cmd = sh("facedyn", "train", method, "--data", store, "--preset", preset, *_opts(overrides),
+             *(("--channels-last", layout) if layout else ()), "--out", run, "--resume")
     from facedyn.train.runner import configure
 
     batch = int(getattr(configure(method, preset, overrides=overrides), "batch_size", 16))

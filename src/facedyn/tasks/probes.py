@@ -224,7 +224,9 @@ def probe_targets(store: ClipDataset, frames: pd.DataFrame, task: str, presence:
     if au_cols:
         y = gather(lambda clip: _labels_of(clip, au_cols), len(au_cols))  # type: ignore[arg-type,return-value]
         b = np.where(np.isnan(y), np.nan, (y >= presence).astype(np.float64))
-        return ProbeTargets("au", y, au_cols, f"the store's AU labels (present = value >= {presence:g})", b, au_cols)
+        src = f"the store's AU labels (the synthetic generator's intensities or the dataset's codes; present = " \
+              f"value >= {presence:g})"
+        return ProbeTargets("au", y, au_cols, src, b, au_cols)
     from facedyn.tasks.proxies import PROXY_COLUMNS, presence_threshold, store_proxies
 
     prox = store_proxies(store, clip_ids)
