@@ -60,7 +60,7 @@ SETTABLE: dict[str, tuple[type, str]] = {
 class Settings:
     """One recipe run's scale: the preset plus ``--set`` overrides, and where it runs."""
 
-    preset: str = "cpu"
+    preset: str = "paper"
     device: str = "auto"
     seed: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)
