@@ -4,7 +4,14 @@ Prints, for fp32 and bf16 autocast, with and without channels_last: the bare net
 images/s, and the shared training loop's images/s on synthetic faces (the Rank Loss on 2T+1 frames), with the
 peak GPU memory of each. Ratios are against fp32 NCHW measured in the same run.
 
+Then (unless ``--no-recipes``) it times a few steps of every kind of ``facedyn reproduce`` stage at the paper
+preset on CUDA (``bench_reproduce.measure``: each method's training step at its paper widths, represent,
+task inference, frame ranking, probes, prepare), writes them to ``--recipes FILE`` and prints every recipe's
+estimated GPU hours from them (training stages; data-sized stages need ``--data-root``). Use the file with
+``FACEDYN_THROUGHPUT=FILE facedyn reproduce RECIPE --dry-run ...``.
+
     .venv/bin/python benchmarks/gpu_check.py [--steps 300] [--batch 16] [--size 224]
+        [--recipes benchmarks/gpu_throughput.json] [--data-root DIR] [--no-recipes]
 """
 
 from __future__ import annotations
@@ -55,6 +62,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--recipes", type=Path, default=Path(__file__).with_name("gpu_throughput.json"))
+    ap.add_argument("--data-root", type=Path, default=None, help="datasets, to size the data-bound stages")
+    ap.add_argument("--no-recipes", action="store_true")
     a = ap.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("error: no CUDA device here; run this on a GPU machine")
@@ -83,6 +93,29 @@ def main() -> None:
     for what, prec, nhwc, ips, mem in rows:
         base = next(r[3] for r in rows if r[0] == what and r[1] == "fp32" and not r[2])
         print(f"| {what} | {prec} | {nhwc} | {ips:.1f} | {ips / base:.2f}x | {mem:.2f} |")
+    if not a.no_recipes:
+        recipe_hours(a.recipes, a.size, a.data_root)
+
+
+def recipe_hours(path: Path, size: int, data_root: Path | None) -> None:
+    """Time every stage kind of ``facedyn reproduce`` on CUDA, write the table, print each recipe's GPU hours."""
+    import json
+    import os
+    import re
+
+    from bench_reproduce import measure
+
+    from facedyn.reproduce import RECIPES, Settings, dry_run
+
+    table = measure("cuda", size=size, steps=20, batch=16)
+    path.write_text(json.dumps(table, indent=1) + "\n")
+    print(f"wrote {path}:", json.dumps(table["rates"]))
+    os.environ["FACEDYN_THROUGHPUT"] = str(path)
+    root = data_root or Path(tempfile.mkdtemp(prefix="facedyn-nodata-"))
+    for name in RECIPES:
+        md = dry_run(name, root, Path(tempfile.mkdtemp(prefix="facedyn-plan-")), Settings(preset="paper"))
+        total = re.search(r"Total still to do: (.*?)\*\*", md)
+        print(f"{name}: {total.group(1) if total else '?'}")
 
 
 if __name__ == "__main__":

@@ -95,7 +95,8 @@ def prepare(
     workers: Annotated[int, typer.Option(help="Processes working in parallel, on clips and on time segments of "
                                               "long clips (landmarks right after a cut may differ slightly from "
                                               "an uncut run: the tracker restarts there).")] = 1,
-    dataset: Annotated[str, typer.Option(help="Layout of the inputs: folder, bp4d, disfa, semaine, recola.")]
+    dataset: Annotated[str, typer.Option(help="Layout of the inputs: folder, bp4d, disfa, semaine, recola, "
+                                              "voxceleb, 300w, mafl, aflw, emotionet.")]
     = "folder",
     detector: Annotated[str, typer.Option(help="Face detector: hog (fast) or cnn (dlib mmod, robust).")] = "hog",
     landmarks: Annotated[Path | None, typer.Option(help="(N, 68, 2) .npy landmarks for a single input video, "
@@ -617,6 +618,9 @@ def eval_probe(
     max_frames: Annotated[int, typer.Option(help="Frames per person (evenly spaced).")] = 150,
     separation_people: Annotated[int, typer.Option(help="TCAE runs: synthetic people of the separation check "
                                                         "(4 pose and 4 AU pairs each; 0 skips it).")] = 8,
+    test_split: Annotated[str | None, typer.Option(help="Evaluate the store's split of this name (a dataset's own "
+                                                        "test partition, e.g. MAFL's) instead of folds.")] = None,
+    presence: Annotated[float, typer.Option(help="AU labels count as present at this value or above.")] = 1.0,
     device: Annotated[str, _DEVICE] = "auto",
     seed: Annotated[int, typer.Option(help="Seed (PCA).")] = 0,
 ) -> None:
@@ -625,7 +629,8 @@ def eval_probe(
 
     res = probe_report(run, data, task, out_dir, features=_names(features) or ["encode"], folds=folds,
                        weights=weights, max_frames_per_subject=max_frames, device=device, seed=seed,
-                       separation_people=separation_people, progress=lambda line: console.print(line))
+                       separation_people=separation_people, progress=lambda line: console.print(line),
+                       test_split=test_split, presence=presence)
     out.print(res["markdown"])
     out.print(f"wrote {', '.join(str(p) for p in res['files'])}")
 
@@ -745,6 +750,51 @@ def demo(
     size = {k: v for k, v in {"subjects": subjects, "seconds": seconds}.items() if v is not None}
     run_demo(out_dir, seed=seed, console=out, epochs=epochs, steps_per_epoch=steps_per_epoch, device=device,
              precision=precision, channels_last=channels_last, **size)
+
+
+@app.command()
+def reproduce(
+    recipe: Annotated[str | None, typer.Argument(help="A recipe (see --list), e.g. dr-table1.")] = None,
+    data_root: Annotated[Path | None, typer.Option("--data-root", help="Folder holding the datasets (RECOLA/, BP4D/, "
+                                                                         "SEMAINE/, ...; see --list).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for stores, runs, results (shared by "
+                                                               "recipes; finished stages are skipped).")] = None,
+    preset: Annotated[str, typer.Option(help="paper (the published scale) or cpu (64 px, short budgets).")] = "paper",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the stages, their commands and the estimated "
+                                                            "GPU hours; run nothing.")] = False,
+    list_recipes: Annotated[bool, typer.Option("--list", help="List the recipes and the datasets each needs.")]
+    = False,
+    sets: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE overrides (repeat): size, epochs, steps, "
+                                                                 "batch_size, val_batches, max_windows, frames, "
+                                                                 "n_boot, T, S, grid_T, grid_S, workers, threads, "
+                                                                 "precision, channels_last, vgg_weights, "
+                                                                 "gpu_factor.")] = None,
+    device: Annotated[str, _DEVICE] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of every stage.")] = 0,
+) -> None:
+    """Run one paper experiment end to end on the real datasets (resumable), or --dry-run its plan, or --list."""
+    from facedyn.reproduce import DATASET_DIRS, RECIPES, Settings, run_recipe
+    from facedyn.reproduce import dry_run as _dry_run
+    from facedyn.reproduce.settings import parse_sets
+
+    if list_recipes:
+        table = Table(title="facedyn reproduce recipes")
+        for col in ("recipe", "reproduces", "what", "datasets (folders under --data-root)"):
+            table.add_column(col)
+        for r in RECIPES.values():
+            table.add_row(r.name, r.source, r.title, ", ".join(f"{DATASET_DIRS[d]}/" for d in r.datasets))
+        out.print(table)
+        return
+    if recipe is None or data_root is None or out_dir is None:
+        raise FacedynError("give a RECIPE, --data-root and --out (or --list to see the recipes)")
+    settings = Settings(preset=preset, device=device, seed=seed, overrides=parse_sets(sets))
+    if dry_run:
+        out.print(_dry_run(recipe, data_root, out_dir, settings), markup=False, highlight=False, soft_wrap=True)
+        return
+    res = run_recipe(recipe, data_root, out_dir, settings,
+                     say=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
+    out.print(res["table"], markup=False, highlight=False, soft_wrap=True)
+    out.print(f"wrote {res['file']}")
 
 
 def main() -> None:

@@ -369,7 +369,8 @@ def test_recola_avec2016_layout_and_splits(tmp_path):
 
 
 def test_registry_errors(tmp_path):
-    assert set(ADAPTERS) == {"folder", "bp4d", "disfa", "semaine", "recola"}
+    assert set(ADAPTERS) == {"folder", "bp4d", "disfa", "semaine", "recola", "voxceleb", "300w", "mafl", "aflw",
+                             "emotionet"}
     with pytest.raises(ConfigError):
         discover("affectnet", tmp_path)
     with pytest.raises(ConfigError) as e:

@@ -244,6 +244,11 @@ def _given_landmarks(src: ClipSource) -> np.ndarray | None:
     """
     if src.landmarks is None:
         return None
+    if isinstance(src.landmarks, np.ndarray):
+        given = np.asarray(src.landmarks, dtype=np.float32)
+        if given.ndim != 3 or given.shape[1:] != (68, 2):
+            raise LabelFormatError(f"{src.clip_id}: landmarks must have shape (N, 68, 2), got {given.shape}")
+        return given
     try:
         given = np.load(src.landmarks).astype(np.float32)
     except (OSError, ValueError) as e:
@@ -507,7 +512,8 @@ def _finish_clip(run: _ClipRun, opts: PrepareOptions) -> ClipResult:
         given = given[: writer.n]  # landmarks of the frames a damaged file declares but does not hold
     if given is not None and len(given) != writer.n:
         raise LabelFormatError(
-            f"{src.landmarks}: has {len(given)} frames of landmarks but the video has {writer.n}; "
+            f"{src.clip_id if isinstance(src.landmarks, np.ndarray) else src.landmarks}: has {len(given)} frames "
+            f"of landmarks but the video has {writer.n}; "
             "give landmarks for every frame"
         )
     labels = src.labels(times) if src.labels is not None else None

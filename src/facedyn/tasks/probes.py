@@ -120,9 +120,47 @@ def _synthetic_au_columns(store: ClipDataset) -> list[str]:
     cols: list[str] | None = None
     for clip in store.clips():
         df = clip.labels
-        have = [c for c in (df.columns if df is not None else []) if _AU_LABEL.match(str(c))]
+        if df is None:  # an unlabelled clip (e.g. a sequence without AU files) gives NaN targets
+            continue
+        have = [c for c in df.columns if _AU_LABEL.match(str(c))]
         cols = have if cols is None else [c for c in cols if c in have]
     return cols or []
+
+
+def _point_count(store: ClipDataset) -> int:
+    """How many ``point{k}_x/_y`` label columns (a still dataset's own landmarks) every labelled clip has."""
+    k: int | None = None
+    for clip in store.clips():
+        df = clip.labels
+        if df is None:
+            continue
+        have = {str(c) for c in df.columns}
+        n = 0
+        while f"point{n}_x" in have and f"point{n}_y" in have:
+            n += 1
+        k = n if k is None else min(k, n)
+    return k or 0
+
+
+def _points_in_crop(clip: Clip, rows: np.ndarray, k: int) -> np.ndarray:
+    """The clip's ``point{j}`` labels (source pixels) of frames ``rows`` mapped into crop pixels, ``(R, 2k)``.
+
+    The crop is a similarity of the source frame; it is recovered per frame from the clip's source landmarks
+    (``faces.csv``) and crop landmarks, which it maps exactly onto each other.
+    """
+    from facedyn.data.faces.align import similarity_transform
+
+    cols = [f"point{j}_{a}" for j in range(k) for a in ("x", "y")]
+    assert clip.labels is not None
+    pts = clip.labels[cols].to_numpy(np.float64)[rows].reshape(len(rows), k, 2)
+    src = _source_landmarks(clip)[rows]
+    dst = np.asarray(clip.landmarks, np.float64)[rows]
+    out = np.full((len(rows), k, 2), np.nan)
+    for i in range(len(rows)):
+        if np.isfinite(src[i]).all() and np.isfinite(dst[i]).all():
+            M = similarity_transform(src[i], dst[i])
+            out[i] = pts[i] @ M[:, :2].T + M[:, 2]
+    return out.reshape(len(rows), 2 * k)
 
 
 def _source_landmarks(clip: Clip) -> np.ndarray:
@@ -137,8 +175,12 @@ def _source_landmarks(clip: Clip) -> np.ndarray:
     return np.asarray(clip.landmarks, dtype=np.float64)
 
 
-def probe_targets(store: ClipDataset, frames: pd.DataFrame, task: str) -> ProbeTargets:
-    """Targets of ``task`` for the rows of :func:`select_frames` (see the module docstring)."""
+def probe_targets(store: ClipDataset, frames: pd.DataFrame, task: str, presence: float = 1.0) -> ProbeTargets:
+    """Targets of ``task`` for the rows of :func:`select_frames` (see the module docstring).
+
+    ``presence``: an AU label column counts as present at this value or above (intensities 0-5: 1 is FACS
+    level A; 0/1 presence labels: 1).
+    """
     if task not in TASKS:
         raise ConfigError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
     clip_ids = list(dict.fromkeys(frames["clip"]))
@@ -153,6 +195,13 @@ def probe_targets(store: ClipDataset, frames: pd.DataFrame, task: str) -> ProbeT
             out[rows] = per_clip(store.clip(c))[idx[rows]].reshape(len(rows), width)
         return out
 
+    if task == "landmarks" and (k := _point_count(store)):
+        y = np.full((n, 2 * k), np.nan)
+        for c in clip_ids:
+            y[where[c]] = _points_in_crop(store.clip(c), idx[where[c]], k)
+        cols = [f"point{j}_{a}" for j in range(k) for a in ("x", "y")]
+        return ProbeTargets("landmarks", y, cols, f"the dataset's own {k} points (labels point0..{k - 1}), mapped "
+                                                  "into crop pixels")
     if task == "landmarks":
         y = gather(lambda clip: np.asarray(clip.landmarks, np.float64).reshape(len(clip), -1), 136)
         cols = [f"{a}_{k}" for k in range(68) for a in ("x", "y")]
@@ -174,9 +223,10 @@ def probe_targets(store: ClipDataset, frames: pd.DataFrame, task: str) -> ProbeT
     au_cols = _synthetic_au_columns(store)
     if au_cols:
         y = gather(lambda clip: _labels_of(clip, au_cols), len(au_cols))  # type: ignore[arg-type,return-value]
-        b = np.where(np.isnan(y), np.nan, (y >= 1.0).astype(np.float64))
-        return ProbeTargets("au", y, au_cols, "the synthetic generator's AU intensities (present = intensity >= 1)",
-                            b, au_cols)
+        b = np.where(np.isnan(y), np.nan, (y >= presence).astype(np.float64))
+        src = f"the store's AU labels (the synthetic generator's intensities or the dataset's codes; present = " \
+              f"value >= {presence:g})"
+        return ProbeTargets("au", y, au_cols, src, b, au_cols)
     from facedyn.tasks.proxies import PROXY_COLUMNS, presence_threshold, store_proxies
 
     prox = store_proxies(store, clip_ids)
@@ -232,6 +282,24 @@ def person_folds(subjects: Sequence[str], store_folds: Sequence[Sequence[str]] |
     if keep:
         return keep, f"{how}; evaluated: the {len(keep)} fold(s) without people the run trained or validated on"
     return [unseen], f"{how} all hold people the run saw; evaluated: one fold of the {len(unseen)} unseen people"
+
+
+def split_fold(store: ClipDataset, subjects: Sequence[str], split: str, seen: set[str]) -> tuple[list[list[str]], str]:
+    """One evaluated fold: the people of the store's ``split`` (a dataset's own test partition), and how.
+
+    Raises:
+        DatasetError: the split holds none of ``subjects``, all of them, or people the representation saw.
+    """
+    people = set(subjects)
+    test = sorted(people & set(store.splits.get(split, [])))
+    if not test or len(test) == len(people):
+        raise DatasetError(f"{store.path}: its {split!r} split holds {len(test)} of the {len(people)} people probed; "
+                           "the probes need people in it and outside it (`facedyn info` shows the splits)")
+    if set(test) & seen:
+        raise DatasetError(f"{store.path}: the run trained or validated on people of its {split!r} split; probe "
+                           "people it never saw")
+    rest = len(people) - len(test)
+    return [test], f"the store's {split} split ({len(test)} people; the linear models fit on the other {rest})"
 
 
 # -- linear models ------------------------------------------------------------------------------------------
@@ -290,14 +358,24 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cs: Sequence[
     return model(best).fit(X, y)
 
 
-def landmark_nme(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """Per-frame landmark error ``(N,)`` in % of the inter-ocular distance (outer eye corners 36, 45).
+#: The two points whose distance normalises the landmark error, by number of points: 68 (300-W): the outer eye
+#: corners; 5 (MAFL): the eye centres.
+EYE_POINTS: dict[int, tuple[int, int]] = {68: (36, 45), 5: (0, 1)}
 
-    ``y_true``, ``y_pred`` ``(N, 136)`` (x, y interleaved per point) or ``(N, 68, 2)``.
+
+def landmark_nme(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Per-frame landmark error ``(N,)`` in % of the inter-ocular distance (:data:`EYE_POINTS`).
+
+    ``y_true``, ``y_pred`` ``(N, 2K)`` (x, y interleaved per point) or ``(N, K, 2)``, K = 68 or 5.
     """
-    t = np.asarray(y_true, dtype=np.float64).reshape(-1, 68, 2)
-    p = np.asarray(y_pred, dtype=np.float64).reshape(-1, 68, 2)
-    iod = np.linalg.norm(t[:, 36] - t[:, 45], axis=-1)
+    t = np.asarray(y_true, dtype=np.float64)
+    k = t.shape[1] if t.ndim == 3 else t.shape[1] // 2
+    if k not in EYE_POINTS:
+        raise ConfigError(f"landmark error is defined for {' or '.join(map(str, EYE_POINTS))} points, got {k}")
+    t = t.reshape(-1, k, 2)
+    p = np.asarray(y_pred, dtype=np.float64).reshape(-1, k, 2)
+    a, b = EYE_POINTS[k]
+    iod = np.linalg.norm(t[:, a] - t[:, b], axis=-1)
     return 100.0 * np.linalg.norm(p - t, axis=-1).mean(1) / iod
 
 
@@ -362,7 +440,7 @@ def _evaluate(X: np.ndarray, t: ProbeTargets, groups: np.ndarray, folds: list[li
             for j in range(ytr.shape[1]):
                 ok = np.isfinite(ytr[:, j])
                 if ok.sum() > 1:
-                    cont[te, j] = fit_ridge(Xtr[ok], ytr[ok, j:j + 1], g[ok]).predict(Xte)[:, 0]
+                    cont[te, j] = fit_ridge(Xtr[ok], ytr[ok, j:j + 1], g[ok]).predict(Xte).reshape(len(Xte), -1)[:, 0]
         if prob is not None and t.binary is not None:
             btr = t.binary[tr]
             for j in range(btr.shape[1]):
@@ -413,7 +491,8 @@ def _seen_people(run: Path) -> set[str]:
 def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[str] = ("encode",),
                folds: int | None = None, weights: str = "best", max_frames_per_subject: int | None = 150,
                baselines: bool = True, device: str = "auto", seed: int = 0,
-               progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+               progress: Callable[[str], None] | None = None, test_split: str | None = None,
+               presence: float = 1.0) -> pd.DataFrame:
     """Linear probes of a run's frozen features on ``task`` (``au``, ``pose`` or ``landmarks``).
 
     Args:
@@ -425,6 +504,9 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
         max_frames_per_subject: frames per person (evenly spaced; None: all).
         baselines: also probe the network at initialisation and raw pixels (PCA to the embedding size).
         progress: called with a line of text at each stage.
+        test_split: evaluate one fold, the store's split of this name (a dataset's own train/test partition,
+            e.g. MAFL's or 300-W's), with the linear models fitted on every other person; default: folds.
+        presence: AU labels count as present at this value or above (see :func:`probe_targets`).
 
     Returns:
         One row per representation × features: ``representation`` (``trained``, ``init``, ``pixels``),
@@ -454,9 +536,12 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
                           "store prepared with the run's --size")
     frames = select_frames(store, max_frames_per_subject)
     groups = frames["subject"].to_numpy().astype(str)
-    test_folds, how = person_folds(groups, store.folds, folds, _seen_people(Path(run)))
+    if test_split is not None:
+        test_folds, how = split_fold(store, groups, test_split, _seen_people(Path(run)))
+    else:
+        test_folds, how = person_folds(groups, store.folds, folds, _seen_people(Path(run)))
     say(f"{len(frames)} frames of {len(set(groups))} people; {how}")
-    targets = probe_targets(store, frames, task)
+    targets = probe_targets(store, frames, task, presence=presence)
     images = _pixels(store, frames)
     reps: list[tuple[str, str, np.ndarray, int | None]] = []
     for name in features:
@@ -562,7 +647,8 @@ def _separation_lines(run: str | Path, device: str, n_people: int) -> tuple[list
 def probe_report(run: str | Path, data: str | Path, task: str, out: str | Path,
                  features: Sequence[str] = ("encode",), folds: int | None = None, weights: str = "best",
                  max_frames_per_subject: int | None = 150, device: str = "auto", seed: int = 0,
-                 separation_people: int = 8, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                 separation_people: int = 8, progress: Callable[[str], None] | None = None,
+                 test_split: str | None = None, presence: float = 1.0) -> dict[str, Any]:
     """:func:`run_probes` written as a report into ``out`` (``probes_<task>.md``/``.csv``).
 
     The run's figures (``RUN/figures/*.png``) are copied to ``out/figures/`` and shown; for a TCAE run the
@@ -576,7 +662,8 @@ def probe_report(run: str | Path, data: str | Path, task: str, out: str | Path,
     from facedyn.atomic import atomic_path
 
     df = run_probes(run, data, task, features=features, folds=folds, weights=weights,
-                    max_frames_per_subject=max_frames_per_subject, device=device, seed=seed, progress=progress)
+                    max_frames_per_subject=max_frames_per_subject, device=device, seed=seed, progress=progress,
+                    test_split=test_split, presence=presence)
     out = Path(out)
     extra: list[str] = []
     files: list[Path] = []

@@ -9,7 +9,15 @@ bp4d       BP4D as in FERA 2015: AU06/10/12/14/17 intensities, FERA 2015 train/d
 disfa      DISFA: 12 AU intensities, left/right camera
 semaine    SEMAINE (AVEC 2012 style): continuous valence/arousal traces, ~50 fps video
 recola     RECOLA (AVEC 2016): arousal/valence gold-standard ARFFs, 25 fps video
+voxceleb   VoxCeleb1/2 face tracks (identity/video/track.mp4 or frame folders), for TCAE / FAb-Net
+300w       300-W: images with 68-point .pts files (1-based), the common train/test protocol
+mafl       MAFL: CelebA images, five landmarks, the MAFL training/testing lists
+aflw       AFLW: images, face boxes and head pose from aflw.sqlite
+emotionet  EmotioNet: image list with AU presence columns (999 = not coded)
 =========  ====================================================================================
+
+The image datasets (300-W, MAFL, AFLW, EmotioNet) give one-frame clips with their labels; see
+:mod:`facedyn.data.datasets.stills`.
 
 Each adapter's module docstring documents its layout, frame numbering and splits. Nothing
 downstream knows which adapter produced a clip.
@@ -22,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from facedyn.data.datasets import bp4d, disfa, folder, recola, semaine
+from facedyn.data.datasets import aflw, bp4d, disfa, emotionet, folder, mafl, recola, semaine, voxceleb, w300
 from facedyn.data.datasets.base import ClipSource, LabelLoader
 from facedyn.data.datasets.folder import require_root
 from facedyn.errors import ConfigError, DatasetError
@@ -35,6 +43,11 @@ ADAPTERS: dict[str, Callable[..., list[ClipSource]]] = {
     "disfa": disfa.discover,
     "semaine": semaine.discover,
     "recola": recola.discover,
+    "voxceleb": voxceleb.discover,
+    "300w": w300.discover,
+    "mafl": mafl.discover,
+    "aflw": aflw.discover,
+    "emotionet": emotionet.discover,
 }
 
 #: One-line description of the layout each adapter expects (used in error messages).
@@ -44,6 +57,11 @@ LAYOUTS: dict[str, str] = {
     "disfa": disfa.LAYOUT,
     "semaine": semaine.LAYOUT,
     "recola": recola.LAYOUT,
+    "voxceleb": voxceleb.LAYOUT,
+    "300w": w300.LAYOUT,
+    "mafl": mafl.LAYOUT,
+    "aflw": aflw.LAYOUT,
+    "emotionet": emotionet.LAYOUT,
 }
 
 

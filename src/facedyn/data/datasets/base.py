@@ -28,8 +28,9 @@ class ClipSource:
         video: a video file or a folder of numbered images.
         subject: the person in the clip (splits are by subject).
         labels: optional loader of per-frame labels, aligned to the decoded frames.
-        landmarks: optional ``.npy`` file of ``(N, 68, 2)`` float32 landmarks in source-video
-            pixels, used instead of the detector (e.g. the synthetic generator's ground truth).
+        landmarks: optional ``(N, 68, 2)`` landmarks in source-video pixels, used instead of the
+            detector: a ``.npy`` file (e.g. the synthetic generator's ground truth) or an array (an
+            image dataset's own annotation, see :mod:`facedyn.data.datasets.stills`).
         split: ``"train"``, ``"val"`` or ``"test"`` if the dataset defines it, else None.
         fps: frame rate to assume for image folders (videos carry their own).
     """
@@ -38,7 +39,7 @@ class ClipSource:
     video: Path
     subject: str
     labels: LabelLoader | None = None
-    landmarks: Path | None = None
+    landmarks: Path | np.ndarray | None = None
     split: str | None = None
     fps: float | None = None
     extra: dict[str, str] = field(default_factory=dict)

@@ -419,16 +419,30 @@ def trace_labels(
 
 def trace_files_labels(
     timestamps: np.ndarray,
-    per_label: Mapping[str, Path],
+    per_label: Mapping[str, Path | Sequence[Path]],
     combined: Sequence[Path] = (),
     time_scale: float = 1.0,
 ) -> pd.DataFrame:
     """Frame labels from trace files: ``combined`` files (time + several label columns, names
     lower-cased) and ``per_label`` files (time + one value column, or several averaged, e.g.
-    raters), resampled to ``timestamps`` with :func:`trace_labels`; per-label files win."""
+    raters), resampled to ``timestamps`` with :func:`trace_labels`; per-label files win.
+
+    A label given several files (one per annotator, e.g. SEMAINE's) is the mean of their resampled
+    traces (NaN where none covers a frame)."""
     traces = []
     for path in combined:
         tr = read_trace(path)
         traces.append(tr.rename(columns={c: str(c).lower() for c in tr.columns}))
-    traces += [collapse_values(read_trace(path), name) for name, path in per_label.items()]
-    return trace_labels(traces, timestamps, time_scale=time_scale)
+    several: dict[str, list[Path]] = {}
+    for name, path in per_label.items():
+        if isinstance(path, str | Path):
+            traces.append(collapse_values(read_trace(path), name))
+        else:
+            several[name] = list(path)
+    out = trace_labels(traces, timestamps, time_scale=time_scale)
+    for name, paths in several.items():
+        arr = np.vstack([trace_labels([collapse_values(read_trace(p), name)], timestamps, time_scale)[name]
+                         .to_numpy() for p in paths])
+        n = np.isfinite(arr).sum(0)
+        out[name] = np.where(n > 0, np.nansum(arr, 0) / np.maximum(n, 1), np.nan)
+    return out

@@ -11,7 +11,9 @@ SEMAINE distributions differ, so this adapter maps one documented layout::
                                       frameTime / timestamp) + valence, arousal, ... columns
         <session>_valence.arff|.csv|.txt   per-dimension traces (time + value; several value
         <session>_arousal.arff|...         columns, e.g. raters, are averaged), or
-        valence/<session>.arff ...         the same in per-dimension folders
+        valence/<session>.arff ...         the same in per-dimension folders, or
+        <session>_valence_R1.txt ...       one file per annotator (any suffix after the dimension):
+                                           their traces are averaged frame by frame
 
 Trace files are searched anywhere under ``root`` by name; where several match, the one closest
 to the video wins. Per-dimension files (dimensions ``valence``, ``arousal``, ``power``,
@@ -30,6 +32,7 @@ Subject: ``subjects[session]`` if given, else the first group (or whole match) o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -60,7 +63,18 @@ LAYOUT = ("SEMAINE: <session>.avi/.mp4 videos with traces <session>.csv (time,va
 DIMENSIONS: tuple[str, ...] = ("valence", "arousal", "power", "expectancy")
 
 
-def _labels(per_label: dict[str, Path], combined: list[Path], time_scale: float) -> LabelLoader:
+def annotator_traces(index: dict[str, list[Path]], session: str, label: str, near: Path) -> list[Path]:
+    """Separate annotator files ``<session>_<label>_<rater>.<ext>`` (e.g. ``s01_valence_R1.txt``), the
+    ones in the folder closest to ``near``, sorted."""
+    pat = re.compile(rf"^{re.escape(session.lower())}_{re.escape(label.lower())}_[a-z0-9]+\.(arff|csv|txt)$")
+    hits = [p for name, paths in index.items() if pat.match(name) for p in paths]
+    if not hits:
+        return []
+    best = closest(hits, near).parent
+    return sorted(p for p in hits if p.parent == best)
+
+
+def _labels(per_label: dict[str, Path | list[Path]], combined: list[Path], time_scale: float) -> LabelLoader:
     def load(timestamps: np.ndarray) -> pd.DataFrame:
         return trace_files_labels(timestamps, per_label, combined, time_scale=time_scale)
 
@@ -109,7 +123,11 @@ def discover(
         cands = [p for p in index.get(f"{session}.csv".lower(), [])
                  if p.parent.name.lower() not in dims and p != csv_path]
         combined = [closest(cands, path.parent)] if cands else []
-        per_label = {d: t for d in dims if (t := find_trace(index, session, d, path.parent)) is not None}
+        per_label: dict[str, Path | list[Path]] = {
+            d: t for d in dims if (t := find_trace(index, session, d, path.parent)) is not None}
+        for d in dims:
+            if d not in per_label and (raters := annotator_traces(index, session, d, path.parent)):
+                per_label[d] = raters
         subject = subjects.get(session) or subject_from(session, subject_regex, session)
         split = (subject_split.get(subject) or session_split.get(session)
                  or split_from_parts(path.relative_to(root).parts[:-1]))

@@ -1,0 +1,201 @@
+"""``facedyn reproduce``: every recipe end to end on its datasets' own layouts (tiny fixtures, ``--preset cpu``,
+one step per training), resumability, the dry run's plan and estimate, and the CLI.
+
+The DR recipes share one ``--out`` (as a user running them one after another would: the RECOLA DRs, the
+baselines and the prepared stores are made once), and so do the FAb-Net recipes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from facedyn.cli import main
+from facedyn.errors import ConfigError, DatasetError
+from facedyn.reproduce import RECIPES, Settings, dry_run, run_recipe, stage_list
+from facedyn.reproduce.stages import DATASET_DIRS
+from support import layouts
+
+#: the cpu preset with one step per training at 32 px: seconds per recipe
+TINY = {"size": 32, "epochs": 1, "steps": 1, "batch_size": 2, "val_batches": 1, "max_windows": 8, "n_boot": 10,
+        "frames": 20, "threads": 1, "grid_T": "3,5", "grid_S": "2", "precision": "fp32", "channels_last": "off"}
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("datasets")
+    for name, build in layouts.BUILDERS.items():
+        build(root / DATASET_DIRS[name])
+    return root
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("repro")
+
+
+def tiny(**extra: object) -> Settings:
+    return Settings(preset="cpu", device="cpu", overrides={**TINY, **extra})
+
+
+def numbers(md: str, row_start: str) -> list[float]:
+    """The numeric cells of the first markdown table row starting with ``| row_start``."""
+    line = next(ln for ln in md.splitlines() if ln.startswith(f"| {row_start}"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    out = []
+    for c in cells:
+        try:
+            out.append(float(c))
+        except ValueError:
+            continue
+    return out
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["facedyn", *args])
+    monkeypatch.setenv("COLUMNS", "250")
+    code = 0
+    try:
+        main()
+    except SystemExit as e:
+        code = int(e.code or 0)
+    cap = capsys.readouterr()
+    return code, cap.out + cap.err
+
+
+def test_list_names_the_eight_recipes(capsys, monkeypatch):
+    code, text = run(["reproduce", "--list"], capsys, monkeypatch)
+    names = ["dr-fig3", "dr-fig4", "dr-table1", "dr-table2", "tcae-au", "fabnet-landmarks", "fabnet-pose", "fabnet-au"]
+    assert code == 0 and list(RECIPES) == names and all(n in text for n in names)
+    assert "RECOLA/" in text and "CelebA/" in text and "300W/" in text
+    code, text = run(["reproduce", "--help"], capsys, monkeypatch)
+    assert code == 0 and "--dry-run" in text and "--data-root" in text
+
+
+@pytest.mark.slow
+def test_dr_fig3_ranks_on_bp4d_and_semaine_and_resumes(data_root, out):
+    res = run_recipe("dr-fig3", data_root, out, tiny())
+    md = res["table"]
+    assert "≈ 80" in md and "dr-paper.txt §4.3" in md
+    for row in ("DR (Rank Loss)", "UNet(MSE), Seq DI", "UNet(P), Seq DI", "Pix2Pix, Seq DI", "RankSVM (upper bound)"):
+        bp4d, semaine, average = numbers(md, f"5 | 2 | {row}")[2:5]
+        assert 0 <= bp4d <= 100 and 0 <= semaine <= 100 and average == pytest.approx((bp4d + semaine) / 2, abs=0.06)
+    assert numbers(md, "5 | 2 | RankSVM")[-1] > 90  # fits each window's own frames
+    assert (out / "results" / "dr-fig3" / "table.md").read_text() == md
+    again = run_recipe("dr-fig3", data_root, out, tiny())  # everything done: nothing reruns
+    assert again["ran"] == [] and len(again["skipped"]) == len(res["ran"]) == 13
+
+
+@pytest.mark.slow
+def test_dr_fig4_grid_shares_the_fig3_runs(data_root, out):
+    res = run_recipe("dr-fig4", data_root, out, tiny())
+    assert "train:dr/T5_S2" in res["skipped"] and "train:dr/T3_S2" in res["ran"]
+    for T in (3, 5):
+        assert len(numbers(res["table"], f"{T} | 2 | DR (Rank Loss)")) == 5
+    csv = pd.read_csv(out / "results" / "dr-fig4" / "rank_bp4d" / "ranking.csv")
+    assert set(zip(csv["T"], csv["S"], strict=True)) == {(3, 2), (5, 2)}
+
+
+@pytest.mark.slow
+def test_dr_table1_au_on_bp4d_beside_the_paper(data_root, out):
+    res = run_recipe("dr-table1", data_root, out, tiny())
+    md = res["table"]
+    from facedyn.data.store import ClipDataset
+
+    store = ClipDataset(out / "data" / "bp4d-similarity-32")
+    assert store.splits == {"train": ["F001"], "val": ["F003"], "test": ["F002"]}  # FERA 2015 devel = test
+    assert "paper: MDR+HG-HMR | 0.77 | 0.83 | 0.87 | 0.62 | 0.49 | 0.72" in md
+    for inp in ("SI", "SDR", "MDR", "UNet(MSE)", "UNet(P)", "Pix2Pix"):
+        row = next(ln for ln in md.splitlines() if ln.startswith(f"| {inp} + HG-HMR | facedyn"))
+        cells = [c.strip() for c in row.strip("|").split("|")][2:]
+        assert len(cells) == 6 and all(c == "–" or -1 <= float(c) <= 25 for c in cells)  # – : ICC undefined
+    table = pd.read_csv(out / "results" / "dr-table1" / "au" / "au.csv")
+    assert set(table["input"]) == {"si", "sdr", "mdr", "unet_mse", "unet_p", "pix2pix", "di", "bdi"}
+    assert np.isfinite(table["mse_avg"]).all()
+
+
+@pytest.mark.slow
+def test_dr_table2_affect_on_semaine_beside_the_paper(data_root, out):
+    res = run_recipe("dr-table2", data_root, out, tiny())
+    md = res["table"]
+    assert "train:dr/T3_S2" in res["skipped"]  # made by dr-fig4
+    assert "paper: MDR+VGG | 0.335 | 0.058 | – | 0.316 | 0.072 | –" in md
+    row = next(ln for ln in md.splitlines() if ln.startswith("| MDR + VGG | facedyn"))
+    assert len(row.strip("|").split("|")) == 8 and len(numbers(md, "MDR + VGG | facedyn")) >= 2  # MSEs at least
+    assert "trained from scratch" in md
+
+
+@pytest.mark.slow
+def test_tcae_au_probes_on_bp4d_and_disfa(data_root, tmp_path):
+    res = run_recipe("tcae-au", data_root, tmp_path, tiny())
+    md = res["table"]
+    assert "**BP4D**" in md and "**DISFA**" in md and "images only" in md
+    df = pd.read_csv(tmp_path / "results" / "tcae-au" / "probe_disfa" / "probes_au.csv")
+    assert list(df["representation"]) == ["trained", "init", "pixels"] and list(df["features"])[:2] == ["au", "au"]
+    assert {"AU12 F1", "mean F1"} <= set(df.columns)
+    from facedyn.data.store import ClipDataset
+
+    assert ClipDataset(tmp_path / "data" / "disfa-box-32").align == "box"
+
+
+@pytest.mark.slow
+def test_fabnet_recipes_share_three_runs(data_root, out):
+    fab = out / "fabnet"
+    land = run_recipe("fabnet-landmarks", data_root, fab, tiny())["table"]
+    for row, (w300, mafl) in (("FAB-Net |", (6.31, 3.78)), ("FAB-Net w/ curric. |", (5.73, 3.49)),
+                              ("FAB-Net w/ curric., 3 source frames", (5.71, 3.44))):
+        vals = numbers(land, row)
+        assert vals[1] == w300 and vals[4] == mafl and all(v >= 0 for v in vals)
+    probes = pd.read_csv(fab / "results" / "fabnet-landmarks" / "probe_mafl_s3c" / "probes_landmarks.csv")
+    assert np.isfinite(probes["NME %"]).all()
+    pose = run_recipe("fabnet-pose", data_root, fab, tiny())
+    assert {"train:fabnet/s1", "train:fabnet/s1c", "train:fabnet/s3c"} <= set(pose["skipped"])
+    assert numbers(pose["table"], " | paper")[:4] == [5.54, 7.84, 12.93, 8.77]
+    assert len(numbers(pose["table"], "FAB-Net | facedyn")) == 4
+    au = run_recipe("fabnet-au", data_root, fab, tiny())
+    assert numbers(au["table"], " | paper")[-1] == pytest.approx(76.4) and "EmotioNet" in au["table"]
+
+
+def test_dry_run_plan_commands_and_estimate_basis(data_root, tmp_path):
+    md = dry_run("dr-table1", data_root, tmp_path, Settings(preset="paper"))
+    assert "facedyn train dr --data" in md and "--preset paper" in md and "--size 224" in md
+    assert "Estimate, not a measurement" in md and "1000x" in md and "GPU hours" in md
+    assert "| to do |" in md and "done" not in md.split("## Stages")[1].split("**Total")[0].replace("to do", "")
+    stages = stage_list("dr-table1", data_root, tmp_path, Settings(preset="paper"))
+    assert [s.kind for s in stages].count("train") == 1 + 1 + 3 + 8  # DR, VGG features, 3 baselines, 8 AU inputs
+    missing = dry_run("fabnet-pose", tmp_path / "nothing", tmp_path, Settings(preset="paper", overrides={
+        "gpu_factor": 50.0}))
+    assert "no aflw under --data-root" in missing and "50x" in missing
+
+
+def test_user_mistakes_are_one_line_errors(data_root, tmp_path, capsys, monkeypatch):
+    with pytest.raises(DatasetError) as e:
+        run_recipe("fabnet-au", tmp_path / "empty", tmp_path / "o", tiny())
+    assert "EmotioNet" in str(e.value) or "VoxCeleb" in str(e.value)
+    code, text = run(["reproduce", "dr-fig9", "--data-root", str(data_root), "--out", str(tmp_path)], capsys,
+                     monkeypatch)
+    assert code == 2 and "unknown recipe 'dr-fig9'" in text and "Traceback" not in text
+    code, text = run(["reproduce", "dr-fig3", "--data-root", str(data_root), "--out", str(tmp_path), "--set", "x=1"],
+                     capsys, monkeypatch)
+    assert code == 2 and "KEY=VALUE" in text
+
+
+def test_a_stage_done_with_other_settings_is_refused(data_root, tmp_path):
+    s = stage_list("tcae-au", data_root, tmp_path, tiny())[1]
+    s.marker(tmp_path).parent.mkdir(parents=True)
+    s.marker(tmp_path).write_text(json.dumps({"id": s.id, "key": {**s.key, "steps_per_epoch": 99}}))
+    with pytest.raises(ConfigError) as e:
+        s.done(tmp_path)
+    assert "another --out" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_cli_dry_run(data_root, tmp_path, capsys, monkeypatch):
+    code, text = run(["reproduce", "tcae-au", "--data-root", str(data_root), "--out", str(tmp_path), "--dry-run",
+                      "--preset", "cpu"], capsys, monkeypatch)
+    assert code == 0 and "facedyn train tcae" in text and "facedyn eval probe" in text and "--folds 3" in text
+    assert not (tmp_path / "runs").exists()
