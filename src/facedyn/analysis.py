@@ -38,7 +38,9 @@ videos and for writers such as ``facedyn infer``.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,10 @@ FACE_COLUMNS = ["face_x", "face_y", "face_w", "face_h", "confidence", "detected"
 TRACKS = ("fit", "detect")
 #: Faces per forward pass of the models (faces of consecutive frames are batched).
 BATCH_FACES = 16
+#: torch threads of the models' forward passes, which run in a thread of their own beside the decoding and
+#: face tracking. With other work on the cores, 2 OpenMP threads made the DR 5-10x slower than 1 (measured on
+#: 2 shared cores: analyze 6.7 vs 28.5 frames/s); 1 thread plus the tracking beside it keeps both cores busy.
+NET_THREADS = 1
 
 
 @dataclass
@@ -207,8 +213,9 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
     """For every ``every``-th frame of ``source`` (a video, an image folder or one image), its faces.
 
     Yields one list per frame: one :class:`FaceResult` per face, by ``face_id`` (or one empty record).
-    Nothing is kept between frames but the tracker's state, each face's proxy history and the faces of at
-    most ``batch_faces`` frames waiting for their forward pass.
+    Nothing is kept between frames but the tracker's state, each face's proxy history and the faces of the
+    frames waiting for their forward pass (two batches of ``batch_faces``). The forward passes run in a
+    worker thread (:data:`NET_THREADS` torch threads) while the next frames are decoded and tracked.
     """
     from facedyn.data.faces import MultiFaceTracker, align_face
     from facedyn.data.faces.track import REDETECT_EVERY
@@ -223,29 +230,37 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
     tracker = MultiFaceTracker(quick=not still, redetect_every=REDETECT_EVERY if track == "fit" else 1)
     streams: dict[int, StreamProxies] = {}
     waiting: list[list[FaceResult]] = []
+    running: deque[tuple[Future[None], list[list[FaceResult]]]] = deque()
     n_faces = 0
-    for i, (frame, t) in enumerate(frames):
-        if i % every:
-            continue
-        found = tracker(frame)
-        if not found:
-            waiting.append([FaceResult(i, t, -1, np.full((68, 2), np.nan, np.float32))])
-        else:
-            results = []
-            for f in found:
-                r = FaceResult(i, t, f.face_id, np.asarray(f.landmarks, np.float32),
-                               face=_face_values(f, streams.setdefault(f.face_id, StreamProxies())))
-                for size, mask in models.specs:
-                    r.faces[(size, mask)] = align_face(frame, r.landmarks, size=size, mask=mask).image
-                results.append(r)
-            waiting.append(results)
-            n_faces += len(results)
-        if n_faces >= batch_faces:
-            models([r for rs in waiting for r in rs if r.success])
-            yield from waiting
-            waiting, n_faces = [], 0
-    models([r for rs in waiting for r in rs if r.success])
-    yield from waiting
+    with ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(NET_THREADS,)) as pool:
+        for i, (frame, t) in enumerate(frames):
+            if i % every:
+                continue
+            found = tracker(frame)
+            if not found:
+                waiting.append([FaceResult(i, t, -1, np.full((68, 2), np.nan, np.float32))])
+            else:
+                results = []
+                for f in found:
+                    r = FaceResult(i, t, f.face_id, np.asarray(f.landmarks, np.float32),
+                                   face=_face_values(f, streams.setdefault(f.face_id, StreamProxies())))
+                    for size, mask in models.specs:
+                        r.faces[(size, mask)] = align_face(frame, r.landmarks, size=size, mask=mask).image
+                    results.append(r)
+                waiting.append(results)
+                n_faces += len(results)
+            if n_faces >= batch_faces:
+                running.append((pool.submit(models, [r for rs in waiting for r in rs if r.success]), waiting))
+                waiting, n_faces = [], 0
+                while len(running) > 1 or (running and running[0][0].done()):
+                    done, batch = running.popleft()
+                    done.result()
+                    yield from batch
+        running.append((pool.submit(models, [r for rs in waiting for r in rs if r.success]), waiting))
+        while running:
+            done, batch = running.popleft()
+            done.result()
+            yield from batch
 
 
 def analyze(source: str | Path, runs: Sequence[str | Path | Any] = (), device: str | torch.device = "auto",
