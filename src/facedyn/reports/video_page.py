@@ -2,8 +2,8 @@
 
 The page shows, for the table :func:`facedyn.analyze` returns (or ``faces.csv`` of ``facedyn infer``):
 
-* a frame scrubber (slider, play button, arrow keys): the frame with each face's 68 landmarks, box and id
-  drawn, and beside it each face's DR (or other image-valued output) of that frame;
+* a frame scrubber (slider, play button, arrow keys; ``view.html#120`` opens at frame 120): the frame with
+  each face's 68 landmarks, box and id drawn, and beside it each face's DR (or other image-valued output);
 * per face, time series of the head pose (degrees) and of the landmark AU proxies, with a cursor at the
   current frame (click a chart to jump there);
 * per face, a strip of DRs evenly spaced over the video;
@@ -348,10 +348,15 @@ document.addEventListener('keydown', e => {
   if (e.key === 'ArrowRight') draw(Math.min(cur + 1, F.length - 1));
   if (e.key === 'ArrowLeft') draw(Math.max(cur - 1, 0));
 });
+function nearest(key, v) {
+  let best = 0;
+  F.forEach((f, i) => { if (Math.abs(f[key] - v) < Math.abs(F[best][key] - v)) best = i; });
+  return best;
+}
 document.querySelectorAll('.chart').forEach(s => s.addEventListener('click', e => {
   const r = s.getBoundingClientRect(), vb = s.viewBox.baseVal, x = (e.clientX - r.left) / r.width * vb.width;
-  const t = +s.dataset.t0 + (x - +s.dataset.x0) / (+s.dataset.x1 - +s.dataset.x0) * (+s.dataset.t1 - +s.dataset.t0);
-  let best = 0; F.forEach((f, i) => { if (Math.abs(f.t - t) < Math.abs(F[best].t - t)) best = i; }); draw(best);
+  const d = s.dataset, t = +d.t0 + (x - +d.x0) / (+d.x1 - +d.x0) * (+d.t1 - +d.t0);
+  draw(nearest('t', t));
 }));
-draw(0);
+draw(nearest('f', parseInt(location.hash.slice(1)) || 0));  // view.html#120 opens at frame 120
 """
