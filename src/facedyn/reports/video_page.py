@@ -42,6 +42,11 @@ _PROXIES = [("AU01_p", "AU01 brow in", "#9467bd"), ("AU02_p", "AU02 brow out", "
 _W, _H, _PAD, _TOP = 640, 170, 34, 34  # chart size, left margin, top of the plot area (SVG units)
 
 
+def _even(n: int, k: int) -> np.ndarray:
+    """At most ``k`` indices evenly spaced over ``range(n)``, first and last included."""
+    return np.unique(np.linspace(0, n - 1, min(k, n)).round().astype(int)) if n else np.zeros(0, int)
+
+
 def _b64(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
@@ -183,7 +188,7 @@ def _sampled_frames(source: Path, wanted: set[int], width: int) -> dict[int, tup
 
 def write_video_page(table: pd.DataFrame, source: str | Path, out: str | Path,
                      maps: Mapping[str, Sequence[np.ndarray]] | None = None, title: str | None = None,
-                     max_frames: int = 240, width: int = 480, strip: int = 12) -> Path:
+                     max_frames: int = 240, width: int = 480, strip: int = 12, max_points: int = 2000) -> Path:
     """Write the page for ``table`` (rows of :func:`facedyn.analyze` of ``source``) to ``out``; returns ``out``.
 
     Args:
@@ -195,6 +200,7 @@ def write_video_page(table: pd.DataFrame, source: str | Path, out: str | Path,
         max_frames: most frames embedded (evenly spaced over those analysed).
         width: width in pixels of the embedded frames.
         strip: DRs per face in the strip.
+        max_points: most frames per face in the charts and the PCA map (evenly spaced; long videos).
 
     Raises:
         NoFaceError: no row of ``table`` has a face.
@@ -209,8 +215,7 @@ def write_video_page(table: pd.DataFrame, source: str | Path, out: str | Path,
     maps = dict(maps) if maps is not None else {c: list(table[c]) for c in _map_columns(table)}
     map_name = next(iter(maps), None)
     all_frames = np.unique(table["frame"].astype(int))
-    keep = set(all_frames[np.unique(np.linspace(0, len(all_frames) - 1, min(max_frames, len(all_frames)))
-                                    .round().astype(int))].tolist())
+    keep = set(all_frames[_even(len(all_frames), max_frames)].tolist())
     images = _sampled_frames(source, keep, width)
     lm_cols = [f"{a}_{i}" for i in range(68) for a in ("x", "y")]
     frames_js = []
@@ -233,17 +238,19 @@ def write_video_page(table: pd.DataFrame, source: str | Path, out: str | Path,
     emb_cols = embedding_columns(table)
     sections = []
     for fid in sorted(faces["face_id"].astype(int).unique()):
-        rows = faces[faces["face_id"] == fid].sort_values("frame")
-        part = [f'<h2>Face {fid}</h2><p class="meta">{len(rows)} frames with this face, '
-                f"{rows['timestamp'].min():.2f}–{rows['timestamp'].max():.2f} s; mean confidence "
-                f"{rows['confidence'].mean() if 'confidence' in rows else float('nan'):.2f}</p>"]
+        every = faces[faces["face_id"] == fid].sort_values("frame")
+        rows = every.iloc[_even(len(every), max_points)]  # what charts and the PCA map draw
+        part = [f'<h2>Face {fid}</h2><p class="meta">{len(every)} frames with this face, '
+                f"{every['timestamp'].min():.2f}–{every['timestamp'].max():.2f} s; mean confidence "
+                f"{every['confidence'].mean() if 'confidence' in every else float('nan'):.2f}"
+                f"{'' if len(rows) == len(every) else f'; charts show {len(rows)} evenly spaced frames'}</p>"]
         part.append(_chart(rows, _POSE, t0, t1, "head pose (degrees)"))
-        ready = rows[rows["proxy_ready"] == 1] if "proxy_ready" in rows else rows
-        note = "" if len(ready) == len(rows) else f" (rest settled from {ready['timestamp'].min():.1f} s)" \
+        ready = every[every["proxy_ready"] == 1] if "proxy_ready" in every else every
+        note = "" if len(ready) == len(every) else f" (rest settled from {ready['timestamp'].min():.1f} s)" \
             if len(ready) else " (rest not settled yet)"
         part.append(_chart(rows, _PROXIES, t0, t1, f"AU proxies (tenths of the eye distance){note}"))
         if map_name is not None:
-            pick = rows.index[np.unique(np.linspace(0, len(rows) - 1, min(strip, len(rows))).round().astype(int))]
+            pick = rows.index[_even(len(rows), strip)]
             cells = "".join(f'<figure><img src="{_encode(minmax_uint8(np.asarray(maps[map_name][i])), ".png")}" '
                             f'alt="{map_name} frame {int(table.loc[i, "frame"])}"><figcaption>'
                             f'{table.loc[i, "timestamp"]:.1f} s</figcaption></figure>' for i in pick)
