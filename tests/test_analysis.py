@@ -111,8 +111,8 @@ def test_infer_track_and_html(synth_videos: Path, tmp_path: Path, capsys: pytest
                               monkeypatch: pytest.MonkeyPatch) -> None:
     video = next(synth_videos.rglob("*.mp4"))
     for track in ("fit", "detect"):
-        monkeypatch.setattr(sys, "argv", ["facedyn", "infer", str(video), "--track", track, "--html", "--out",
-                                          str(tmp_path / track)])
+        monkeypatch.setattr(sys, "argv", ["facedyn", "infer", str(video), "--run", "dr-t5", "--track", track,
+                                          "--html", "--out", str(tmp_path / track)])
         with pytest.raises(SystemExit) as e:
             main()
         assert e.value.code in (0, None), capsys.readouterr().err
