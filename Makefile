@@ -35,10 +35,12 @@ bench: $(STAMP)
 models: $(STAMP)
 	$(BIN)/python scripts/make_models.py $(if $(CV),--cv $(CV),)
 
-# Render the demo's HTML report and the `infer --html` page of a real clip (VIDEO) in headless Chromium (Debian's
-# package) and save screenshots to look at: $(REPORT:.html=.png) and $(VIEW:.html=.png).
+# Render the demo's HTML report and the `infer --html` page of a real clip (VIDEO; the demo's first synthetic
+# clip where ../shared is absent) in headless Chromium (Debian's package) and save screenshots to look at:
+# $(REPORT:.html=.png) and $(VIEW:.html=.png).
 REPORT ?= demo_out/report.html
-VIDEO ?= ../shared/data/real/talking_d10.mp4
+REAL_VIDEO := ../shared/data/real/talking_d10.mp4
+VIDEO ?= $(if $(wildcard $(REAL_VIDEO)),$(REAL_VIDEO),demo_out/videos/S001/S001.mp4)
 VIEW ?= demo_out/infer/view.html
 CHROMIUM = chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 	--disable-background-networking --disable-component-update --disable-sync --user-data-dir=$$(mktemp -d) \
