@@ -71,20 +71,34 @@ def test_fit_tracking_follows_detection_with_few_detections(real_data: Path) -> 
     assert sum(not f[0].detected for f in a) == 30 - fit.detections
 
 
-def test_two_moving_faces_keep_their_ids_when_fitted() -> None:
+def _two_faces(t: int, right: bool = True) -> np.ndarray:
+    """The astronaut twice on a canvas, drifting a few px per frame ``t`` (the right copy hidden: ``right=False``)."""
     skdata = pytest.importorskip("skimage.data")
     photo = np.ascontiguousarray(np.asarray(skdata.astronaut())[:300, 56:456])
     h, w = photo.shape[:2]
+    canvas = np.full((h + 60, 2 * w + 80, 3), 90, np.uint8)
+    canvas[20 + 2 * t:20 + 2 * t + h, 10 + 4 * t:10 + 4 * t + w] = photo
+    if right:
+        canvas[30 - t:30 - t + h, w + 60 - 2 * t:w + 60 - 2 * t + w] = photo
+    return canvas
+
+
+def test_two_moving_faces_keep_their_ids_when_fitted() -> None:
     tr = MultiFaceTracker(FaceLandmarker(), redetect_every=4)
     for t in range(9):
-        canvas = np.full((h + 60, 2 * w + 80, 3), 90, np.uint8)
-        canvas[20 + 2 * t:20 + 2 * t + h, 10 + 4 * t:10 + 4 * t + w] = photo
-        canvas[30 - 2 * t:30 - 2 * t + h, w + 60 - 3 * t:w + 60 - 3 * t + w] = photo
-        faces = tr(canvas)
+        faces = tr(_two_faces(t))
         assert [f.face_id for f in faces] == [0, 1], t
         assert faces[0].box[2] < faces[1].box[0]
         assert all(0 < f.confidence <= 1 for f in faces)
     assert tr.detections == 3  # frames 0, 4, 8
+
+
+def test_a_face_the_detector_missed_is_looked_for_on_the_next_frames() -> None:
+    tr = MultiFaceTracker(FaceLandmarker(), redetect_every=10, max_gap=5)
+    ids = [[f.face_id for f in tr(_two_faces(t, right=t != 10))] for t in range(13)]
+    assert ids[:10] == [[0, 1]] * 10 and ids[10] == [0]  # frame 10 detects, the right face is hidden
+    assert ids[11:] == [[0, 1]] * 2  # back on frame 11: detected at once (not 10 frames later), same id
+    assert tr.detections == 3  # frames 0, 10, 11; frame 12 is fitted again
 
 
 def test_runs_by_name_embeddings_and_the_page(synth_store: Path, synth_videos: Path, tmp_path: Path) -> None:

@@ -271,9 +271,10 @@ class MultiFaceTracker:
     each face of the previous frame is fitted in the box predicted from its last landmarks and keeps its
     id; the frame is detected instead when any fit degrades (a shape that is not face-like or changed too
     much since the last frame, see :class:`FittingTracker`, or a face whose width changed by more than
-    ``max_scale_change`` since its last detection), when two fits land on one face (box IoU > 0.5) or when
-    the previous frame had no face. Faces that enter, and faces the detector missed on a detection
-    frame, are (re)found at the next detection, at most N - 1 frames later.
+    ``max_scale_change`` since its last detection), when two fits land on one face (box IoU > 0.5), when
+    the previous frame had no face, and while a face the detector missed could still keep its id (it was
+    seen in the last ``max_gap`` frames): each frame is detected until it is found again or forgotten.
+    Faces that enter are found at the next detection, at most N - 1 frames later.
 
     Matching is by box overlap only (no motion model): ids follow faces that move less than about
     half a box width per frame, and two faces whose boxes overlap (one passing in front of the
@@ -412,7 +413,9 @@ class MultiFaceTracker:
         """
         img = as_rgb(image)
         faces = None
-        if self._fits and self._since < self.redetect_every - 1:
+        # fit only while every face that can still keep its id is being fitted: after a face was lost (the
+        # detector missed it), detect on each frame until it is found again or its track expires
+        if self._fits and self._since < self.redetect_every - 1 and set(self._tracks) <= set(self._fits):
             faces = self._fit_all(img)
             if faces is not None:
                 self._since += 1
