@@ -35,15 +35,23 @@ bench: $(STAMP)
 models: $(STAMP)
 	$(BIN)/python scripts/make_models.py $(if $(CV),--cv $(CV),)
 
-# Render the demo's HTML report in headless Chromium (Debian's package) and save a screenshot to look at.
+# Render the demo's HTML report and the `infer --html` page of a real clip (VIDEO; the demo's first synthetic
+# clip where ../shared is absent) in headless Chromium (Debian's package) and save screenshots to look at:
+# $(REPORT:.html=.png) and $(VIEW:.html=.png).
 REPORT ?= demo_out/report.html
+REAL_VIDEO := ../shared/data/real/talking_d10.mp4
+VIDEO ?= $(if $(wildcard $(REAL_VIDEO)),$(REAL_VIDEO),demo_out/videos/S001/S001.mp4)
+VIEW ?= demo_out/infer/view.html
+CHROMIUM = chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	--disable-background-networking --disable-component-update --disable-sync --user-data-dir=$$(mktemp -d) \
+	--hide-scrollbars
 report-check: $(STAMP)
 	test -f $(REPORT) || $(MAKE) demo
+	test -f $(VIEW) || $(BIN)/facedyn infer $(VIDEO) --html --out $(dir $(VIEW))
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
-	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
-		--disable-component-update --disable-sync --user-data-dir=$$(mktemp -d) --hide-scrollbars \
-		--window-size=1200,4000 --screenshot=$(REPORT:.html=.png) file://$$(realpath $(REPORT))
-	@echo "screenshot: $(REPORT:.html=.png)"
+	$(CHROMIUM) --window-size=1200,4000 --screenshot=$(REPORT:.html=.png) file://$$(realpath $(REPORT))
+	$(CHROMIUM) --window-size=1200,1800 --screenshot=$(VIEW:.html=.png) file://$$(realpath $(VIEW))
+	@echo "screenshots: $(REPORT:.html=.png) $(VIEW:.html=.png)"
 
 clean:
 	rm -rf $(VENV) demo_out models_work .pytest_cache .ruff_cache

@@ -23,6 +23,8 @@ BENCHES = [
     ("prepare", "bench_prepare.py", [], "prepare frames/s: detect every frame vs fit-tracking; 1 vs 2 workers"),
     ("data", "bench_data.py", [], "decode, landmarks, align, window loader vs the UNet step it feeds"),
     ("infer", "bench_infer.py", [], "analyze faces/s, torch vs onnxruntime, 64 and 224 px"),
+    ("analyze", "bench_analyze.py", [], "analyze end to end frames/s: fit-tracking vs detecting every frame, 1 and 4 "
+     "faces"),
     ("train", "bench_train.py", [], "training windows/s of the loop vs the bare network"),
     ("rank_loss", "bench_rank_loss.py", [], "the vectorised Rank Loss vs its literal loops"),
 ]

@@ -43,6 +43,35 @@ def test_help_for_every_command(capsys: pytest.CaptureFixture[str], monkeypatch:
     assert code == 0 and "facedyn" in out
 
 
+def test_help_reads_at_80_columns(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command's --help in an 80-column terminal: no line wider, no help line of a lone word."""
+    import typer.main
+
+    from facedyn import cli
+
+    cli._add_train_commands()
+
+    def paths(cmd: object, path: list[str]) -> list[list[str]]:
+        subs = getattr(cmd, "commands", {})
+        return [path] + [p for name in sorted(subs) for p in paths(subs[name], [*path, name])]
+
+    commands = paths(typer.main.get_command(cli.app), [])
+    assert ["train", "fabnet"] in commands and ["eval", "probe"] in commands and len(commands) > 25
+    for path in commands:
+        monkeypatch.setattr(sys, "argv", ["facedyn", *path, "--help"])
+        monkeypatch.setenv("COLUMNS", "80")
+        with pytest.raises(SystemExit) as e:
+            main()
+        assert e.value.code in (0, None), path
+        lines = capsys.readouterr().out.splitlines()
+        assert any("Usage" in line for line in lines), path
+        for line in lines:
+            words = line.split()
+            assert len(line) <= 80, (path, line)
+            # a lone word is a help text's widow; an option's names or a section title stand alone by design
+            assert len(words) != 1 or words[0].startswith("-") or words[0].endswith(":"), (path, line)
+
+
 def test_end_to_end(synth_videos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                     monkeypatch: pytest.MonkeyPatch) -> None:
     data = tmp_path / "data"

@@ -140,7 +140,7 @@ def test_shipped_models_load_by_name_and_serve_as_the_default(synth_store: Path,
     from facedyn import api
 
     shipped = tmp_path / "models"
-    monkeypatch.setattr(api, "SHIPPED_DIR", shipped)
+    monkeypatch.setattr(runs, "SHIPPED_DIR", shipped)
     with pytest.raises(facedyn.errors.ConfigError, match="no run given"):
         facedyn.analyze(next(synth_videos.rglob("*.mp4")))
     run = train("dr", synth_store, tmp_path / "dr", {"epochs": 1, "steps_per_epoch": 1, "batch_size": 4, "T": 2,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -38,3 +40,75 @@ def test_infer_a_photo_without_a_run_uses_the_shipped_dr_t5(real_data: Path, tmp
     dr = next((tmp_path / "o").rglob("*.npy"))
     arr = np.load(dr)
     assert arr.shape[-3:] == (3, 64, 64) and np.isfinite(arr).all() and arr.std() > 0
+
+
+def _ok(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> str:
+    code, out, err = run(args, capsys, monkeypatch)
+    assert code == 0, err
+    return out
+
+
+def test_eval_rank_and_metrics_take_a_shipped_name(synth_store64: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    _ok(["eval", "rank", "--data", str(synth_store64), "--run", "dr-t5", "--methods", "centred", "--max-windows",
+         "8", "--out", str(tmp_path / "rank")], capsys, monkeypatch)
+    table = pd.read_csv(tmp_path / "rank" / "ranking.csv")
+    assert set(table["method"]) == {"dr", "centred"} and (table["T"] == 5).all()
+    out = _ok(["eval", "metrics", "--data", str(synth_store64), "--run", "dr-t5", "--split", "all"], capsys,
+              monkeypatch)
+    assert "acc" in {line.split()[0] for line in out.strip().splitlines()}
+
+
+def test_eval_probe_takes_a_shipped_name(synth_store64: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    _ok(["eval", "probe", "--run", "dr-t5", "--data", str(synth_store64), "--task", "pose", "--folds", "3",
+         "--max-frames", "12", "--out", str(tmp_path / "p")], capsys, monkeypatch)
+    assert (tmp_path / "p" / "probes_pose.csv").is_file()
+
+
+def test_represent_and_config_take_a_shipped_name(synth_store64: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(synth_store64, data)
+    out = _ok(["represent", "--data", str(data), "--run", "dr-t5"], capsys, monkeypatch)
+    assert "T=5, S=2" in out and (data / "representations").is_dir()
+    _ok(["train", "dr", "--data", str(data), "--out", str(tmp_path / "r"), "--config", "dr-t5", "--epochs", "1",
+         "--steps-per-epoch", "1", "--batch-size", "2", "--max-val-batches", "1"], capsys, monkeypatch)
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())["config"]
+    assert (cfg["T"], cfg["S"], cfg["epochs"]) == (5, 2, 1)
+
+
+def test_export_and_report_take_a_shipped_name(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    _ok(["export", "onnx", "dr-t5", "--out", str(tmp_path / "m.onnx")], capsys, monkeypatch)
+    from facedyn.export import OnnxModel
+
+    ort = OnnxModel(tmp_path / "m.onnx")
+    x = torch.rand(2, 3, 64, 64)
+    np.testing.assert_allclose(ort.encode(x).numpy(), facedyn.load("dr-t5", device="cpu").encode(x).numpy(),
+                               atol=1e-4, rtol=1e-4)
+    _ok(["report", "dr-t5", "--out", str(tmp_path / "r.html")], capsys, monkeypatch)
+    page = (tmp_path / "r.html").read_text()
+    assert "dr-t5" in page and "theta" in page
+
+
+def test_unknown_names_say_what_ships(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = run(["export", "onnx", "dr-t7", "--out", str(tmp_path / "m.onnx")], capsys, monkeypatch)
+    assert code == 2 and "shipped: dr-t3, dr-t5, dr-t9" in err and "Traceback" not in err
+
+
+def test_init_weights_are_rebuilt_from_the_seed_where_not_shipped(synth_store: Path, tmp_path: Path) -> None:
+    from facedyn.train import train
+
+    run = train("dr", synth_store, tmp_path / "dr", {"epochs": 1, "steps_per_epoch": 1, "batch_size": 4, "T": 2,
+                                                     "S": 1, "width": 4, "depth": 2, "seed": 3}).run
+    x = torch.rand(2, 3, 32, 32)
+    saved = facedyn.load(run, weights="init", device="cpu").encode(x)
+    (run / "checkpoints" / "init.safetensors").unlink()  # as the shipped models, which keep only best
+    assert torch.equal(facedyn.load(run, weights="init", device="cpu").encode(x), saved)
+    assert facedyn.load("dr-t5", weights="init", device="cpu").encode(torch.rand(1, 3, 64, 64)).shape == (1, 12288)

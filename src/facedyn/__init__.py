@@ -6,6 +6,7 @@ Public API::
     model = facedyn.load("runs/dr")                 # any trained run (or a shipped model's name)
     z = model.encode(faces)                         # (N, D) representation of aligned faces in [0, 1]
     df = facedyn.analyze("video.mp4", runs=["runs/dr"])   # every face of every frame → DataFrame
+    df.pipe(facedyn.view, "video.html")             # frames, landmarks, pose, AU proxies, DRs in one page
 
     from facedyn.train import train                 # train any registered method
     train("dr", "data/synth", "runs/dr2", {"T": 5, "S": 2})
@@ -17,7 +18,7 @@ from typing import Any
 
 __version__ = "0.2.0"
 
-__all__ = ["__version__", "analyze", "evaluate", "load"]
+__all__ = ["__version__", "analyze", "evaluate", "load", "view"]
 
 
 def load(run: Any, weights: str = "best", device: Any = "auto") -> Any:
@@ -28,11 +29,18 @@ def load(run: Any, weights: str = "best", device: Any = "auto") -> Any:
 
 
 def analyze(source: Any, runs: Any = (), device: Any = "auto", arrays: bool = True, every: int = 1,
-            engine: str = "torch") -> Any:
+            engine: str = "torch", track: str = "fit") -> Any:
     """Every face of a video or image through ``runs``, as a DataFrame: see :func:`facedyn.analysis.analyze`."""
     from facedyn.analysis import analyze as _analyze
 
-    return _analyze(source, runs, device=device, arrays=arrays, every=every, engine=engine)
+    return _analyze(source, runs, device=device, arrays=arrays, every=every, engine=engine, track=track)
+
+
+def view(table: Any, out: Any = "facedyn_view.html", source: Any = None, **kw: Any) -> Any:
+    """One self-contained HTML page of an :func:`analyze` table: see :func:`facedyn.reports.video_page.view`."""
+    from facedyn.reports.video_page import view as _view
+
+    return _view(table, out, source=source, **kw)
 
 
 def evaluate(run: Any, data: Any, split: str = "test", weights: str = "best", device: Any = "auto") -> Any:

@@ -1,18 +1,36 @@
 """``facedyn.analyze``: every face of a video or image through trained models, as one table.
 
     import facedyn
-    df = facedyn.analyze("interview.mp4", runs=["runs/dr"])
-    df[df.face_id == 0]                      # one person's rows
-    df.loc[0, "dr"]                          # the DR of that face, (3, 64, 64) float32
+    df = facedyn.analyze("interview.mp4")                  # the shipped dr-t5
+    df = facedyn.analyze("interview.mp4", runs=["dr-t5", "runs/fabnet"])
+    df[df.face_id == 0]                                    # one person's rows
+    df.loc[0, "dr"]                                        # the DR of that face, (3, 64, 64) float32
 
-Frames are decoded lazily (PyAV), every face is detected (dlib HOG + 68 landmarks) and keeps a
-``face_id`` across frames by box overlap, each face is aligned as each run's dataset was (crop size,
-mask, template) and every model's named outputs are computed. Columns: ``frame, timestamp, face_id,
-success, x_0..x_67, y_0..y_67`` (OpenFace-style, landmarks in source pixels), then the outputs: a
-scalar per face is one column, a vector of K values ``name_0..name_{K-1}``, an image-valued output (a
-DR) one column of arrays (``arrays=False`` leaves those out). A frame without a face gives one row
-with ``face_id`` -1, ``success`` 0 and NaN landmarks. With several runs, output columns are prefixed
-by each run's label (``dr.dr``, ``unet_mse-di.dr``).
+Frames are decoded lazily (PyAV). Faces are followed with ids kept across frames
+(:class:`~facedyn.data.faces.track.MultiFaceTracker`): with ``track="fit"`` (default) dlib's HOG
+detector runs every :data:`~facedyn.data.faces.track.REDETECT_EVERY` frames and wherever a fit degrades,
+and the 68-point model is fitted in between (as ``facedyn prepare``); ``track="detect"`` detects on every
+frame. Each face is aligned as each run's dataset was (crop size, mask, template) and every model's named
+outputs are computed, in batches of faces of consecutive frames.
+
+Columns (the README's column table documents each):
+
+* ``frame, timestamp, face_id, success, x_0..x_67, y_0..y_67``: OpenFace's names, landmarks in source
+  pixels;
+* :data:`FACE_COLUMNS`: the face box ``face_x, face_y, face_w, face_h`` (source pixels, top-left corner
+  and size), ``confidence`` (how face-like the fitted shape is, in [0, 1]: :func:`fit_confidence`),
+  ``detected`` (1 where the detector ran and found the face, 0 where it was fitted from the last frame),
+  head pose ``pose_yaw_deg, pose_pitch_deg, pose_roll_deg`` (degrees, :mod:`facedyn.tasks.pose`), the
+  landmark AU proxies ``AU01_p .. AU45_p`` relative to the face's running rest and ``proxy_ready``
+  (:class:`~facedyn.tasks.proxies.StreamProxies`);
+* each run's outputs: a scalar per face is one column, a vector of K values ``name_0..name_{K-1}``, an
+  image-valued output (a DR) one column of arrays (``arrays=False`` leaves those out); the output that is
+  the run's embedding (FAb-Net's, TCAE's AU embedding) is ``<run>_0..<run>_{D-1}``. With several runs,
+  the other outputs are prefixed ``<run>.`` (``dr-t3.dr``, ``dr-t5.dr``); ``<run>`` is the shipped name or
+  the run directory's name.
+
+A frame without a face gives one row with ``face_id`` -1, ``success`` 0, ``confidence`` 0 and NaN
+elsewhere.
 
 :func:`iter_faces` yields the same information frame by frame without keeping anything, for long
 videos and for writers such as ``facedyn infer``.
@@ -20,7 +38,9 @@ videos and for writers such as ``facedyn infer``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,25 +52,41 @@ import torch
 from facedyn.api import FaceModel, load
 from facedyn.data import video as video_io
 from facedyn.errors import ConfigError, InputNotFoundError
+from facedyn.tasks.proxies import PROXY_COLUMNS
 
 #: Columns every table starts with (OpenFace's names).
 BASE_COLUMNS = ["frame", "timestamp", "face_id", "success",
                 *[f"x_{i}" for i in range(68)], *[f"y_{i}" for i in range(68)]]
+#: Head pose columns (degrees; signs in :mod:`facedyn.tasks.pose`).
+POSE_DEG_COLUMNS = ["pose_yaw_deg", "pose_pitch_deg", "pose_roll_deg"]
+#: What the face tracking, the head pose and the landmark AU proxies add after :data:`BASE_COLUMNS`.
+FACE_COLUMNS = ["face_x", "face_y", "face_w", "face_h", "confidence", "detected", *POSE_DEG_COLUMNS,
+                *PROXY_COLUMNS, "proxy_ready"]
+#: ``track`` values: fit between detections, or detect on every frame.
+TRACKS = ("fit", "detect")
+#: Faces per forward pass of the models (faces of consecutive frames are batched).
+BATCH_FACES = 16
+#: torch threads of the models' forward passes, which run in a thread of their own beside the decoding and
+#: face tracking. With other work on the cores, 2 OpenMP threads made the DR 5-10x slower than 1 (measured on
+#: 2 shared cores: analyze 6.7 vs 28.5 frames/s); 1 thread plus the tracking beside it keeps both cores busy.
+NET_THREADS = 1
 
 
 @dataclass
 class FaceResult:
     """One face in one frame (or the empty record of a frame without a face: ``face_id`` -1).
 
-    ``landmarks``: ``(68, 2)`` float32 in source pixels (NaN without a face); ``faces``: the aligned
-    crop per data spec ``(size, mask)``, uint8 ``(size, size, 3)``; ``outputs``: per column prefix the
-    face's output as a NumPy array (``()`` scalar, ``(K,)`` vector or ``(C, H, W)`` map).
+    ``landmarks``: ``(68, 2)`` float32 in source pixels (NaN without a face); ``face``: the
+    :data:`FACE_COLUMNS` values (box, confidence, pose, proxies); ``faces``: the aligned crop per data
+    spec ``(size, mask)``, uint8 ``(size, size, 3)``; ``outputs``: per column prefix the face's output as
+    a NumPy array (``()`` scalar, ``(K,)`` vector or ``(C, H, W)`` map).
     """
 
     frame: int
     timestamp: float
     face_id: int
     landmarks: np.ndarray
+    face: dict[str, float] = field(default_factory=dict)
     faces: dict[tuple[int, bool], np.ndarray] = field(default_factory=dict)
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -59,12 +95,16 @@ class FaceResult:
         return self.face_id >= 0
 
     def row(self, arrays: bool = True) -> dict[str, Any]:
-        """This face as a table row (:data:`BASE_COLUMNS`, then the outputs)."""
+        """This face as a table row (:data:`BASE_COLUMNS`, :data:`FACE_COLUMNS`, then the outputs)."""
         lm = self.landmarks.astype(np.float64)
         r: dict[str, Any] = {"frame": self.frame, "timestamp": round(self.timestamp, 4), "face_id": self.face_id,
                              "success": int(self.success)}
         r.update({f"x_{i}": lm[i, 0] for i in range(68)})
         r.update({f"y_{i}": lm[i, 1] for i in range(68)})
+        r.update({c: self.face.get(c, np.nan) for c in FACE_COLUMNS})
+        for c in ("detected", "proxy_ready"):
+            r[c] = int(self.face.get(c, 0))
+        r["confidence"] = float(self.face.get("confidence", 0.0))
         for name, v in self.outputs.items():
             if v.ndim == 0:
                 r[name] = float(v)
@@ -73,6 +113,17 @@ class FaceResult:
             elif arrays:
                 r[name] = v
         return r
+
+
+def run_name(run: str | Path | Any) -> str:
+    """How a run is named in column names: a shipped model's name or the run directory's (an ``.onnx``
+    file's stem; for a loaded model, its run directory's name)."""
+    if not isinstance(run, str | Path):
+        run = getattr(run, "run", "model")
+    p = Path(run)
+    if p.suffix == ".onnx":
+        return p.parent.parent.name if p.parent.name == "onnx" else p.stem
+    return p.name or str(run)
 
 
 def _load_one(run: str | Path | Any, device: str | torch.device, engine: str) -> Any:
@@ -87,25 +138,25 @@ def _load_one(run: str | Path | Any, device: str | torch.device, engine: str) ->
     return load(run, device=device)
 
 
-def load_models(runs: Sequence[str | Path | Any], device: str | torch.device, engine: str = "torch"
-                ) -> dict[str, Any]:
-    """Loaded models by column prefix (no prefix for a single run). ``engine="onnx"`` runs each network with
-    onnxruntime (exported once into the run directory); ``.onnx`` files are run with onnxruntime anyway."""
+def load_models(runs: Sequence[str | Path | Any] | Mapping[str, Any], device: str | torch.device,
+                engine: str = "torch") -> dict[str, Any]:
+    """Loaded models by run name (:func:`run_name`; ``~k`` added to a repeated name). ``engine="onnx"`` runs each
+    network with onnxruntime (exported once, see :func:`facedyn.export.cached_onnx`); ``.onnx`` files are run
+    with onnxruntime anyway. A mapping of names to loaded models is returned as it is."""
+    if isinstance(runs, Mapping):
+        return dict(runs)
     if not runs:
         from facedyn.api import default_runs
 
         runs = default_runs()
-    loaded = [_load_one(r, device, engine) for r in runs]
-    for m in loaded:
+    out: dict[str, FaceModel] = {}
+    for r in runs:
+        m = _load_one(r, device, engine)
         if m.data.align != "similarity":
             raise ConfigError(f"{m.run}: trained on {m.data.align!r}-aligned faces; analyze aligns faces to the "
                               "similarity template only")
-    if len(loaded) == 1:
-        return {"": loaded[0]}
-    out: dict[str, FaceModel] = {}
-    for m in loaded:
-        key = m.label if m.label not in out else f"{m.label}~{len(out)}"
-        out[key] = m
+        name = run_name(r)
+        out[name if name not in out else f"{name}~{len(out)}"] = m
     return out
 
 
@@ -118,50 +169,114 @@ def _frames(source: Path) -> tuple[Iterator[tuple[np.ndarray, float]], bool]:
     return video_io.iter_frames(source), False
 
 
-def iter_faces(source: str | Path, runs: Sequence[str | Path | Any], device: str | torch.device = "auto",
-               every: int = 1, engine: str = "torch") -> Iterator[list[FaceResult]]:
-    """For every ``every``-th frame of ``source`` (a video, an image folder or one image), its faces.
+class _Models:
+    """The runs' networks over batches of faces, writing each face's outputs into its :class:`FaceResult`."""
 
-    Yields one list per frame: one :class:`FaceResult` per face, by ``face_id`` (or one empty record).
-    Nothing is kept between frames but the tracker's last boxes.
-    """
-    from facedyn.data.faces import MultiFaceTracker, align_face
+    def __init__(self, models: dict[str, Any]) -> None:
+        self.models = models
+        self.specs = sorted({(m.size, m.data.mask) for m in models.values()})
 
-    models = load_models(runs, device, engine)
-    frames, still = _frames(Path(source))
-    tracker = MultiFaceTracker(quick=not still)
-    specs = sorted({(m.size, m.data.mask) for m in models.values()})
-    for i, (frame, t) in enumerate(frames):
-        if i % every:
-            continue
-        found = tracker(frame)
-        if not found:
-            yield [FaceResult(i, t, -1, np.full((68, 2), np.nan, np.float32))]
-            continue
-        results = [FaceResult(i, t, f.face_id, np.asarray(f.landmarks, np.float32)) for f in found]
-        for size, mask in specs:
-            for r in results:
-                r.faces[(size, mask)] = align_face(frame, r.landmarks, size=size, mask=mask).image
-        for prefix, m in models.items():
+    def column(self, name: str, output: str) -> str:
+        """Column (prefix) of run ``name``'s ``output``: ``<run>`` for its embedding, else the output's name
+        (``<run>.<output>`` with several runs)."""
+        if output == getattr(self.models[name], "embedding_output", None):
+            return name
+        return f"{name}.{output}" if len(self.models) > 1 else output
+
+    def __call__(self, results: list[FaceResult]) -> None:
+        if not results:
+            return
+        for name, m in self.models.items():
             batch = np.stack([r.faces[(m.size, m.data.mask)] for r in results])
-            outs = m.outputs(batch, aligned=True)
-            for name, v in outs.items():
-                col = f"{prefix}.{name}" if prefix else name
+            for out, v in m.outputs(batch, aligned=True).items():
+                col = self.column(name, out)
                 arr = v.numpy()
                 for k, r in enumerate(results):
                     r.outputs[col] = arr[k]
-        yield results
+
+
+def _face_values(face: Any, stream: Any) -> dict[str, float]:
+    """:data:`FACE_COLUMNS` of one tracked face (``stream``: the face's :class:`StreamProxies`)."""
+    from facedyn.tasks.pose import estimate_pose
+
+    left, top, right, bottom = face.box
+    yaw, pitch, roll = estimate_pose(face.landmarks)
+    proxies, ready = stream(face.landmarks)
+    return {"face_x": left, "face_y": top, "face_w": right - left, "face_h": bottom - top,
+            "confidence": face.confidence, "detected": float(face.detected), "pose_yaw_deg": yaw,
+            "pose_pitch_deg": pitch, "pose_roll_deg": roll, **proxies, "proxy_ready": float(ready)}
+
+
+def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[str, Any] = (),
+               device: str | torch.device = "auto", every: int = 1, engine: str = "torch", track: str = "fit",
+               batch_faces: int = BATCH_FACES) -> Iterator[list[FaceResult]]:
+    """For every ``every``-th frame of ``source`` (a video, an image folder or one image), its faces.
+
+    Yields one list per frame: one :class:`FaceResult` per face, by ``face_id`` (or one empty record).
+    Nothing is kept between frames but the tracker's state, each face's proxy history and the faces of the
+    frames waiting for their forward pass (two batches of ``batch_faces``). The forward passes run in a
+    worker thread (:data:`NET_THREADS` torch threads) while the next frames are decoded and tracked.
+    """
+    from facedyn.data.faces import MultiFaceTracker, align_face
+    from facedyn.data.faces.track import REDETECT_EVERY
+    from facedyn.tasks.proxies import StreamProxies
+
+    if track not in TRACKS:
+        raise ConfigError(f"--track must be one of {', '.join(TRACKS)}, got {track!r}")
+    if every < 1:
+        raise ConfigError(f"every must be >= 1, got {every}")
+    models = _Models(load_models(runs, device, engine))
+    frames, still = _frames(Path(source))
+    tracker = MultiFaceTracker(quick=not still, redetect_every=REDETECT_EVERY if track == "fit" else 1)
+    streams: dict[int, StreamProxies] = {}
+    waiting: list[list[FaceResult]] = []
+    running: deque[tuple[Future[None], list[list[FaceResult]]]] = deque()
+    n_faces = 0
+    with ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(NET_THREADS,)) as pool:
+        for i, (frame, t) in enumerate(frames):
+            if i % every:
+                continue
+            found = tracker(frame)
+            if not found:
+                waiting.append([FaceResult(i, t, -1, np.full((68, 2), np.nan, np.float32))])
+            else:
+                results = []
+                for f in found:
+                    r = FaceResult(i, t, f.face_id, np.asarray(f.landmarks, np.float32),
+                                   face=_face_values(f, streams.setdefault(f.face_id, StreamProxies())))
+                    for size, mask in models.specs:
+                        r.faces[(size, mask)] = align_face(frame, r.landmarks, size=size, mask=mask).image
+                    results.append(r)
+                waiting.append(results)
+                n_faces += len(results)
+            if n_faces >= batch_faces:
+                running.append((pool.submit(models, [r for rs in waiting for r in rs if r.success]), waiting))
+                waiting, n_faces = [], 0
+                while len(running) > 1 or (running and running[0][0].done()):
+                    done, batch = running.popleft()
+                    done.result()
+                    yield from batch
+        running.append((pool.submit(models, [r for rs in waiting for r in rs if r.success]), waiting))
+        while running:
+            done, batch = running.popleft()
+            done.result()
+            yield from batch
 
 
 def analyze(source: str | Path, runs: Sequence[str | Path | Any] = (), device: str | torch.device = "auto",
-            arrays: bool = True, every: int = 1, engine: str = "torch") -> pd.DataFrame:
+            arrays: bool = True, every: int = 1, engine: str = "torch", track: str = "fit") -> pd.DataFrame:
     """One row per face per frame of ``source`` (see the module docstring for the columns).
 
     ``runs``: run directories, shipped model names or loaded models (default: the shipped ``dr-t5``);
     ``arrays``: keep image-valued outputs (one array per row; a long video's DRs take memory: use
     :func:`iter_faces` to stream);
-    ``every``: analyse every k-th frame; ``engine``: ``torch`` or ``onnx`` (onnxruntime).
+    ``every``: analyse every k-th frame; ``engine``: ``torch`` or ``onnx`` (onnxruntime);
+    ``track``: ``fit`` (detect every few frames, fit the landmarks in between) or ``detect`` (every frame).
     """
-    rows = [r.row(arrays) for faces in iter_faces(source, runs, device, every, engine) for r in faces]
+    models = load_models(runs, device, engine)
+    rows = [r.row(arrays) for faces in iter_faces(source, models, device, every, engine, track) for r in faces]
     df = pd.DataFrame(rows)
-    return df[[*BASE_COLUMNS, *[c for c in df.columns if c not in BASE_COLUMNS]]]
+    first = [*BASE_COLUMNS, *FACE_COLUMNS]
+    df = df[[*first, *[c for c in df.columns if c not in first]]]
+    df.attrs.update(source=str(source), runs=list(models))  # what facedyn.view needs to draw the page
+    return df

@@ -25,20 +25,15 @@ import torch
 from facedyn import methods, runs
 from facedyn.config import from_dict
 from facedyn.device import resolve_device
-from facedyn.errors import CheckpointError, ConfigError, NoFaceError
+from facedyn.errors import ConfigError, NoFaceError
 from facedyn.method import DataSpec, Method
 
-#: Models that ship inside the package: ``facedyn.load("<name>")`` (made by ``make models``).
-SHIPPED_DIR = Path(__file__).resolve().parent / "assets" / "models"
 #: The shipped model used when no run is given (``facedyn infer IMAGE``, ``facedyn.analyze(video)``).
 DEFAULT_MODEL = "dr-t5"
-
-
-def shipped_models() -> list[str]:
-    """Names of the models shipped inside the package."""
-    if not SHIPPED_DIR.is_dir():
-        return []
-    return sorted(p.parent.name for p in SHIPPED_DIR.glob(f"*/{runs.CONFIG_FILE}"))
+#: Shipped models and the one run resolver live in :mod:`facedyn.runs` (re-exported here).
+SHIPPED_DIR = runs.SHIPPED_DIR
+shipped_models = runs.shipped_models
+resolve_run = runs.resolve_run
 
 
 def default_runs() -> list[str]:
@@ -47,21 +42,6 @@ def default_runs() -> list[str]:
         raise ConfigError(f"no run given and this install ships no {DEFAULT_MODEL!r} model; give --run RUN (a "
                           "directory made by `facedyn train`)")
     return [DEFAULT_MODEL]
-
-
-def resolve_run(run: str | Path) -> Path:
-    """A run directory, or the directory of a shipped model of that name."""
-    p = Path(run)
-    if runs.is_run(p):
-        return p
-    if isinstance(run, str) and "/" not in run and (SHIPPED_DIR / run / runs.CONFIG_FILE).is_file():
-        return SHIPPED_DIR / run
-    if p.exists():
-        runs.read_record(p)  # raises the precise error
-    names = shipped_models()
-    raise CheckpointError(f"{run}: no such run directory" + (f" or shipped model (shipped: {', '.join(names)})"
-                                                             if names else "") + "; give a directory made by "
-                          "`facedyn train`")
 
 
 def build_method(record: runs.RunRecord) -> Method:
@@ -103,6 +83,11 @@ class FaceModel:
     def label(self) -> str:
         """How the run is named in result tables (``dr``, ``unet_mse-di``, ...)."""
         return self.method.label()
+
+    @property
+    def embedding_output(self) -> str | None:
+        """The key of :meth:`outputs` that holds :meth:`encode`'s vector (None: no such output, e.g. a DR)."""
+        return getattr(self.net, "embedding_output", None)
 
     def __repr__(self) -> str:
         return f"FaceModel({self.name!r}, run={str(self.run)!r}, weights={self.weights!r}, size={self.size})"
@@ -199,7 +184,8 @@ def load(run: str | Path, weights: str = "best", device: str | torch.device = "a
     """Load a run directory (or a shipped model's name) of any registered method.
 
     ``weights``: ``"best"`` (the selected checkpoint), ``"last"`` or ``"init"`` (the network at its
-    initialisation, before any training step).
+    initialisation, before any training step; rebuilt from the run's seed where the run has no
+    ``init.safetensors``, as the shipped models).
     """
     path = resolve_run(run)
     rec = runs.read_record(path)
@@ -207,7 +193,10 @@ def load(run: str | Path, weights: str = "best", device: str | torch.device = "a
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(rec.config.get("seed", 0)))  # what the trainer did before building
         method = build_method(rec)
-    runs.load_weights(runs.checkpoint_path(path, weights), {"net": method.net})
+    if weights != "init" or (path / runs.CHECKPOINTS / "init.safetensors").is_file():
+        runs.load_weights(runs.checkpoint_path(path, weights), {"net": method.net})
+    # else: a run shipped without its init checkpoint (the shipped models): the network just built from the run's
+    # seed is the one the trainer built and saved as init (same seed, same construction)
     return FaceModel(method, path, weights, dev)
 
 

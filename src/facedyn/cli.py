@@ -20,16 +20,17 @@ from rich.table import Table
 
 from facedyn import __version__
 from facedyn.errors import FacedynError
+from facedyn.helptext import Typer
 from facedyn.progress import console, progress_bar, train_progress
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="facedyn: learn how faces move (Dynamic Representations, TCAE, FAb-Net).")
 out = Console()
-train_app = typer.Typer(no_args_is_help=True, help="Train a registered method on a prepared dataset.")
-eval_app = typer.Typer(no_args_is_help=True, help="Evaluate representations.")
+train_app = Typer(no_args_is_help=True, help="Train a registered method on a prepared dataset.")
+eval_app = Typer(no_args_is_help=True, help="Evaluate representations.")
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
-export_app = typer.Typer(no_args_is_help=True, help="Export a trained network to another runtime.")
+export_app = Typer(no_args_is_help=True, help="Export a trained network to another runtime.")
 app.add_typer(export_app, name="export")
 
 _DATA = typer.Option("--data", help="Prepared dataset directory (facedyn prepare).")
@@ -400,7 +401,7 @@ def _add_train_commands() -> None:
 
 # -- cv rank: person-level cross-validation of the DR, options from the DR's config ----------------------------
 
-cv_app = typer.Typer(no_args_is_help=True, help="Person-level cross-validation.")
+cv_app = Typer(no_args_is_help=True, help="Person-level cross-validation.")
 app.add_typer(cv_app, name="cv")
 _CV_HELP = ("Train one DR per person-level fold and rank frames on each fold's unseen people: per-fold and "
             "pooled table, 95 % bootstrap interval over people for DR − centred. Resumable per fold.")
@@ -697,11 +698,15 @@ def infer(
     device: Annotated[str, _DEVICE] = "auto",
     engine: Annotated[str, typer.Option(help="torch, or onnx (onnxruntime; the run is exported once into "
                                              "RUN/onnx/).")] = "torch",
+    track: Annotated[str, typer.Option(help="fit: detect every 10 frames and where a fit degrades, fit the 68 "
+                                            "points in between; detect: detect on every frame.")] = "fit",
+    html: Annotated[bool, typer.Option("--html", help="Also write view.html: frames with landmarks and boxes, "
+                                                      "pose and AU proxies over time, DRs, a PCA map.")] = False,
 ) -> None:
     """Run models on every face of an image or video: faces.csv (OpenFace-style), outputs, PNGs, mp4."""
     from facedyn.infer import infer_file
 
-    res = infer_file(run or [], source, out_dir, device=device, engine=engine)
+    res = infer_file(run or [], source, out_dir, device=device, engine=engine, track=track, html=html)
     out.print(f"{res['faces']} faces in {res['frames']} frames; wrote {', '.join(res['files'])} in {out_dir}")
 
 

@@ -67,7 +67,7 @@ def export_onnx(run: str | Path | FaceModel, out: str | Path, weights: str = "be
     out = Path(out)
     if out.suffix != ".onnx":
         raise ConfigError(f"{out}: give a path ending in .onnx")
-    record = {**asdict(runs.read_record(model.run)), "label": model.label}
+    record = {**asdict(runs.read_record(model.run)), "label": model.label, "embedding_output": model.embedding_output}
     with atomic_path(out) as tmp:
         prog = torch.onnx.export(graph, (x,), input_names=["images"], output_names=["encode", *names],
                                  dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1)}}, dynamo=True,
@@ -80,7 +80,9 @@ def export_onnx(run: str | Path | FaceModel, out: str | Path, weights: str = "be
 
 
 def cached_onnx(run: str | Path, weights: str = "best") -> Path:
-    """The run's network exported to ``RUN/onnx/<weights>.onnx`` (exported again when the checkpoint is newer)."""
+    """The run's network exported to ``RUN/onnx/<weights>.onnx`` (exported again when the checkpoint is newer;
+    a shipped model's into the user's cache, see :func:`facedyn.runs.onnx_path`)."""
+    run = runs.resolve_run(run)
     path = runs.onnx_path(run, weights)
     ckpt = runs.checkpoint_path(run, weights)
     if not path.is_file() or path.stat().st_mtime < ckpt.stat().st_mtime:
@@ -123,6 +125,10 @@ class OnnxModel:
     @property
     def label(self) -> str:
         return str(self.record.get("label", self.name))
+
+    @property
+    def embedding_output(self) -> str | None:
+        return self.record.get("embedding_output")
 
     def __repr__(self) -> str:
         return f"OnnxModel({self.name!r}, path={str(self.path)!r}, size={self.size})"

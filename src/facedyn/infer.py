@@ -9,6 +9,8 @@ Files in ``out``:
     ``png/``                ``<output>_<frame>_<face_id>.png``: each image-valued output, per-image min–max
     ``side_by_side.mp4``    videos only: aligned face | first image-valued output, of the lowest face_id
                             in each frame (black where no face)
+    ``view.html``           with ``html=True``: the page of :mod:`facedyn.reports.video_page` (frames with
+                            landmarks and boxes, pose and AU proxies over time, DR strip, PCA map)
 """
 
 from __future__ import annotations
@@ -85,8 +87,12 @@ class _Writers:
 
 
 def infer_file(runs: Sequence[str | Path], source: str | Path, out: str | Path,
-               device: str = "auto", engine: str = "torch") -> dict[str, Any]:
+               device: str = "auto", engine: str = "torch", track: str = "fit", html: bool = False
+               ) -> dict[str, Any]:
     """Run ``runs`` on every face of ``source`` (image or video) and write the files above into ``out``.
+
+    ``track``: ``fit`` (detect every few frames, fit the landmarks in between) or ``detect`` (every frame);
+    ``html``: also write ``view.html``.
 
     Returns ``{"frames", "faces", "files"}``. NoFaceError when no frame has a face (nothing is left
     behind but the empty folder).
@@ -108,7 +114,7 @@ def infer_file(runs: Sequence[str | Path], source: str | Path, out: str | Path,
         try:
             def panels() -> Iterator[np.ndarray]:
                 nonlocal frames
-                for faces in iter_faces(source, list(models.values()), device):  # models already loaded
+                for faces in iter_faces(source, models, device, track=track):  # models already loaded
                     frames += 1
                     for r in faces:
                         w.add(r)
@@ -130,6 +136,14 @@ def infer_file(runs: Sequence[str | Path], source: str | Path, out: str | Path,
             raise
     if is_video:
         files.append("side_by_side.mp4")
+    if html:
+        import pandas as pd
+
+        from facedyn.reports.video_page import write_video_page
+
+        maps = {Path(f).stem: np.load(out / f, mmap_mode="r") for f in files if f.endswith(".npy")}
+        write_video_page(pd.read_csv(out / "faces.csv"), source, out / "view.html", maps=maps)
+        files.append("view.html")
     return {"frames": frames, "faces": w.faces, "files": files}
 
 

@@ -95,10 +95,13 @@ class DataSpec:
 class Network(nn.Module, metaclass=ABCMeta):
     """Base of the networks ``facedyn.load`` returns: ``encode`` and named ``outputs``.
 
-    ``output_names`` lists the keys of :meth:`outputs` (so ``analyze`` can plan its columns).
+    ``output_names`` lists the keys of :meth:`outputs` (so ``analyze`` can plan its columns);
+    ``embedding_output`` names the one that holds :meth:`encode`'s vector, if any (``analyze`` tabulates it
+    as ``<run>_0..D-1``).
     """
 
     output_names: tuple[str, ...] = ()
+    embedding_output: str | None = None
 
     @abstractmethod
     def encode(self, images: torch.Tensor) -> torch.Tensor:

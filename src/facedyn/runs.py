@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import json
+import os
 import re
 import shlex
 import sys
@@ -247,7 +248,12 @@ def _num(v: str) -> Any:
 
 
 def onnx_path(run_dir: str | Path, weights: str = "best") -> Path:
-    """Where a run's network exported to ONNX is kept (``RUN/onnx/<weights>.onnx``)."""
+    """Where a run's network exported to ONNX is kept: ``RUN/onnx/<weights>.onnx``; for a shipped model (whose
+    directory is part of the installed package) ``$XDG_CACHE_HOME/facedyn/onnx/<name>/<weights>.onnx``
+    (``~/.cache`` by default)."""
+    if is_shipped(run_dir):
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        return cache / "facedyn" / "onnx" / Path(run_dir).name / f"{weights}.onnx"
     return Path(run_dir) / "onnx" / f"{weights}.onnx"
 
 
@@ -258,17 +264,60 @@ def figure_path(run_dir: str | Path, name: str) -> Path:
 
 # -- finding runs ------------------------------------------------------------------------------------
 
+#: Models that ship inside the package (``make models``), one run directory each, taken by name wherever a
+#: run is: ``facedyn.load("dr-t5")``, ``--run dr-t5``, ``export onnx dr-t5``, ``--config dr-t5``, ...
+SHIPPED_DIR = Path(__file__).resolve().parent / "assets" / "models"
+
+
+def shipped_models() -> list[str]:
+    """Names of the models shipped inside the package."""
+    if not SHIPPED_DIR.is_dir():
+        return []
+    return sorted(p.parent.name for p in SHIPPED_DIR.glob(f"*/{CONFIG_FILE}"))
+
+
+def is_shipped(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` is one of the shipped models' directories (read-only: never write into it)."""
+    return Path(run_dir).resolve().parent == SHIPPED_DIR.resolve()
+
+
+def names_shipped(run: str | Path) -> bool:
+    """Whether ``run`` is a shipped model's name (a bare name, no directory part, that is not an existing path)."""
+    p = Path(run)
+    return len(p.parts) == 1 and not p.exists() and (SHIPPED_DIR / p.name / CONFIG_FILE).is_file()
+
+
+def resolve_run(run: str | Path) -> Path:
+    """The run directory ``run`` names: a directory made by ``facedyn train``, or a shipped model's name.
+
+    The one resolver of every command and function that takes a run. A path that exists wins over a shipped
+    name; a bare name (no directory part) that is not a path is looked up among :func:`shipped_models`.
+
+    Raises:
+        CheckpointError: neither (naming the shipped models), or a directory without a readable record.
+    """
+    p = Path(run)
+    if is_run(p):
+        return p
+    if names_shipped(p):
+        return SHIPPED_DIR / p.name
+    if p.exists():
+        read_record(p)  # raises the precise error
+    names = shipped_models()
+    raise CheckpointError(f"{run}: no such run directory" + (f" or shipped model (shipped: {', '.join(names)})"
+                                                             if names else "") + "; give a directory made by "
+                          "`facedyn train`")
+
+
 def expand_runs(paths: list[Path] | list[str]) -> list[Path]:
-    """Run directories, descending one level into sweep folders (``OUT/T3_S1/config.json``)."""
+    """Run directories (or shipped models' names: :func:`resolve_run`), descending one level into sweep folders
+    (``OUT/T3_S1/config.json``)."""
     out: list[Path] = []
     for r in map(Path, paths):
-        if is_run(r):
-            out.append(r)
-        elif r.is_dir() and any(r.glob(f"*/{CONFIG_FILE}")):
+        if not is_run(r) and r.is_dir() and any(r.glob(f"*/{CONFIG_FILE}")):
             out.extend(sorted(p.parent for p in r.glob(f"*/{CONFIG_FILE}")))
         else:
-            raise CheckpointError(f"{r}: not a run directory (no {CONFIG_FILE}); give a directory made by "
-                                  "`facedyn train`")
+            out.append(resolve_run(r))
     return out
 
 

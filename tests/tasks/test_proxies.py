@@ -87,3 +87,21 @@ def test_presence_thresholds() -> None:
         assert 0 < presence_threshold(c) < 2
     with pytest.raises(ConfigError):
         presence_threshold("AU99_p")
+
+
+def test_stream_proxies_use_the_running_rest_and_mark_the_warm_up() -> None:
+    from facedyn.tasks.proxies import StreamProxies
+
+    opening = np.r_[np.zeros(10), np.full(5, 0.3), np.zeros(5)]  # rest, mouth open by 0.3 IOD, rest
+    stream = StreamProxies(warmup=8)
+    out = [stream(lm) for lm in _faces(len(opening), mouth=opening)]
+    values = np.array([o[0]["AU25_p"] for o in out])
+    ready = [o[1] for o in out]
+    assert ready == [False] * 7 + [True] * 13
+    np.testing.assert_allclose(values, 10 * opening, atol=1e-9)  # tenths of the IOD above the rest so far
+    assert all(np.isfinite(list(o[0].values())).all() for o in out)
+    # the rest so far: a face that starts with its mouth open reads 0 until it has been seen closed
+    stream = StreamProxies(warmup=1)
+    first, _ = stream(_faces(1, mouth=np.array([0.3]))[0])
+    assert first["AU25_p"] == 0.0
+    assert stream(_faces(1, mouth=np.array([0.0]))[0])[0]["AU25_p"] == 0.0

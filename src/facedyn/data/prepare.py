@@ -56,6 +56,7 @@ from facedyn import __version__
 from facedyn.atomic import write_text
 from facedyn.data import video as video_io
 from facedyn.data.datasets.base import ClipSource
+from facedyn.data.faces.track import REDETECT_EVERY  # ``track="fit"`` detects at least every this many frames
 from facedyn.data.store import (
     CONTRACT_KEYS,
     GIVEN_LANDMARKS,
@@ -84,8 +85,6 @@ from facedyn.errors import (
 ALIGNS = ("similarity", "box")
 #: how landmarks are found on each frame: ``fit`` (track between detections) or ``detect`` (every frame)
 TRACKS = ("fit", "detect")
-#: ``track="fit"`` detects on every this many frames at least (and where the fit degrades)
-REDETECT_EVERY = 10
 #: with several workers, clips of at least twice this many frames are cut into time segments
 MIN_SEGMENT_FRAMES = 100
 

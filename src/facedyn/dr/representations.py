@@ -130,7 +130,7 @@ def run_source(run: str | Path, weights: str = "best") -> Source:
         CheckpointError: not a run, or no such checkpoint.
         ConfigError: the run's method cannot produce a representation.
     """
-    run = Path(run).resolve()
+    run = runs.resolve_run(run).resolve()  # a shipped model's name, too
     rec = runs.read_record(run)
     if rec.method not in DR_FAMILY:
         raise ConfigError(f"{run}: a {rec.method!r} run is not a representation; give runs of "

@@ -114,6 +114,7 @@ class FabNet(Network):
     """
 
     output_names = ("embedding",)
+    embedding_output = "embedding"
 
     def __init__(self, size: int, dim: int = 256, width: int = 16, flow_range: float = 1.0,
                  flow_size: int | None = None) -> None:

@@ -167,7 +167,7 @@ def write_html_report(paths: Sequence[str | Path], out: str | Path, title: str =
     results folders (any other directory with ``.md`` tables or figures); returns ``out``."""
     sections = []
     for p in map(Path, paths):
-        if runs.is_run(p) or (p.is_dir() and any(p.glob(f"*/{runs.CONFIG_FILE}"))):
+        if runs.names_shipped(p) or runs.is_run(p) or (p.is_dir() and any(p.glob(f"*/{runs.CONFIG_FILE}"))):
             sections += [run_section(r) for r in runs.expand_runs([p])]
         elif p.is_dir():
             sections.append(results_section(p))

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from facedyn import runs as runs_mod
 from facedyn.atomic import write_text
 from facedyn.data.store import Clip, ClipDataset
 from facedyn.errors import ConfigError, DatasetError
@@ -481,9 +482,7 @@ def _evaluate(X: np.ndarray, t: ProbeTargets, groups: np.ndarray, folds: list[li
 
 
 def _seen_people(run: Path) -> set[str]:
-    from facedyn import runs
-
-    rec = runs.read_record(run)
+    rec = runs_mod.read_record(run)
     splits = rec.data.get("splits") or {}
     return {str(s) for k in ("train", "val") for s in splits.get(k, [])}
 
@@ -530,6 +529,7 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
     if not features:
         raise ConfigError("give at least one --features name (encode, or an output of the network)")
     store = ClipDataset(data)
+    run = runs_mod.resolve_run(run)
     model = load(run, weights=weights, device=device)
     if store.size != model.size:
         raise ConfigError(f"{data}: crops of {store.size} px, but the run was trained on {model.size} px; probe a "
@@ -658,8 +658,9 @@ def probe_report(run: str | Path, data: str | Path, task: str, out: str | Path,
     """
     import shutil
 
-    from facedyn import runs
     from facedyn.atomic import atomic_path
+
+    run = runs_mod.resolve_run(run)  # a shipped model's name, too
 
     df = run_probes(run, data, task, features=features, folds=folds, weights=weights,
                     max_frames_per_subject=max_frames_per_subject, device=device, seed=seed, progress=progress,
@@ -675,7 +676,7 @@ def probe_report(run: str | Path, data: str | Path, task: str, out: str | Path,
         path = out / "separation.csv"
         write_text(path, sep.to_csv(index=False, float_format="%.5g"))
         files.append(path)
-    figs = sorted((Path(run) / runs.FIGURES).glob("*.png"))
+    figs = sorted((Path(run) / runs_mod.FIGURES).glob("*.png"))
     if figs:
         extra += ["", "## Figures of the run", ""]
         for f in figs:

@@ -31,6 +31,11 @@ column       action                           measure ``g`` (before ``/ IOD``; p
                                               |p44 - p46|`` (rest = the person's most open eyes)
 ===========  ===============================  ====================================================================
 
+In a stream (``facedyn.analyze``/``infer``), where a person's other frames are not known yet,
+:class:`StreamProxies` takes each face's rest as the same 5th percentile over that face's frames *so far*
+(this frame included), so a value can only shrink towards the whole-video one as the rest settles; rows
+from before the face's first :data:`STREAM_WARMUP` frames are marked not ready (``proxy_ready`` 0).
+
 These are weak labels: landmark detectors smooth and bias small motions, the brow measures move with
 head pitch, AU26's with speech; AU04, AU06 and the other appearance-only AUs have no reliable
 landmark proxy and are not offered. :func:`presence_threshold` gives per column the value above which
@@ -39,6 +44,7 @@ the action counts as present (for F1/AUC).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -53,7 +59,9 @@ if TYPE_CHECKING:
 __all__ = [
     "PROXY_COLUMNS",
     "REST_PERCENTILE",
+    "STREAM_WARMUP",
     "UNIT",
+    "StreamProxies",
     "measures",
     "presence_threshold",
     "proxies_from_measures",
@@ -64,6 +72,8 @@ __all__ = [
 PROXY_COLUMNS: tuple[str, ...] = ("AU01_p", "AU02_p", "AU12_p", "AU25_p", "AU26_p", "AU45_p")
 #: Percentile of a person's measures taken as their resting level.
 REST_PERCENTILE = 5.0
+#: Frames of a face before its running rest counts as settled in a stream (2 s at 25 fps).
+STREAM_WARMUP = 50
 #: Proxy units per IOD (10: a proxy of 1.0 is a change of a tenth of the inter-ocular distance).
 UNIT = 10.0
 
@@ -143,6 +153,42 @@ def proxies_from_measures(g: np.ndarray, rest: float) -> np.ndarray:
     """``max(0, g - rest) * UNIT`` of ``(N,)`` measures; NaN stays NaN."""
     out = (np.asarray(g, dtype=np.float64) - rest) * UNIT
     return np.where(np.isnan(out), np.nan, np.maximum(out, 0.0))
+
+
+class StreamProxies:
+    """AU proxies of one face frame by frame, relative to the face's rest so far (a running low percentile).
+
+    Each call adds the frame's measures to the face's sorted history (every frame so far is kept: 6 floats
+    per frame) and returns the proxies relative to the ``percentile`` of that history, and whether at least
+    ``warmup`` frames with a face had been seen (before that, the rest is an estimate from few frames).
+    """
+
+    def __init__(self, warmup: int = STREAM_WARMUP, percentile: float = REST_PERCENTILE) -> None:
+        self.warmup = int(warmup)
+        self.percentile = float(percentile)
+        self.frames = 0
+        self._seen: dict[str, list[float]] = {c: [] for c in PROXY_COLUMNS}
+
+    def _rest(self, col: str) -> float:
+        v = self._seen[col]
+        if not v:
+            return float("nan")
+        k = self.percentile / 100.0 * (len(v) - 1)  # numpy's default ("linear") percentile
+        lo = int(np.floor(k))
+        hi = min(lo + 1, len(v) - 1)
+        return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+    def __call__(self, landmarks: np.ndarray) -> tuple[dict[str, float], bool]:
+        """Proxies of one frame's landmarks ``(68, 2)`` (pixels): (column → value >= 0 or NaN, rest ready)."""
+        g = measures(np.asarray(landmarks, dtype=np.float64)[None])
+        self.frames += 1
+        out = {}
+        for col in PROXY_COLUMNS:
+            v = float(g[col][0])
+            if np.isfinite(v):
+                bisect.insort(self._seen[col], v)
+            out[col] = float(proxies_from_measures(np.array([v]), self._rest(col))[0])
+        return out, self.frames >= self.warmup
 
 
 def store_proxies(store: ClipDataset, clips: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:

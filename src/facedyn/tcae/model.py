@@ -193,6 +193,7 @@ class TCAENet(Network):
     """
 
     output_names = ("au", "pose")
+    embedding_output = "au"
 
     def __init__(self, size: int, width: int = 16, emb_dim: int = 256, channels: int = 3,
                  flow_stride: int = 1, norm: str = "batch") -> None:

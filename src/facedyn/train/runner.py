@@ -51,9 +51,12 @@ class TrainResult:
 def read_config_file(path: str | Path) -> tuple[dict[str, Any], bool]:
     """Fields from a JSON file, and whether it was a run's record.
 
-    ``path``: a run directory or its ``config.json`` (its ``config`` entry), or a flat JSON object of fields.
+    ``path``: a run directory (or a shipped model's name) or its ``config.json`` (its ``config`` entry), or a flat
+    JSON object of fields.
     """
     path = Path(path)
+    if runs.names_shipped(path):
+        path = runs.resolve_run(path)
     if (path / runs.CONFIG_FILE).is_file():
         return dict(runs.read_record(path).config), True
     if not path.is_file():

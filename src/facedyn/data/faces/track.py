@@ -1,8 +1,10 @@
 """Following faces through a video: one face bridged over detection drop-outs, or every face with an id.
 
-:class:`LandmarkTracker` follows the one (largest) face of a clip, for ``prepare``;
-:class:`MultiFaceTracker` finds every face of each frame and keeps a ``face_id`` per person across
-frames by box overlap, for ``analyze``.
+:class:`FittingTracker` follows the one (largest) face of a clip for ``prepare``, detecting only every
+few frames and fitting the 68 points in between (:class:`LandmarkTracker` detects on every frame and
+bridges drop-outs);
+:class:`MultiFaceTracker` follows every face of each frame with a ``face_id`` per person across
+frames, for ``analyze``, detecting on every frame or fitting between detections as ``FittingTracker``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,20 @@ from facedyn.data.faces.detect import FaceLandmarker, hog_detector
 from facedyn.data.faces.image import as_rgb
 from facedyn.data.faces.landmarks68 import TEMPLATE_68
 
-__all__ = ["FittingTracker", "LandmarkTracker", "MultiFaceTracker", "TrackedFace"]
+__all__ = ["MAX_SCALE_CHANGE", "REDETECT_EVERY", "FittingTracker", "LandmarkTracker", "MultiFaceTracker",
+           "TrackedFace", "fit_confidence"]
+
+#: Fit-tracking detects on every this many frames at least (and wherever a fit degrades).
+REDETECT_EVERY = 10
+#: Largest :func:`shape_residual` of a fitted shape (face-like); the real clips' faces reach 0.051.
+MAX_RESIDUAL = 0.06
+#: Largest RMS change of the normalised shape between consecutive frames; the real clips reach 0.037.
+MAX_SHAPE_CHANGE = 0.04
+#: :class:`MultiFaceTracker`: largest change of a fitted face's width since its last detection (fraction).
+#: Fits can drift outwards a frame at a time (jaw points first) on fast-moving heads: measured on talking_d12,
+#: the width grew 14 % and 28 % in the 8th and 9th frames after a detection, 0.17–0.19 of the eye distance
+#: away from detecting on those frames.
+MAX_SCALE_CHANGE = 0.1
 
 
 def _iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -59,8 +74,8 @@ class LandmarkTracker:
         max_gap: int = 5,
         hint_threshold: float = -0.6,
         min_iou: float = 0.3,
-        max_residual: float = 0.06,
-        max_shape_change: float = 0.04,
+        max_residual: float = MAX_RESIDUAL,
+        max_shape_change: float = MAX_SHAPE_CHANGE,
     ) -> None:
         self.landmarker = landmarker or FaceLandmarker()
         self.max_gap = max_gap
@@ -149,6 +164,76 @@ class LandmarkTracker:
 _Box = tuple[float, float, float, float]
 
 
+def _rms(a: np.ndarray, b: np.ndarray) -> float:
+    """RMS distance between two ``(68, 2)`` point sets."""
+    return float(np.sqrt(((a - b) ** 2).sum(1).mean()))
+
+
+def _lm_box(lm: np.ndarray) -> tuple[float, float, float]:
+    """Centre ``(cx, cy)`` and width of the landmarks' bounding box."""
+    x0, y0 = lm.min(0)
+    x1, y1 = lm.max(0)
+    return float(x0 + x1) / 2, float(y0 + y1) / 2, float(max(x1 - x0, 1.0))
+
+
+def fit_confidence(residual: float, max_residual: float = MAX_RESIDUAL) -> float:
+    """How face-like a fitted shape is, in [0, 1]: ``1 - residual / max_residual`` clipped (1: the template's
+    shape; 0: at or past the residual where a fit is rejected). NaN residual → 0."""
+    if not np.isfinite(residual):
+        return 0.0
+    return float(min(1.0, max(0.0, 1.0 - residual / max_residual)))
+
+
+class _FaceFit:
+    """One followed face: its last landmarks and normalised shape, and where a detector box lies relative to
+    its landmarks (centre offset and side in units of the landmarks' width, re-measured at each detection: a
+    per-face calibration, since the 68-point predictor was trained on HOG boxes)."""
+
+    def __init__(self) -> None:
+        self.lm: np.ndarray | None = None
+        self.shape: np.ndarray | None = None
+        self.calib: tuple[float, float, float] = (0.0, 0.1, 1.1)  # replaced by the first detection
+        self.width = 0.0  # the landmarks' width at the last detection
+
+    def box(self, lm: np.ndarray | None = None) -> _Box:
+        """The detector box predicted for landmarks ``lm`` (default: the last ones)."""
+        cx, cy, w = _lm_box(self.lm if lm is None else lm)
+        dx, dy, s = self.calib
+        half = s * w / 2
+        return cx + dx * w - half, cy + dy * w - half, cx + dx * w + half, cy + dy * w + half
+
+    def detected(self, box: Sequence[float], lm: np.ndarray) -> float:
+        """Take a detection (box and the landmarks fitted in it): recalibrate; returns the shape's residual."""
+        cx, cy, w = _lm_box(lm)
+        side = ((box[2] - box[0]) + (box[3] - box[1])) / 2
+        self.calib = (((box[0] + box[2]) / 2 - cx) / w, ((box[1] + box[3]) / 2 - cy) / w, side / w)
+        self.lm, self.width = lm, w
+        if not np.isfinite(lm).all():
+            self.shape = None
+            return float("nan")
+        self.shape = normalised_shape(lm)
+        return _rms(self.shape, TEMPLATE_68)
+
+    def fit(self, landmarker: FaceLandmarker, img: np.ndarray, max_residual: float, max_shape_change: float,
+            max_scale_change: float | None = None) -> tuple[np.ndarray, float] | None:
+        """Fit the 68 points in the box predicted from the last landmarks; ``(landmarks, residual)`` when the
+        shape is face-like (residual <= ``max_residual``), close to the last one (RMS change of the
+        normalised shapes <= ``max_shape_change``) and, with ``max_scale_change``, no wider or narrower than
+        at the last detection by more than that fraction (fits can drift outwards a little at each frame);
+        else None (nothing changes)."""
+        lm = landmarker.landmarks_in_box(img, self.box())
+        if not np.isfinite(lm).all():
+            return None
+        if max_scale_change is not None and abs(_lm_box(lm)[2] / max(self.width, 1.0) - 1.0) > max_scale_change:
+            return None
+        shape = normalised_shape(lm)
+        residual = _rms(shape, TEMPLATE_68)  # shape_residual(lm), without normalising twice
+        if residual > max_residual or (self.shape is not None and _rms(shape, self.shape) > max_shape_change):
+            return None
+        self.lm, self.shape = lm, shape
+        return lm, residual
+
+
 @dataclass(frozen=True, eq=False)
 class TrackedFace:
     """One face in one frame, as :class:`MultiFaceTracker` found it.
@@ -156,18 +241,23 @@ class TrackedFace:
     Attributes:
         face_id: the person's id in this video: 0, 1, 2, ... in order of first appearance.
         landmarks: ``(68, 2)`` float32 in image pixels, iBUG-68 order.
-        box: detector box ``(left, top, right, bottom)`` in image pixels.
+        box: face box ``(left, top, right, bottom)`` in image pixels: the detector's box where the detector
+            ran, else the box it would give, placed from the landmarks by the face's calibration.
+        confidence: :func:`fit_confidence` of the landmarks' shape, in [0, 1].
+        detected: whether the detector found the face in this frame (False: fitted from the last frame).
     """
 
     face_id: int
     landmarks: np.ndarray
     box: tuple[float, float, float, float]
+    confidence: float = 1.0
+    detected: bool = True
 
 
 class MultiFaceTracker:
     """Every face of each frame, with a ``face_id`` kept per person across the frames of a video.
 
-    Each frame: the :class:`FaceLandmarker`'s detector finds all face boxes
+    Detection frames: the :class:`FaceLandmarker`'s detector finds all face boxes
     (:meth:`FaceLandmarker.boxes`), the 68-point predictor runs in each, and :meth:`assign_ids`
     gives each box an id by overlap with the tracks, i.e. the last box of each face seen in the
     previous ``max_gap`` frames: greedily, highest IoU first, one detection per track and one
@@ -175,6 +265,16 @@ class MultiFaceTracker:
     starts a new id; ids count up from 0 in order of first appearance, and new faces of one frame
     are numbered left to right (by box left edge, then top). A face missing for ``max_gap``
     consecutive frames or more is forgotten: when it comes back it gets a new id.
+
+    ``redetect_every`` = 1 detects on every frame. With ``redetect_every`` = N > 1 (fit-tracking, as
+    :class:`FittingTracker` for one face): between detections, which come at least every N frames,
+    each face of the previous frame is fitted in the box predicted from its last landmarks and keeps its
+    id; the frame is detected instead when any fit degrades (a shape that is not face-like or changed too
+    much since the last frame, see :class:`FittingTracker`, or a face whose width changed by more than
+    ``max_scale_change`` since its last detection), when two fits land on one face (box IoU > 0.5), when
+    the previous frame had no face, and while a face the detector missed could still keep its id (it was
+    seen in the last ``max_gap`` frames): each frame is detected until it is found again or forgotten.
+    Faces that enter are found at the next detection, at most N - 1 frames later.
 
     Matching is by box overlap only (no motion model): ids follow faces that move less than about
     half a box width per frame, and two faces whose boxes overlap (one passing in front of the
@@ -189,6 +289,8 @@ class MultiFaceTracker:
         min_iou: least box IoU for a detection to continue a track.
         max_gap: a track is matched while it was last seen at most ``max_gap`` frames ago (>= 1).
         quick: passed to :meth:`FaceLandmarker.boxes`.
+        redetect_every: detect on every frame (1) or at least every this many frames, fitting in between.
+        max_residual, max_shape_change, max_scale_change: when a fit degrades (see above; None: no scale check).
     """
 
     def __init__(
@@ -197,26 +299,48 @@ class MultiFaceTracker:
         min_iou: float = 0.3,
         max_gap: int = 5,
         quick: bool = True,
+        redetect_every: int = 1,
+        max_residual: float = MAX_RESIDUAL,
+        max_shape_change: float = MAX_SHAPE_CHANGE,
+        max_scale_change: float | None = MAX_SCALE_CHANGE,
     ) -> None:
         if not 0.0 < min_iou <= 1.0:
             raise ValueError(f"min_iou must be in (0, 1], got {min_iou}")
         if max_gap < 1:
             raise ValueError(f"max_gap must be >= 1, got {max_gap}")
+        if redetect_every < 1:
+            raise ValueError(f"redetect_every must be >= 1, got {redetect_every}")
         self.landmarker = landmarker or FaceLandmarker()
         self.min_iou = float(min_iou)
         self.max_gap = int(max_gap)
         self.quick = bool(quick)
+        self.redetect_every = int(redetect_every)
+        self.max_residual = max_residual
+        self.max_shape_change = max_shape_change
+        self.max_scale_change = max_scale_change
         self.reset()
 
     def __repr__(self) -> str:
         return (f"MultiFaceTracker({self.landmarker!r}, min_iou={self.min_iou}, max_gap={self.max_gap}, "
-                f"quick={self.quick})")
+                f"quick={self.quick}, redetect_every={self.redetect_every})")
 
     def reset(self) -> None:
         """Forget every face and restart the ids at 0 (start of a new video)."""
         self._tracks: dict[int, tuple[_Box, int]] = {}  # face_id -> (last box, frame it was seen)
+        self._fits: dict[int, _FaceFit] = {}  # faces of the previous frame, to fit in this one
         self._frame = 0  # index of the next frame
         self._next_id = 0
+        self._since = 0  # frames since the last detection
+        self.detections = 0  # frames the detector ran on
+
+    def _advance(self, seen: dict[int, _Box]) -> None:
+        """Close the current frame: the faces ``seen`` in it (id -> box) become their tracks' last boxes."""
+        frame = self._frame
+        self._frame += 1
+        for fid, box in seen.items():
+            self._tracks[fid] = (box, frame)
+        # forget faces that can no longer be matched (keeps the table small over long videos)
+        self._tracks = {fid: t for fid, t in self._tracks.items() if frame + 1 - t[1] <= self.max_gap}
 
     def assign_ids(self, boxes: Sequence[Sequence[float]]) -> list[int]:
         """Ids of this frame's face boxes (the matching step alone, no image); advances one frame.
@@ -229,7 +353,6 @@ class MultiFaceTracker:
             One ``face_id`` per box, in the order of ``boxes``; all different.
         """
         frame = self._frame
-        self._frame += 1
         dets: list[_Box] = [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in boxes]
         live = {fid: box for fid, (box, seen) in self._tracks.items() if frame - seen <= self.max_gap}
         pairs = sorted(
@@ -246,11 +369,37 @@ class MultiFaceTracker:
         for j in sorted((j for j in range(len(dets)) if j not in ids), key=lambda j: (dets[j][0], dets[j][1], j)):
             ids[j] = self._next_id
             self._next_id += 1
-        for j, fid in ids.items():
-            self._tracks[fid] = (dets[j], frame)
-        # forget faces that can no longer be matched (keeps the table small over long videos)
-        self._tracks = {fid: t for fid, t in self._tracks.items() if frame + 1 - t[1] <= self.max_gap}
+        self._advance({fid: dets[j] for j, fid in ids.items()})
         return [ids[j] for j in range(len(dets))]
+
+    def _fit_all(self, img: np.ndarray) -> list[TrackedFace] | None:
+        """Every face of the previous frame fitted in this one, or None where any fit degrades."""
+        out = []
+        for fid, fit in self._fits.items():
+            hit = fit.fit(self.landmarker, img, self.max_residual, self.max_shape_change, self.max_scale_change)
+            if hit is None:
+                return None
+            lm, residual = hit
+            out.append(TrackedFace(fid, lm, fit.box(), fit_confidence(residual, self.max_residual), False))
+        if any(_iou(a.box, b.box) > 0.5 for k, a in enumerate(out) for b in out[k + 1:]):
+            return None  # two fits converged onto one face
+        return out
+
+    def _detect(self, img: np.ndarray) -> list[TrackedFace]:
+        self.detections += 1
+        self._since = 0
+        boxes = [b[:4] for b in self.landmarker.boxes(img, quick=self.quick)]
+        ids = self.assign_ids(boxes)
+        faces, fits = [], {}
+        for fid, b in zip(ids, boxes, strict=True):
+            fit = self._fits.get(fid) or _FaceFit()
+            lm = self.landmarker.landmarks_in_box(img, b)
+            residual = fit.detected(b, lm)
+            if fit.shape is not None:
+                fits[fid] = fit
+            faces.append(TrackedFace(fid, lm, (b[0], b[1], b[2], b[3]), fit_confidence(residual, self.max_residual)))
+        self._fits = fits
+        return faces
 
     def __call__(self, image: np.ndarray) -> list[TrackedFace]:
         """Every face in this frame, sorted by ``face_id``.
@@ -259,28 +408,21 @@ class MultiFaceTracker:
             image: RGB ``uint8 (H, W, 3)`` (or gray ``(H, W)``), the next frame of the video.
 
         Returns:
-            One :class:`TrackedFace` per detected face (landmarks ``(68, 2)`` float32 in
-            ``image`` pixels); empty where no face was found (the frame still counts for
-            ``max_gap``).
+            One :class:`TrackedFace` per face (landmarks ``(68, 2)`` float32 in ``image`` pixels);
+            empty where no face was found (the frame still counts for ``max_gap``).
         """
         img = as_rgb(image)
-        boxes = [b[:4] for b in self.landmarker.boxes(img, quick=self.quick)]
-        ids = self.assign_ids(boxes)
-        faces = [TrackedFace(fid, self.landmarker.landmarks_in_box(img, b), (b[0], b[1], b[2], b[3]))
-                 for fid, b in zip(ids, boxes, strict=True)]
+        faces = None
+        # fit only while every face that can still keep its id is being fitted: after a face was lost (the
+        # detector missed it), detect on each frame until it is found again or its track expires
+        if self._fits and self._since < self.redetect_every - 1 and set(self._tracks) <= set(self._fits):
+            faces = self._fit_all(img)
+            if faces is not None:
+                self._since += 1
+                self._advance({f.face_id: f.box for f in faces})
+        if faces is None:
+            faces = self._detect(img)
         return sorted(faces, key=lambda f: f.face_id)
-
-
-def _rms(a: np.ndarray, b: np.ndarray) -> float:
-    """RMS distance between two ``(68, 2)`` point sets."""
-    return float(np.sqrt(((a - b) ** 2).sum(1).mean()))
-
-
-def _lm_box(lm: np.ndarray) -> tuple[float, float, float]:
-    """Centre ``(cx, cy)`` and width of the landmarks' bounding box."""
-    x0, y0 = lm.min(0)
-    x1, y1 = lm.max(0)
-    return float(x0 + x1) / 2, float(y0 + y1) / 2, float(max(x1 - x0, 1.0))
 
 
 class FittingTracker:
@@ -300,8 +442,8 @@ class FittingTracker:
     Call :meth:`reset` between videos (or at a cut).
     """
 
-    def __init__(self, landmarker: FaceLandmarker | None = None, redetect_every: int = 10,
-                 max_residual: float = 0.06, max_shape_change: float = 0.04) -> None:
+    def __init__(self, landmarker: FaceLandmarker | None = None, redetect_every: int = REDETECT_EVERY,
+                 max_residual: float = MAX_RESIDUAL, max_shape_change: float = MAX_SHAPE_CHANGE) -> None:
         if redetect_every < 1:
             raise ValueError(f"redetect_every must be >= 1, got {redetect_every}")
         self.landmarker = landmarker or FaceLandmarker()
@@ -312,29 +454,10 @@ class FittingTracker:
 
     def reset(self) -> None:
         """Forget the face (start of a new video or segment)."""
-        self._lm: np.ndarray | None = None
-        self._shape: np.ndarray | None = None  # normalised_shape(self._lm), kept for the next frame
-        self._calib: tuple[float, float, float] = (0.0, 0.1, 1.1)  # replaced by the first detection
+        self._face = _FaceFit()
         self._since = 0
         self.last_source: str | None = None
         self.detections = 0
-
-    def _predicted_box(self, lm: np.ndarray) -> tuple[float, float, float, float]:
-        cx, cy, w = _lm_box(lm)
-        dx, dy, s = self._calib
-        half = s * w / 2
-        return cx + dx * w - half, cy + dy * w - half, cx + dx * w + half, cy + dy * w + half
-
-    def _accepted_shape(self, lm: np.ndarray) -> np.ndarray | None:
-        """The normalised shape of a fit that is face-like and close to the last one, else None."""
-        if not np.isfinite(lm).all():
-            return None
-        shape = normalised_shape(lm)
-        if _rms(shape, TEMPLATE_68) > self.max_residual:  # shape_residual(lm), without normalising twice
-            return None
-        if self._shape is not None and _rms(shape, self._shape) > self.max_shape_change:
-            return None
-        return shape
 
     def __call__(self, image: np.ndarray) -> np.ndarray | None:
         """Landmarks ``(68, 2)`` float32 (image px) of the face in this frame, or None.
@@ -343,27 +466,24 @@ class FittingTracker:
             image: RGB ``uint8 (H, W, 3)``, the next frame of the video.
         """
         img = as_rgb(image)
-        if self._lm is not None and self._since < self.redetect_every - 1:
-            lm = self.landmarker.landmarks_in_box(img, self._predicted_box(self._lm))
-            shape = self._accepted_shape(lm)
-            if shape is not None:
-                self._lm, self._shape, self._since, self.last_source = lm, shape, self._since + 1, "fit"
-                return lm
+        face = self._face
+        if face.lm is not None and self._since < self.redetect_every - 1:
+            hit = face.fit(self.landmarker, img, self.max_residual, self.max_shape_change)
+            if hit is not None:
+                self._since, self.last_source = self._since + 1, "fit"
+                return hit[0]
         found = self.landmarker.boxes(img, quick=True)
         self.detections += 1
         if not found:
-            self._lm, self._shape, self.last_source = None, None, None
+            face.lm, face.shape, self.last_source = None, None, None
             return None
         box = found[0]
-        if self._lm is not None:  # stay with the face we follow when several are found
-            prev = self._predicted_box(self._lm)
+        if face.lm is not None:  # stay with the face we follow when several are found
+            prev = face.box()
             box = max(found, key=lambda b: _iou(b, prev))
             if _iou(box, prev) < 0.3:
                 box = found[0]
         lm = self.landmarker.landmarks_in_box(img, box)
-        cx, cy, w = _lm_box(lm)
-        side = ((box[2] - box[0]) + (box[3] - box[1])) / 2
-        self._calib = (((box[0] + box[2]) / 2 - cx) / w, ((box[1] + box[3]) / 2 - cy) / w, side / w)
-        self._lm, self._since, self.last_source = lm, 0, "detect"
-        self._shape = normalised_shape(lm) if np.isfinite(lm).all() else None
+        face.detected(box, lm)
+        self._since, self.last_source = 0, "detect"
         return lm
