@@ -14,6 +14,7 @@ import torch
 import facedyn.precision as prec
 from facedyn.cli import main
 from facedyn.dr.rank_loss import rank_loss, ranking_accuracy
+from support.cli import run_cli
 
 
 def _fake_rates(rates: dict[str, float], calls: list[str]) -> Any:
@@ -27,16 +28,9 @@ def _fake_rates(rates: dict[str, float], calls: list[str]) -> Any:
 
 def _train_dr(data: Path, out: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
               *extra: str) -> tuple[int, dict[str, Any], str]:
-    monkeypatch.setattr(sys, "argv", ["facedyn", "train", "dr", "--data", str(data), "--out", str(out), "--T", "2",
-                                      "--S", "1", "--epochs", "1", "--steps-per-epoch", "2", *extra])
-    monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("FACEDYN_CACHE_DIR", str(out.parent / "cache"))  # fake measurements stay here
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = int(e.code or 0)
-    text = capsys.readouterr().out
+    code, text, _ = run_cli(["train", "dr", "--data", str(data), "--out", str(out), "--T", "2", "--S", "1",
+                             "--epochs", "1", "--steps-per-epoch", "2", *extra], capsys, monkeypatch)
     rec = json.loads((out / "config.json").read_text()) if (out / "config.json").is_file() else {}
     return code, rec, text
 

@@ -8,18 +8,17 @@ baselines and the prepared stores are made once), and so do the FAb-Net recipes.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from facedyn.cli import main
 from facedyn.errors import ConfigError, DatasetError
 from facedyn.reproduce import RECIPES, Settings, dry_run, run_recipe, stage_list
 from facedyn.reproduce.stages import DATASET_DIRS
 from support import layouts
+from support.cli import run_cli
 
 #: the cpu preset with one step per training at 32 px: seconds per recipe
 TINY = {"size": 32, "epochs": 1, "steps": 1, "batch_size": 2, "val_batches": 1, "max_windows": 8, "n_boot": 10,
@@ -57,15 +56,8 @@ def numbers(md: str, row_start: str) -> list[float]:
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["facedyn", *args])
-    monkeypatch.setenv("COLUMNS", "250")
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = int(e.code or 0)
-    cap = capsys.readouterr()
-    return code, cap.out + cap.err
+    code, out, err = run_cli(args, capsys, monkeypatch, columns=250)
+    return code, out + err
 
 
 def test_list_names_the_eight_recipes(capsys, monkeypatch):
