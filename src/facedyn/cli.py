@@ -737,9 +737,9 @@ def report(
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for everything the demo makes.")] = Path("demo_out"),
-    subjects: Annotated[int | None, typer.Option(help="Synthetic people (default: the demo's 40, so that 8 "
+    subjects: Annotated[int | None, typer.Option(help="Synthetic people (default: the demo's 96, so that 19 "
                                                       "held-out people score the AU table).")] = None,
-    seconds: Annotated[float | None, typer.Option(help="Seconds per clip (default: the demo's 4).")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Seconds per clip (default: the demo's 2).")] = None,
     epochs: Annotated[int | None, typer.Option(help="DR training epochs (default: the demo's 8).")] = None,
     steps_per_epoch: Annotated[int | None, typer.Option(help="DR steps per epoch (default: the demo's 100).")]
     = None,
