@@ -89,17 +89,29 @@ def _to_raw(w_std: np.ndarray, b_std: np.ndarray, mu: np.ndarray, sd: np.ndarray
 
 # -- ridge --------------------------------------------------------------------------------------------------
 
-class _RidgeEigen:
-    """Standardise ``X`` and centre ``Y``; ridge solutions for any alpha from one eigendecomposition."""
+class _Design:
+    """Features standardised on their own rows, and the eigendecomposition of their Gram matrix
+    ``Xs^T Xs = Q diag(lam) Q^T`` (shared by the ridge path and the logistic preconditioner)."""
 
-    def __init__(self, X: np.ndarray, Y: np.ndarray) -> None:
+    def __init__(self, X: np.ndarray) -> None:
         self.mu, self.sd = standardiser(X)
-        Xs = (np.asarray(X, np.float64) - self.mu) / self.sd
+        self.Xs = (np.asarray(X, np.float64) - self.mu) / self.sd
+        lam, self.Q = np.linalg.eigh(self.Xs.T @ self.Xs)
+        self.lam = np.clip(lam, 0.0, None)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return (np.asarray(X, np.float64) - self.mu) / self.sd
+
+
+class _RidgeEigen:
+    """Ridge solutions (``Y`` centred, intercept unpenalised) for any alpha from one :class:`_Design`."""
+
+    def __init__(self, X: np.ndarray | _Design, Y: np.ndarray) -> None:
+        d = X if isinstance(X, _Design) else _Design(X)
+        self.mu, self.sd, self.Q, self.lam = d.mu, d.sd, d.Q, d.lam
         Y = np.asarray(Y, np.float64)
         self.ymean = Y.mean(0)
-        lam, self.Q = np.linalg.eigh(Xs.T @ Xs)
-        self.lam = np.clip(lam, 0.0, None)
-        self.B = self.Q.T @ (Xs.T @ (Y - self.ymean))  # (D, L) in the eigenbasis
+        self.B = self.Q.T @ (d.Xs.T @ (Y - self.ymean))  # (D, L) in the eigenbasis
 
     def weights(self, alpha: float) -> np.ndarray:
         """``(D, L)`` weights on standardised features."""
@@ -123,7 +135,7 @@ def ridge_cv(X: np.ndarray, Y: np.ndarray, groups: np.ndarray, alphas: Sequence[
     if splits:
         errs = np.zeros(len(alphas))
         for tr, va in splits:
-            r = _RidgeEigen(X[tr], Y[tr])
+            r = _RidgeEigen(_Design(X[tr]), Y[tr])
             P = ((X[va] - r.mu) / r.sd) @ r.Q  # validation rows in the eigenbasis
             for i, a in enumerate(alphas):
                 pred = P @ (r.B / (r.lam + a)[:, None]) + r.ymean
@@ -149,12 +161,15 @@ def _balanced_weights(Y: np.ndarray) -> np.ndarray:
 
 def _loss_grad(Xs: np.ndarray, Y: np.ndarray, sw: np.ndarray, lam: np.ndarray,
                W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Objective ``(K,)`` and gradient ``(D + 1, K)`` of each target at ``W`` (last row: intercepts)."""
+    """Objective ``(K,)`` and gradient ``(D + 1, K)`` of each target at ``W`` (last row: intercepts).
+
+    ``lam``: ``(D, K)``, a diagonal penalty ``sum_j lam_j w_j^2 / 2`` per target.
+    """
     z = Xs @ W[:-1] + W[-1]
     # log(1 + e^z) - y z, stably
     loss = np.logaddexp(0.0, z) - Y * z
     n = len(Xs)
-    f = (sw * loss).sum(0) / n + 0.5 * lam * (W[:-1] ** 2).sum(0)
+    f = (sw * loss).sum(0) / n + 0.5 * (lam * W[:-1] ** 2).sum(0)
     r = sw * (_sigmoid(z) - Y) / n
     g = np.empty_like(W)
     g[:-1] = Xs.T @ r + lam * W[:-1]
@@ -165,13 +180,15 @@ def _loss_grad(Xs: np.ndarray, Y: np.ndarray, sw: np.ndarray, lam: np.ndarray,
 def _lbfgs(Xs: np.ndarray, Y: np.ndarray, lam: np.ndarray, W0: np.ndarray | None = None,
            gtol: float = GTOL, max_iter: int = MAX_ITER) -> np.ndarray:
     """Minimise each target's balanced logistic objective; ``Xs`` ``(N, D)`` standardised, ``Y`` ``(N, K)`` 0/1,
-    ``lam`` ``(K,)`` = ``1 / (C n)``. Returns ``W`` ``(D + 1, K)`` (last row: intercepts).
+    ``lam`` ``(K,)`` = ``1 / (C n)`` or ``(D, K)`` (a diagonal penalty). Returns ``W`` ``(D + 1, K)`` (last
+    row: intercepts).
 
     One L-BFGS per column (own history, own Armijo backtracking), advanced in lockstep.
     """
     d = Xs.shape[1]
     k = Y.shape[1]
     sw = _balanced_weights(Y)
+    lam = np.broadcast_to(np.asarray(lam, np.float64), (d, k))
     W = np.zeros((d + 1, k)) if W0 is None else np.array(W0, dtype=np.float64)
     f, g = _loss_grad(Xs, Y, sw, lam, W)
     S = np.zeros((_HISTORY, d + 1, k))
@@ -209,7 +226,7 @@ def _lbfgs(Xs: np.ndarray, Y: np.ndarray, lam: np.ndarray, W0: np.ndarray | None
         todo = cols
         for _ls in range(40):
             trial = W[:, todo] + t[todo] * step_dir[:, todo]
-            ft, gt = _loss_grad(Xs, Y[:, todo], sw[:, todo], lam[todo], trial)
+            ft, gt = _loss_grad(Xs, Y[:, todo], sw[:, todo], lam[:, todo], trial)
             ok = ft <= f[todo] + 1e-4 * t[todo] * slope[todo]
             acc = todo[ok]
             W_new[:, acc], f_new[acc], g_new[:, acc] = trial[:, ok], ft[ok], gt[:, ok]
@@ -233,16 +250,43 @@ def _lbfgs(Xs: np.ndarray, Y: np.ndarray, lam: np.ndarray, W0: np.ndarray | None
     return W
 
 
-def logistic_fit(X: np.ndarray, Y: np.ndarray, cs: Sequence[float] | np.ndarray,
+def _logistic_solve(d: _Design, Y: np.ndarray, cs: np.ndarray, W0: np.ndarray | None = None) -> np.ndarray:
+    """Balanced logistic regression of each 0/1 column of ``Y`` ``(N, K)`` on ``d.Xs`` with inverse penalty ``cs``
+    ``(K,)``; returns the standardised weights ``(D + 1, K)`` (last row: intercepts).
+
+    L-BFGS runs in preconditioned coordinates ``w = Q diag(h)^-1/2 v`` with ``h = lam / (4 n) + 1 / (C n)``,
+    the objective's Hessian when every ``p (1 - p)`` is 1/4: a change of variables (same minimum, same
+    predictions) that makes the problem well conditioned, so it converges in tens of steps instead of
+    thousands. Columns with the same C share the rotated features.
+    """
+    n = len(d.Xs)
+    W = np.zeros((d.Xs.shape[1] + 1, Y.shape[1]))
+    for c in np.unique(cs):
+        cols = np.flatnonzero(cs == c)
+        lam = 1.0 / (c * n)
+        h = d.lam / (4.0 * n) + lam
+        P = d.Q / np.sqrt(h)  # w = P v
+        Xr = d.Xs @ P
+        V0 = None
+        if W0 is not None:
+            V0 = np.empty((len(h) + 1, cols.size))
+            V0[:-1] = np.sqrt(h)[:, None] * (d.Q.T @ W0[:-1][:, cols])
+            V0[-1] = W0[-1, cols]
+        V = _lbfgs(Xr, Y[:, cols], np.repeat((lam / h)[:, None], cols.size, 1), V0)
+        W[:-1, cols] = P @ V[:-1]
+        W[-1, cols] = V[-1]
+    return W
+
+
+def logistic_fit(X: np.ndarray | _Design, Y: np.ndarray, cs: Sequence[float] | np.ndarray | float,
                  W0: np.ndarray | None = None) -> tuple[LinearModel, np.ndarray]:
     """Standardise ``X`` and fit one balanced logistic regression per column of 0/1 ``Y`` ``(N, K)``, with the
     inverse penalty ``cs[k]`` for column k. Returns the model on raw features and the standardised weights
     ``(D + 1, K)`` (a warm start for a related fit)."""
-    mu, sd = standardiser(X)
-    Xs = (np.asarray(X, np.float64) - mu) / sd
+    d = X if isinstance(X, _Design) else _Design(X)
     c = np.broadcast_to(np.asarray(cs, np.float64), (Y.shape[1],))
-    W = _lbfgs(Xs, np.asarray(Y, np.float64), 1.0 / (c * len(Xs)), W0)
-    coef, b = _to_raw(W[:-1], W[-1], mu, sd)
+    W = _logistic_solve(d, np.asarray(Y, np.float64), c, W0)
+    coef, b = _to_raw(W[:-1], W[-1], d.mu, d.sd)
     return LinearModel(coef, b, logistic=True), W
 
 
@@ -273,8 +317,9 @@ def logistic_cv(X: np.ndarray, Y: np.ndarray, groups: np.ndarray,
             continue
         score_n[cols] += 1
         W = None
+        design = _Design(X[tr])
         for i in order:
-            model, W = logistic_fit(X[tr], Y[tr][:, cols], cs[i], W)
+            model, W = logistic_fit(design, Y[tr][:, cols], cs[i], W)
             warm.setdefault(i, []).append((cols, W))  # type: ignore[arg-type]
             p = model.predict(X[va])
             for m, j in enumerate(cols):
