@@ -24,6 +24,14 @@ folds. Folds are person-level: the store's folds (``facedyn split --folds K``) w
 evaluated (when none is, the people it never saw form one test fold), so every number is on people
 unseen by the representation and by the linear model. Predictions of all evaluated folds are pooled,
 then each metric is computed on the whole set (:mod:`facedyn.eval.metrics`).
+
+Several checkpoints of one run (``weights="step1000,step3000,best"`` or ``"all"``) are probed on the same
+frames and folds, one row each (a learning curve), with the baselines probed once. The baselines' features
+(the initial network's, the pixels' PCA per fold) and results are kept in ``STORE/.cache/probes/`` under a
+digest of everything they depend on (:class:`ProbeCache`), so the next checkpoint pays for its own features
+and fits only. The fits are those of :mod:`facedyn.tasks.linear`: the same models and selection as
+scikit-learn's ``StandardScaler`` + ``Ridge`` / ``LogisticRegression`` pipelines, computed once per inner
+split for all penalties (ridge) and all AUs (logistic), to convergence.
 """
 
 from __future__ import annotations
