@@ -269,12 +269,13 @@ def _write_cache(key: str, value: dict[str, float]) -> None:
 
 
 def machine_busy() -> float | None:
-    """The 1-minute load average when other work occupies the cores (above the CPU count), else None."""
+    """The 1-minute load average when other work crowds the cores (above twice the CPU count: a training that
+    uses every core is load ~1x), else None."""
     try:
         load = os.getloadavg()[0]
     except (OSError, AttributeError):
         return None
-    return load if load > (os.cpu_count() or 1) + 0.5 else None
+    return load if load > 2 * (os.cpu_count() or 1) else None
 
 
 def _sync(device: torch.device) -> None:
@@ -336,7 +337,7 @@ def _batch_len(batch: Any) -> int:
 
 
 def measure(method: Any, batch: Any, device: torch.device, candidates: Sequence[tuple[str, bool]],
-            use_cache: bool = True, rounds: int = 3, min_seconds: float = 0.25) -> dict[str, float]:
+            use_cache: bool = True, rounds: int = 3, min_seconds: float = 0.15) -> dict[str, float]:
     """Images/s of each (precision, channels_last) candidate (cached per machine and network shape).
 
     The candidates are timed in ``rounds`` interleaved rounds (A, B, C, D, A, B, ...), each at least
