@@ -25,7 +25,8 @@ BENCHES = [
     ("infer", "bench_infer.py", [], "analyze faces/s, torch vs onnxruntime, 64 and 224 px"),
     ("analyze", "bench_analyze.py", [], "analyze end to end frames/s: fit-tracking vs detecting every frame, 1 and 4 "
      "faces"),
-    ("train", "bench_train.py", [], "training windows/s of the loop vs the bare network"),
+    ("train", "bench_train.py", [], "every method's training step, fp32/bf16 x NCHW/NHWC, what --precision auto "
+     "picks; the loop vs the bare step"),
     ("rank_loss", "bench_rank_loss.py", [], "the vectorised Rank Loss vs its literal loops"),
 ]
 
@@ -36,6 +37,19 @@ def _quiet(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not any(d in line for d in drop)).strip()
 
 
+def _sections(text: str) -> dict[str, list[str]]:
+    """The ``## name: ...`` sections of a results file, by benchmark name (their lines, up to the next one)."""
+    out: dict[str, list[str]] = {}
+    name = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            name = line[3:].split(":", 1)[0].strip()
+            out[name] = []
+        if name is not None:
+            out[name].append(line)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", default=None, help="names of the benchmarks to run (default: all)")
@@ -44,10 +58,8 @@ def main() -> None:
     from facedyn.atomic import write_text
 
     chosen = [b for b in BENCHES if a.only is None or b[0] in a.only]
-    lines = ["# facedyn benchmarks", "",
-             f"Written by `make bench` (`benchmarks/run_all.py`) on {dt.date.today().isoformat()}: "
-             f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}. Every ratio is "
-             "measured within one run of its script; rates depend on the machine and its load.", ""]
+    kept = _sections(a.out.read_text()) if a.only is not None and a.out.is_file() else {}
+    sections: dict[str, list[str]] = {}
     for name, script, args, what in chosen:
         cmd = [sys.executable, str(HERE / script), *args]
         print(f"== {name}: {' '.join(cmd)}", flush=True)
@@ -57,8 +69,15 @@ def main() -> None:
         text = _quiet(p.stdout) or "(no output)"
         print(text, flush=True)
         status = "" if p.returncode == 0 else f" — FAILED (exit {p.returncode}): {_quiet(p.stderr)[-400:]}"
-        lines += [f"## {name}: {what}", "", f"`python benchmarks/{script} {' '.join(args)}`".replace(" `", "`"),
-                  f"({took:.0f} s){status}", "", "```", text, "```", ""]
+        sections[name] = [f"## {name}: {what}", "",
+                          f"`python benchmarks/{script} {' '.join(args)}`".replace(" `", "`"),
+                          f"({took:.0f} s on {dt.date.today().isoformat()}){status}", "", "```", text, "```", ""]
+    lines = ["# facedyn benchmarks", "",
+             f"Written by `make bench` (`benchmarks/run_all.py`): {platform.machine()}, {os.cpu_count()} CPUs, "
+             f"Python {platform.python_version()}. Every ratio is measured within one run of its script; rates depend "
+             "on the machine and its load. `--only NAME` reruns one section and keeps the others.", ""]
+    for name, *_ in BENCHES:
+        lines += sections.get(name) or kept.get(name) or []
     write_text(a.out, "\n".join(lines))
     print(f"wrote {a.out}")
 

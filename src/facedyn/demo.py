@@ -29,7 +29,7 @@ from facedyn.data.synthetic import synth
 from facedyn.progress import progress_bar, train_progress
 
 #: Settings of the demo's AU models: the CNN regressor, 600 steps of 32 frames each.
-AU_DEMO: dict[str, Any] = {"model": "cnn", "width": 16, "epochs": 8, "steps_per_epoch": 100, "batch_size": 32,
+AU_DEMO: dict[str, Any] = {"model": "cnn", "width": 16, "epochs": 5, "steps_per_epoch": 100, "batch_size": 32,
                            "lr": 1e-3, "input_norm_samples": 256}
 #: Settings of the demo's DR (T=5, S=2): 8 epochs of 100 steps.
 DR_DEMO: dict[str, Any] = {"epochs": 8, "steps_per_epoch": 100}
