@@ -103,6 +103,10 @@ def write_ranking_curve(curve: pd.DataFrame, out: str | Path, title: str = "") -
         suffix = f"_{g}" if g else ""
         x = steps["step"].clip(lower=1)  # init at step 0 drawn at 1 on the log axis
         ax.plot(x, steps[f"acc{suffix}"], "o-", color="C0", label="DR (held-out people)")
+        best = curve[curve["weights"] == "best"]
+        if len(best):
+            ax.plot(best["step"].clip(lower=1), best[f"acc{suffix}"], "*", ms=12, color="C3",
+                    label="best (chosen on validation people)")
         for i, b in enumerate(CURVE_BASELINES):
             if f"{b}{suffix}" in curve:
                 ax.axhline(float(curve[f"{b}{suffix}"].iloc[0]), color=f"C{i + 1}", ls="--", label=b)
