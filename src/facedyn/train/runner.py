@@ -93,7 +93,10 @@ def configure(method: str | type[Method], preset: str | None = None, config_file
         if from_run:
             known = {f.name for f in fields_of(cls.Config)}
             file_values = {k: v for k, v in file_values.items() if k in known}
-    return resolve(cls.Config, preset, file_values, overrides or {})
+    over = dict(overrides or {})
+    if "epochs" in over and "time_budget" not in over:
+        over["time_budget"] = None  # asking for epochs means epochs, not a budget copied from another run
+    return resolve(cls.Config, preset, file_values, over)
 
 
 def open_store(data: str | Path, fold: int | None) -> ClipDataset:
