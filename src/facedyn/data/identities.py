@@ -266,7 +266,7 @@ def _items(source: str | os.PathLike[str]) -> tuple[list[_Item], ClipDataset | N
             items.append(_Item(clip.clip_id, clip.subject, Path(src) if src else clip.path / "missing-source",
                                root / CACHE_DIR / f"{clip.clip_id}.npz", clip.path))
         return items, ds
-    from facedyn.data.prepare import collect_sources
+    from facedyn.data.sources import collect_sources
     from facedyn.precision import cache_dir
 
     items = []

@@ -57,6 +57,7 @@ from facedyn.atomic import write_text
 from facedyn.data import video as video_io
 from facedyn.data.datasets.base import ClipSource
 from facedyn.data.faces.track import REDETECT_EVERY  # ``track="fit"`` detects at least every this many frames
+from facedyn.data.sources import collect_sources
 from facedyn.data.store import (
     CONTRACT_KEYS,
     GIVEN_LANDMARKS,
@@ -76,7 +77,6 @@ from facedyn.errors import (
     ConfigError,
     DatasetError,
     FacedynError,
-    InputNotFoundError,
     LabelFormatError,
     VideoDecodeError,
 )
@@ -643,46 +643,6 @@ def _prepare_clips(runs: list[_ClipRun], out: Path, opts: PrepareOptions, worker
             if run.writer is not None and _SOURCES[run.index].clip_id not in results:
                 run.writer.abort()
     return results
-
-
-def collect_sources(inputs: Sequence[str | Path], kind: str = "folder",
-                    landmarks: Path | None = None, **adapter_options: Any) -> list[ClipSource]:
-    """Clip sources of every input (video files, folders of videos, image-sequence folders).
-
-    Clip ids are made unique across inputs. ``landmarks`` (one ``(N, 68, 2)`` .npy) is only
-    allowed with a single video input.
-    """
-    from facedyn.data.datasets import discover
-
-    sources: list[ClipSource] = []
-    for inp in inputs:
-        p = Path(inp)
-        if not p.exists():
-            raise InputNotFoundError(f"{p}: no such file or folder; check the path")
-        if p.is_file() and p.suffix.lower() in video_io.IMAGE_EXTS:
-            sources.append(ClipSource(clip_id=p.stem, video=p, subject=p.stem))
-            continue
-        if p.is_file() and p.suffix.lower() not in video_io.VIDEO_EXTS:
-            raise VideoDecodeError(
-                f"{p}: not a video or image ({p.suffix or 'no extension'}); give video files or image folders"
-            )
-        sources.extend(discover(kind, p, **adapter_options))
-    if landmarks is not None:
-        if len(sources) != 1:
-            raise ConfigError(f"--landmarks needs exactly one video input, got {len(sources)} clips")
-        if not Path(landmarks).is_file():
-            raise InputNotFoundError(f"{landmarks}: no such landmarks file")
-        sources[0].landmarks = Path(landmarks)
-    seen: dict[str, int] = {}
-    for s in sources:
-        base = s.clip_id.replace("/", "_")
-        if base in seen:
-            seen[base] += 1
-            s.clip_id = f"{base}_{seen[base]}"
-        else:
-            seen[base] = 0
-            s.clip_id = base
-    return sources
 
 
 def _plan_clip(index: int, opts: PrepareOptions, workers: int) -> tuple[_ClipRun, int]:
