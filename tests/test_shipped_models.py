@@ -77,7 +77,8 @@ def test_represent_and_config_take_a_shipped_name(synth_store64: Path, tmp_path:
     out = _ok(["represent", "--data", str(data), "--run", "dr-t5"], capsys, monkeypatch)
     assert "T=5, S=2" in out and (data / "representations").is_dir()
     _ok(["train", "dr", "--data", str(data), "--out", str(tmp_path / "r"), "--config", "dr-t5", "--epochs", "1",
-         "--steps-per-epoch", "1", "--batch-size", "2", "--max-val-batches", "1"], capsys, monkeypatch)
+         "--steps-per-epoch", "1", "--batch-size", "2", "--max-val-batches", "1",
+         "--precision", "fp32", "--channels-last", "off"], capsys, monkeypatch)  # config says auto: not measured here
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())["config"]
     assert (cfg["T"], cfg["S"], cfg["epochs"]) == (5, 2, 1)
 

@@ -614,9 +614,13 @@ def eval_probe(
                                           )] = "encode",
     folds: Annotated[int | None, typer.Option(help="Person-level GroupKFold K when the store has no folds "
                                                    "(default 5).")] = None,
-    weights: Annotated[str, typer.Option(help="best, last or step<N> (kept with --keep-steps); init is always "
-                                              "probed as the baseline.")] = "best",
+    weights: Annotated[str, typer.Option(help="best, last, step<N> (kept with --keep-steps) or all (every kept step, "
+                                              "then last), or several comma-separated: one row per checkpoint (a "
+                                              "learning curve); init is always probed as the baseline.")] = "best",
     max_frames: Annotated[int, typer.Option(help="Frames per person (evenly spaced).")] = 150,
+    cache: Annotated[bool, typer.Option(help="Reuse the init network's and the pixels' features and results kept "
+                                             "in DATA/.cache/probes/ (same crops, folds, targets, weights, code)."
+                                        )] = True,
     separation_people: Annotated[int, typer.Option(help="TCAE runs: synthetic people of the separation check "
                                                         "(4 pose and 4 AU pairs each; 0 skips it).")] = 8,
     test_split: Annotated[str | None, typer.Option(help="Evaluate the store's split of this name (a dataset's own "
@@ -630,7 +634,7 @@ def eval_probe(
 
     res = probe_report(run, data, task, out_dir, features=_names(features) or ["encode"], folds=folds,
                        weights=weights, max_frames_per_subject=max_frames, device=device, seed=seed,
-                       separation_people=separation_people, progress=lambda line: console.print(line),
+                       separation_people=separation_people, cache=cache, progress=lambda line: console.print(line),
                        test_split=test_split, presence=presence)
     out.print(res["markdown"])
     out.print(f"wrote {', '.join(str(p) for p in res['files'])}")

@@ -23,7 +23,7 @@ from facedyn.tasks.probes import (
 )
 from facedyn.train import train
 
-TINY = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "width": 4, "emb_dim": 8}
+TINY = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "width": 4, "emb_dim": 8, "keep_steps": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,8 @@ def test_targets_synthetic_labels_and_proxy_fallback(synth_store: Path, tmp_path
 
 @pytest.mark.parametrize("task", ["au", "pose", "landmarks"])
 def test_run_probes_tables(tcae_run: Path, synth_store: Path, task: str) -> None:
-    df = run_probes(tcae_run, synth_store, task, features=["au", "pose"], max_frames_per_subject=30, device="cpu")
+    df = run_probes(tcae_run, synth_store, task, features=["au", "pose"], max_frames_per_subject=30, device="cpu",
+                    cache=False)
     assert list(df["representation"]) == ["trained", "trained", "init", "init", "pixels"]
     assert list(df["features"])[:2] == ["au", "pose"] and df["dim"].tolist() == [8, 8, 8, 8, 8]
     test_people = ClipDataset(synth_store).splits["test"]
@@ -106,15 +107,16 @@ def test_cli_eval_probe_writes_report(tcae_run: Path, synth_store: Path, tmp_pat
     out = tmp_path / "rep"
     monkeypatch.setattr(sys, "argv", ["facedyn", "eval", "probe", "--run", str(tcae_run), "--data", str(synth_store),
                                       "--task", "pose", "--max-frames", "20", "--separation-people", "1",
-                                      "--device", "cpu", "--out", str(out)])
+                                      "--no-cache", "--device", "cpu", "--out", str(out)])
     with pytest.raises(SystemExit) as e:
         main()
     assert e.value.code in (0, None)
     md = (out / "probes_pose.md").read_text()
-    assert "| representation | features | dim |" in md and "Separation check" in md
+    assert "| representation | weights | step | features | dim |" in md and "Separation check" in md
     assert "figures/tcae_pairs.png" in md and (out / "figures" / "tcae_pairs.png").is_file()
     table = pd.read_csv(out / "probes_pose.csv")
     assert list(table["representation"]) == ["trained", "init", "pixels"]
+    assert list(table["weights"].fillna("")) == ["best", "init", ""] and table["step"].tolist()[:2] == [2, 0]
     sep = pd.read_csv(out / "separation.csv")
     assert list(sep["weights"]) == ["best", "init"] and {"pose_ratio", "au_ratio"} <= set(sep.columns)
 
@@ -124,3 +126,70 @@ def test_bad_inputs_are_one_line_errors(tcae_run: Path, synth_store: Path) -> No
         run_probes(tcae_run, synth_store, "emotion")
     with pytest.raises(ConfigError, match="--features 'nope'"):
         run_probes(tcae_run, synth_store, "pose", features=["nope"], max_frames_per_subject=5, device="cpu")
+
+
+def test_several_checkpoints_one_row_each_and_the_baselines_cache(tcae_run: Path, synth_store: Path,
+                                                                   tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(synth_store, store)
+    df = run_probes(tcae_run, store, "pose", weights="all", max_frames_per_subject=10, device="cpu")
+    assert list(df["representation"]) == ["trained", "trained", "init", "pixels"]
+    assert list(df["weights"]) == ["step1", "last", "init", ""] and df["step"].tolist()[:3] == [1, 2, 0]
+    assert "reused nothing" in df.attrs["cache"] and df.attrs["weights"] == "step1,last"
+    assert sorted(p.name.split("-")[0] for p in (store / ".cache" / "probes").iterdir()) == \
+        ["init", "init", "pixels", "pixels"]  # features and result of each baseline
+    # a second checkpoint of the same run: both baselines come from the cache, with the same numbers
+    again = run_probes(tcae_run, store, "pose", weights="best", max_frames_per_subject=10, device="cpu")
+    assert "init result" in again.attrs["cache"] and "pixels result" in again.attrs["cache"]
+    cols = ["yaw MAE", "mean PCC"]
+    pd.testing.assert_frame_equal(again[cols].iloc[1:].reset_index(drop=True), df[cols].iloc[2:].reset_index(drop=True))
+    # another task reuses the features, not the results
+    lm = run_probes(tcae_run, store, "landmarks", max_frames_per_subject=10, device="cpu")
+    assert "init-features" in lm.attrs["cache"] and "pixels-pca" in lm.attrs["cache"]
+    assert "result" not in lm.attrs["cache"]
+    # other frames of the same store, or the same frames of a changed store: nothing reused
+    other = run_probes(tcae_run, store, "pose", max_frames_per_subject=8, device="cpu")
+    assert "reused nothing" in other.attrs["cache"]
+    changed = tmp_path / "changed"
+    shutil.copytree(store, changed)  # with its cache
+    clip = sorted(p for p in changed.iterdir() if (p / "frames.npy").is_file())[0]
+    frames = np.load(clip / "frames.npy")
+    np.save(clip / "frames.npy", 255 - frames)
+    moved = run_probes(tcae_run, changed, "pose", max_frames_per_subject=10, device="cpu")
+    assert "reused nothing" in moved.attrs["cache"]
+    with pytest.raises(ConfigError, match="--weights"):
+        run_probes(tcae_run, store, "pose", weights="best,init")
+
+
+def test_cli_learning_curve_table(tcae_run: Path, synth_store: Path, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "curve"
+    monkeypatch.setattr(sys, "argv", ["facedyn", "eval", "probe", "--run", str(tcae_run), "--data", str(synth_store),
+                                      "--task", "pose", "--max-frames", "8", "--separation-people", "0",
+                                      "--weights", "step1,last", "--no-cache", "--device", "cpu", "--out", str(out)])
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code in (0, None)
+    table = pd.read_csv(out / "probes_pose.csv")
+    assert list(zip(table["representation"], table["weights"].fillna(""), strict=True)) == [
+        ("trained", "step1"), ("trained", "last"), ("init", "init"), ("pixels", "")]
+    md = (out / "probes_pose.md").read_text()
+    assert "| trained | step1 | 1 | encode |" in md and "trained last encode" in md
+
+
+def test_a_run_without_init_weights_probes_its_rebuilt_init(tcae_run: Path, synth_store: Path,
+                                                            tmp_path: Path) -> None:
+    """Shipped models carry no init.safetensors: the init baseline is rebuilt from the seed, cached all the same."""
+    run = tmp_path / "run"
+    shutil.copytree(tcae_run, run)
+    (run / "checkpoints" / "init.safetensors").unlink()
+    store = tmp_path / "store"
+    shutil.copytree(synth_store, store)
+    ref = run_probes(tcae_run, synth_store, "pose", max_frames_per_subject=10, device="cpu", cache=False)
+    first = run_probes(run, store, "pose", max_frames_per_subject=10, device="cpu")
+    again = run_probes(run, store, "pose", max_frames_per_subject=10, device="cpu")
+    assert "init result" in again.attrs["cache"]
+    cols = ["yaw MAE", "mean PCC"]
+    for df in (first, again):
+        row = df[df["representation"] == "init"][cols].reset_index(drop=True)
+        pd.testing.assert_frame_equal(row, ref[ref["representation"] == "init"][cols].reset_index(drop=True))

@@ -24,6 +24,14 @@ folds. Folds are person-level: the store's folds (``facedyn split --folds K``) w
 evaluated (when none is, the people it never saw form one test fold), so every number is on people
 unseen by the representation and by the linear model. Predictions of all evaluated folds are pooled,
 then each metric is computed on the whole set (:mod:`facedyn.eval.metrics`).
+
+Several checkpoints of one run (``weights="step1000,step3000,best"`` or ``"all"``) are probed on the same
+frames and folds, one row each (a learning curve), with the baselines probed once. The baselines' features
+(the initial network's, the pixels' PCA per fold) and results are kept in ``STORE/.cache/probes/`` under a
+digest of everything they depend on (:class:`ProbeCache`), so the next checkpoint pays for its own features
+and fits only. The fits are those of :mod:`facedyn.tasks.linear`: the same models and selection as
+scikit-learn's ``StandardScaler`` + ``Ridge`` / ``LogisticRegression`` pipelines, computed once per inner
+split for all penalties (ridge) and all AUs (logistic), to convergence.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from facedyn.data.store import Clip, ClipDataset
 from facedyn.errors import ConfigError, DatasetError
 from facedyn.eval import metrics as M
 from facedyn.reports.tables import markdown_table
+from facedyn.tasks.linear import LinearModel, logistic_cv, ridge_cv
 
 __all__ = [
     "ALPHAS",
@@ -305,58 +314,23 @@ def split_fold(store: ClipDataset, subjects: Sequence[str], split: str, seen: se
 
 # -- linear models ------------------------------------------------------------------------------------------
 
-def _inner_splits(groups: np.ndarray, n: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
-    from sklearn.model_selection import GroupKFold
+def fit_ridge(X: np.ndarray, Y: np.ndarray, groups: np.ndarray, alphas: Sequence[float] = ALPHAS) -> LinearModel:
+    """Standardise + ridge on ``X`` ``(N, D)`` → ``Y`` ``(N, L)``, alpha by person-level inner CV (lowest MSE).
 
-    k = min(n, len(np.unique(groups)))
-    if k < 2:
-        return []
-    return list(GroupKFold(n_splits=k).split(np.zeros(len(groups)), groups=groups))
-
-
-def fit_ridge(X: np.ndarray, Y: np.ndarray, groups: np.ndarray, alphas: Sequence[float] = ALPHAS) -> Any:
-    """Standardise + ridge on ``X`` ``(N, D)`` → ``Y`` ``(N, L)``, alpha by person-level inner CV (lowest MSE)."""
-    from sklearn.linear_model import Ridge
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    best, best_err = alphas[len(alphas) // 2], np.inf
-    splits = _inner_splits(groups)
-    if splits:
-        for a in alphas:
-            err = 0.0
-            for tr, va in splits:
-                m = make_pipeline(StandardScaler(), Ridge(alpha=a)).fit(X[tr], Y[tr])
-                err += float(np.mean((m.predict(X[va]) - Y[va]) ** 2))
-            if err < best_err:
-                best, best_err = a, err
-    return make_pipeline(StandardScaler(), Ridge(alpha=best)).fit(X, Y)
+    Every alpha from one eigendecomposition per inner split (:func:`facedyn.tasks.linear.ridge_cv`); the
+    model's ``predict`` gives ``(N, L)``.
+    """
+    return ridge_cv(X, Y, groups, alphas)[0]
 
 
-def fit_logistic(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cs: Sequence[float] = CS) -> Any | None:
+def fit_logistic(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cs: Sequence[float] = CS) -> LinearModel | None:
     """Standardise + balanced logistic regression of 0/1 ``y`` ``(N,)``, C by inner CV (highest AUC).
 
-    None when ``y`` has one class only (no model can be fitted).
+    None when ``y`` has one class only (no model can be fitted); else ``predict_proba`` gives ``(N, 2)``.
+    Several targets sharing ``X`` are fitted together by :func:`facedyn.tasks.linear.logistic_cv`.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    if len(np.unique(y)) < 2:
-        return None
-
-    def model(c: float) -> Any:
-        return make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=300))
-
-    best, best_auc = cs[len(cs) // 2], -np.inf
-    splits = [(tr, va) for tr, va in _inner_splits(groups) if len(np.unique(y[tr])) == 2 and len(np.unique(y[va])) == 2]
-    if splits:
-        for c in cs:
-            score = float(np.mean([M.auc(y[va], model(c).fit(X[tr], y[tr]).predict_proba(X[va])[:, 1])
-                                   for tr, va in splits]))
-            if score > best_auc:
-                best, best_auc = c, score
-    return model(best).fit(X, y)
+    model, chosen = logistic_cv(X, np.asarray(y, np.float64)[:, None], groups, cs)
+    return model if chosen[0] is not None else None
 
 
 #: The two points whose distance normalises the landmark error, by number of points: 68 (300-W): the outer eye
@@ -416,21 +390,44 @@ def _features(model: Any, images: np.ndarray, name: str, batch_size: int = 128) 
 
 # -- the probes ---------------------------------------------------------------------------------------------
 
-def _evaluate(X: np.ndarray, t: ProbeTargets, groups: np.ndarray, folds: list[list[str]],
-              pca: int | None = None, seed: int = 0) -> dict[str, float]:
-    """Pooled test predictions over ``folds`` → ``{"<column> <METRIC>": value, "mean <METRIC>": ...}``."""
+def _pca_features(X: np.ndarray, groups: np.ndarray, folds: list[list[str]], dim: int,
+                  seed: int = 0) -> list[np.ndarray]:
+    """Per evaluated fold, every row of ``X`` ``(N, D)`` projected by a PCA fitted on that fold's training rows:
+    a list of ``(N, min(dim, n_train - 1, D))`` arrays (randomized SVD, ``random_state=seed``)."""
     from sklearn.decomposition import PCA
 
+    out = []
+    for test_people in folds:
+        tr = ~np.isin(groups, test_people)
+        p = PCA(n_components=min(dim, int(tr.sum()) - 1, X.shape[1]), svd_solver="randomized",
+                random_state=seed).fit(X[tr])
+        out.append(p.transform(X))
+    return out
+
+
+def _evaluate(X: np.ndarray | list[np.ndarray], t: ProbeTargets, groups: np.ndarray,
+              folds: list[list[str]]) -> dict[str, float]:
+    """Pooled test predictions over ``folds`` → ``{"<column> <METRIC>": value, "mean <METRIC>": ...}``.
+
+    ``X``: ``(N, D)`` features, or one ``(N, D_f)`` array per fold (features of fold f, e.g. its PCA). The
+    fits run on one BLAS thread: their matrices are small, and on a busy machine a second thread mostly waits
+    (measured: one AU fold 4 s instead of 35 s wall with 2 threads at load 7 on 2 cores).
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _evaluate_folds(X, t, groups, folds)
+
+
+def _evaluate_folds(X: np.ndarray | list[np.ndarray], t: ProbeTargets, groups: np.ndarray,
+                    folds: list[list[str]]) -> dict[str, float]:
     cont = np.full(t.continuous.shape, np.nan)
     prob = np.full(t.binary.shape, np.nan) if t.binary is not None else None
-    for test_people in folds:
+    for f, test_people in enumerate(folds):
+        Xf = X[f] if isinstance(X, list) else X
         te = np.isin(groups, test_people)
         tr = ~te
-        Xtr, Xte = X[tr], X[te]
-        if pca is not None:
-            p = PCA(n_components=min(pca, int(tr.sum()) - 1, X.shape[1]), svd_solver="randomized",
-                    random_state=seed).fit(Xtr)
-            Xtr, Xte = p.transform(Xtr), p.transform(Xte)
+        Xtr, Xte = Xf[tr], Xf[te]
         g = groups[tr]
         # continuous targets: one ridge on the rows where every column is known, else per column
         ytr = t.continuous[tr]
@@ -443,12 +440,18 @@ def _evaluate(X: np.ndarray, t: ProbeTargets, groups: np.ndarray, folds: list[li
                 if ok.sum() > 1:
                     cont[te, j] = fit_ridge(Xtr[ok], ytr[ok, j:j + 1], g[ok]).predict(Xte).reshape(len(Xte), -1)[:, 0]
         if prob is not None and t.binary is not None:
+            # one logistic regression per column on its known rows; columns known on the same rows share the
+            # standardisation, the inner splits and the solver (fitted together, each with its own C)
             btr = t.binary[tr]
+            known = np.isfinite(btr)
+            by_rows: dict[bytes, list[int]] = {}
             for j in range(btr.shape[1]):
-                ok = np.isfinite(btr[:, j])
-                m = fit_logistic(Xtr[ok], btr[ok, j], g[ok])
+                by_rows.setdefault(np.packbits(known[:, j]).tobytes(), []).append(j)
+            for cols in by_rows.values():
+                ok = known[:, cols[0]]
+                m, _ = logistic_cv(Xtr[ok], btr[ok][:, cols], g[ok], CS)
                 if m is not None:
-                    prob[te, j] = m.predict_proba(Xte)[:, 1]
+                    prob[np.ix_(te, cols)] = m.predict(Xte)
     evaluated = np.isin(groups, [p for f in folds for p in f])
     out: dict[str, float] = {}
     if t.kind == "landmarks":
@@ -487,11 +490,49 @@ def _seen_people(run: Path) -> set[str]:
     return {str(s) for k in ("train", "val") for s in splits.get(k, [])}
 
 
+def probe_weights(run: str | Path, weights: str | Sequence[str]) -> list[str]:
+    """The trained checkpoints to probe: ``best``, ``last``, ``step<N>`` or ``all``, or several, comma-separated.
+
+    ``all``: every kept ``step<N>`` (ascending), then ``last``. Duplicates are dropped, order kept.
+
+    Raises:
+        ConfigError: ``init`` (always probed as the baseline), a name that is no checkpoint name, an empty list.
+    """
+    from facedyn import runs as run_io
+
+    names = [w.strip() for w in (weights.split(",") if isinstance(weights, str) else weights) if w.strip()]
+    out: list[str] = []
+    for w in names:
+        if w == "all":
+            from facedyn.api import resolve_run
+
+            out += [f"step{k}" for k in run_io.kept_steps(resolve_run(run))] + ["last"]
+        elif w == "init" or not run_io.is_weights_name(w):
+            raise ConfigError(f"--weights must be best, last, step<N> or all, comma-separated (init is probed as the "
+                              f"baseline), got {w!r}")
+        else:
+            out.append(w)
+    if not out:
+        raise ConfigError("--weights: give at least one checkpoint (best, last, step<N> or all)")
+    return list(dict.fromkeys(out))
+
+
+def _checkpoint_step(run: Path, weights: str) -> int | None:
+    """The training step a checkpoint was saved at (its metadata), None when it does not say."""
+    from safetensors import safe_open
+
+    from facedyn import runs as run_io
+
+    with safe_open(str(run_io.checkpoint_path(run, weights)), "pt") as f:
+        step = (f.metadata() or {}).get("step")
+    return int(step) if step is not None and str(step).isdigit() else None
+
+
 def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[str] = ("encode",),
-               folds: int | None = None, weights: str = "best", max_frames_per_subject: int | None = 150,
-               baselines: bool = True, device: str = "auto", seed: int = 0,
-               progress: Callable[[str], None] | None = None, test_split: str | None = None,
-               presence: float = 1.0) -> pd.DataFrame:
+               folds: int | None = None, weights: str | Sequence[str] = "best",
+               max_frames_per_subject: int | None = 150, baselines: bool = True, device: str = "auto",
+               seed: int = 0, cache: bool = True, progress: Callable[[str], None] | None = None,
+               test_split: str | None = None, presence: float = 1.0) -> pd.DataFrame:
     """Linear probes of a run's frozen features on ``task`` (``au``, ``pose`` or ``landmarks``).
 
     Args:
@@ -499,9 +540,13 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
         data: a clip store (crops of the run's size).
         features: ``encode`` and/or names of the network's ``outputs()`` (TCAE: ``au``, ``pose``).
         folds: ``K`` for GroupKFold when the store has no folds (default 5); must match the store's if given.
-        weights: the trained checkpoint (``best`` or ``last``).
+        weights: the trained checkpoint(s): ``best``, ``last``, ``step<N>``, ``all`` (every kept step, then
+            last), or several (a list or comma-separated), probed on the same frames and folds, one row each
+            (a learning curve); the baselines are probed once.
         max_frames_per_subject: frames per person (evenly spaced; None: all).
         baselines: also probe the network at initialisation and raw pixels (PCA to the embedding size).
+        cache: keep the baselines' features and results in ``DATA/.cache/probes/`` and reuse them (see
+            :class:`ProbeCache`; a store that cannot be written is probed without).
         progress: called with a line of text at each stage.
         test_split: evaluate one fold, the store's split of this name (a dataset's own train/test partition,
             e.g. MAFL's or 300-W's), with the linear models fitted on every other person; default: folds.
@@ -509,65 +554,240 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
 
     Returns:
         One row per representation × features: ``representation`` (``trained``, ``init``, ``pixels``),
-        ``features``, ``dim``, then one column per target and metric (``"AU12 F1"``, ``"yaw MAE"``,
-        ``"NME %"``, ...) and the means (``"mean F1"``, ...). ``attrs`` hold ``task``, ``targets`` (their
-        source), ``folds`` (test people of each evaluated fold), ``folding`` (how), ``n_frames``,
-        ``n_people``, ``run``, ``data``, ``run_align``, ``data_align``.
+        ``weights`` (the checkpoint; ``init``; empty for pixels), ``step`` (the training step of the weights,
+        from the checkpoint; NaN for pixels), ``features``, ``dim``, then one column per target and metric
+        (``"AU12 F1"``, ``"yaw MAE"``, ``"NME %"``, ...) and the means (``"mean F1"``, ...). ``attrs`` hold
+        ``task``, ``targets`` (their source), ``folds`` (test people of each evaluated fold), ``folding`` (how),
+        ``n_frames``, ``n_people``, ``run``, ``data``, ``run_align``, ``data_align``, ``method``, ``weights``
+        (comma-separated), ``cache`` (what was reused, in words).
 
     Raises:
-        ConfigError: an unknown task or features name, or crops of another size than the run's.
+        ConfigError: an unknown task, weights or features name, or crops of another size than the run's.
         DatasetError: no people the run did not see, or no frames.
     """
-    from facedyn import runs as run_io
-    from facedyn.api import load
+    from facedyn.api import load, resolve_run
 
     say = progress or (lambda s: None)
     if task not in TASKS:
         raise ConfigError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
-    if weights == "init" or not run_io.is_weights_name(weights):
-        raise ConfigError(f"--weights must be best, last or step<N> (init is probed as the baseline), got {weights!r}")
+    wanted = probe_weights(run, weights)
     if not features:
         raise ConfigError("give at least one --features name (encode, or an output of the network)")
     store = ClipDataset(data)
-    run = runs_mod.resolve_run(run)
-    model = load(run, weights=weights, device=device)
+    run_dir = resolve_run(run)
+    model = load(run_dir, weights=wanted[0], device=device)
     if store.size != model.size:
         raise ConfigError(f"{data}: crops of {store.size} px, but the run was trained on {model.size} px; probe a "
                           "store prepared with the run's --size")
     frames = select_frames(store, max_frames_per_subject)
     groups = frames["subject"].to_numpy().astype(str)
     if test_split is not None:
-        test_folds, how = split_fold(store, groups, test_split, _seen_people(Path(run)))
+        test_folds, how = split_fold(store, groups, test_split, _seen_people(run_dir))
     else:
-        test_folds, how = person_folds(groups, store.folds, folds, _seen_people(Path(run)))
+        test_folds, how = person_folds(groups, store.folds, folds, _seen_people(run_dir))
     say(f"{len(frames)} frames of {len(set(groups))} people; {how}")
     targets = probe_targets(store, frames, task, presence=presence)
     images = _pixels(store, frames)
-    reps: list[tuple[str, str, np.ndarray, int | None]] = []
-    for name in features:
-        reps.append(("trained", name, _features(model, images, name), None))
-    if baselines:
-        init = load(run, weights="init", device=device)
+    pc = ProbeCache(Path(data), images, groups, test_folds, targets, device=str(model.device), say=say) \
+        if cache else None
+    rows: list[dict[str, Any]] = []
+
+    def probe(rep: str, w: str, step: int | None, name: str, X: np.ndarray | list[np.ndarray], dim: int) -> None:
+        say(f"probing {rep} {w + ' ' if rep == 'trained' else ''}{name}")
+        rows.append({"representation": rep, "weights": w, "step": step, "features": name, "dim": dim,
+                     **_evaluate(X, targets, groups, test_folds)})
+
+    for i, w in enumerate(wanted):
+        if i:
+            model = load(run, weights=w, device=device)
+        step = _checkpoint_step(run_dir, w)
         for name in features:
-            reps.append(("init", name, _features(init, images, name), None))
-        dim = reps[0][2].shape[1]
-        reps.append(("pixels", f"PCA {dim}", images.reshape(len(images), -1).astype(np.float32) / 255.0, dim))
-    rows = []
-    for rep, name, X, pca in reps:
-        say(f"probing {rep} {name}")
-        res = _evaluate(X, targets, groups, test_folds, pca=pca, seed=seed)
-        rows.append({"representation": rep, "features": name, "dim": int(pca or X.shape[1]), **res})
+            X = _features(model, images, name)
+            probe("trained", w, step, name, X, X.shape[1])
+    if baselines:
+        dim = int(rows[0]["dim"])
+        init_key = ProbeCache.init_key(run_dir, model.name, model.cfg)
+        init: Any = None
+        for name in features:
+            res = pc.result("init", init_key, name) if pc else None
+            if res is None:
+                X = pc.array("init-features", init_key, name) if pc else None
+                if X is None:
+                    init = init or load(run, weights="init", device=device)
+                    X = _features(init, images, name)
+                    if pc:
+                        pc.put_array(X, "init-features", init_key, name)
+                probe("init", "init", 0, name, X, X.shape[1])
+                if pc:
+                    pc.put_result(rows[-1], "init", init_key, name)
+            else:
+                say(f"init {name}: reused from {pc.root}")
+                rows.append(res)
+        res = pc.result("pixels", dim, seed) if pc else None
+        if res is None:
+            Z = pc.arrays("pixels-pca", dim, seed) if pc else None
+            if Z is None:
+                say(f"pixels: PCA to {dim} per fold")
+                flat = images.reshape(len(images), -1).astype(np.float32) / 255.0
+                Z = _pca_features(flat, groups, test_folds, dim, seed)
+                if pc:
+                    pc.put_arrays(Z, "pixels-pca", dim, seed)
+            probe("pixels", "", None, f"PCA {dim}", Z, dim)
+            if pc:
+                pc.put_result(rows[-1], "pixels", dim, seed)
+        else:
+            say(f"pixels: reused from {pc.root}")
+            rows.append(res)
     df = pd.DataFrame(rows)
+    df["step"] = df["step"].astype("Int64")  # <NA> for pixels
     df.attrs.update({"task": task, "targets": targets.source, "folds": test_folds, "folding": how,
                      "n_frames": len(frames), "n_people": len(set(groups)), "run": str(run), "data": str(data),
                      "run_align": model.data.align, "data_align": store.align, "method": model.name,
-                     "weights": weights})
+                     "weights": ",".join(wanted), "cache": pc.summary() if pc else "off"})
     return df
+
+
+# -- cache of the baselines ---------------------------------------------------------------------------------
+
+def _digest(*parts: Any) -> str:
+    """A short hex digest of arrays, strings and JSON-able values."""
+    import hashlib
+    import json
+
+    h = hashlib.blake2b(digest_size=12)
+    for p in parts:
+        if isinstance(p, np.ndarray):
+            a = np.ascontiguousarray(p)
+            h.update(f"{a.dtype}{a.shape}".encode())
+            h.update(a.data)
+        else:
+            h.update(json.dumps(p, sort_keys=True, default=str).encode())
+        h.update(b"|")
+    return h.hexdigest()
+
+
+class ProbeCache:
+    """The baselines of :func:`run_probes`, kept beside the store in ``STORE/.cache/probes/``.
+
+    Every entry is named by a digest of everything it depends on, so a change of any of them is a miss, never
+    a stale hit: the *content* of the probed crops (``images``, not their paths: another store, other frames
+    or re-prepared clips give other bytes), the people of each row, the evaluated folds, and
+
+    * ``init-features-*.npy``: the run's initial weights (file digest), method, settings, features name, device
+      and the torch version;
+    * ``pixels-pca-*.npz``: the PCA size and seed, the scikit-learn version;
+    * ``*-result-*.json``: the above, plus the targets (values and columns) and the source of the probe code
+      (``probes.py``, ``linear.py``) and the numpy/scikit-learn versions.
+
+    Files are written atomically; a store that cannot be written turns the cache off (said once).
+    """
+
+    def __init__(self, store: Path, images: np.ndarray, groups: np.ndarray, folds: list[list[str]],
+                 targets: ProbeTargets, device: str = "cpu", say: Callable[[str], None] = lambda s: None) -> None:
+        import sklearn
+        import torch
+
+        self.root = store / ".cache" / "probes"
+        self.say = say
+        self.enabled = True
+        self.hits: list[str] = []
+        self.rows = _digest(images, groups.astype(str), [list(f) for f in folds])
+        self.versions = {"sklearn": sklearn.__version__, "numpy": np.__version__, "torch": torch.__version__,
+                         "device": device.split(":")[0]}
+        code = "".join((Path(__file__).parent / f).read_text() for f in ("probes.py", "linear.py"))
+        self.fit = _digest(code, targets.kind, targets.continuous, targets.continuous_columns,
+                           targets.binary if targets.binary is not None else "", targets.binary_columns)
+
+    @staticmethod
+    def init_key(run: Path, method: str, cfg: Any) -> str:
+        """What the initial network's features depend on besides the crops: its weights, method, settings.
+
+        A run without ``init.safetensors`` (a shipped model) has its init network rebuilt from the recorded
+        seed (``facedyn.load(run, weights="init")``), so the settings, seed included, are the key then.
+        """
+        import dataclasses
+
+        from facedyn import runs as run_io
+
+        path = Path(run) / run_io.CHECKPOINTS / "init.safetensors"
+        settings = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(vars(cfg))
+        weights = path.read_bytes() if path.is_file() else b"rebuilt from the recorded seed"
+        return _digest(weights, method, settings)
+
+    def _path(self, kind: str, *key: Any, suffix: str) -> Path:
+        return self.root / f"{kind}-{_digest(self.rows, self.versions, *key)}{suffix}"
+
+    def _write(self, path: Path, write: Callable[[Path], None]) -> None:
+        from facedyn.atomic import atomic_path
+        from facedyn.errors import OutputError
+
+        if not self.enabled:
+            return
+        try:
+            with atomic_path(path) as tmp:
+                write(tmp)
+        except (OutputError, OSError) as e:
+            self.enabled = False
+            self.say(f"cache off: cannot write {self.root} ({e})")
+
+    def _hit(self, path: Path, kind: str) -> bool:
+        if self.enabled and path.is_file():
+            self.hits.append(kind)
+            return True
+        return False
+
+    def array(self, kind: str, *key: Any) -> np.ndarray | None:
+        path = self._path(kind, *key, suffix=".npy")
+        try:
+            return np.load(path) if self._hit(path, kind) else None
+        except (OSError, ValueError):
+            return None
+
+    def put_array(self, a: np.ndarray, kind: str, *key: Any) -> None:
+        self._write(self._path(kind, *key, suffix=".npy"), lambda tmp: np.save(tmp, a))
+
+    def arrays(self, kind: str, *key: Any) -> list[np.ndarray] | None:
+        path = self._path(kind, *key, suffix=".npz")
+        try:
+            if not self._hit(path, kind):
+                return None
+            with np.load(path) as z:
+                return [z[f"f{i}"] for i in range(len(z.files))]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def put_arrays(self, arrays: list[np.ndarray], kind: str, *key: Any) -> None:
+        self._write(self._path(kind, *key, suffix=".npz"),
+                    lambda tmp: np.savez(tmp, **{f"f{i}": a for i, a in enumerate(arrays)}))
+
+    def result(self, kind: str, *key: Any) -> dict[str, Any] | None:
+        import json
+
+        path = self._path(f"{kind}-result", self.fit, *key, suffix=".json")
+        try:
+            row = json.loads(path.read_text()) if self._hit(path, f"{kind} result") else None
+            return None if row is None else {k: (np.nan if v is None else v) for k, v in row.items()}
+        except (OSError, ValueError):
+            return None
+
+    def put_result(self, row: dict[str, Any], kind: str, *key: Any) -> None:
+        import json
+
+        clean = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+        self._write(self._path(f"{kind}-result", self.fit, *key, suffix=".json"),
+                    lambda tmp: tmp.write_text(json.dumps(clean, default=float)))
+
+    def summary(self) -> str:
+        if not self.enabled:
+            return "off (store not writable)"
+        return f"{self.root}: reused " + (", ".join(self.hits) if self.hits else "nothing (first probe of these)")
 
 
 # -- report -------------------------------------------------------------------------------------------------
 
 def _fmt(v: Any) -> str:
+    if v is pd.NA:
+        return "–"
     if isinstance(v, float | np.floating):
         return "–" if not np.isfinite(v) else f"{v:.3f}"
     return str(v)
@@ -580,7 +800,7 @@ def _md_table(df: pd.DataFrame) -> list[str]:
 def probe_markdown(df: pd.DataFrame, extra: Sequence[str] = ()) -> str:
     """The report of :func:`run_probes`: settings, a summary table (means), the per-target table, ``extra`` lines."""
     a = df.attrs
-    key = ["representation", "features", "dim"]
+    key = [c for c in ("representation", "weights", "step", "features", "dim") if c in df.columns]
     means = [c for c in df.columns if c.startswith("mean ") or c == "NME %"]
     per = [c for c in df.columns if c not in key and c not in means]
     lines = [f"# Linear probes: {a.get('task')}", "",
@@ -591,12 +811,16 @@ def probe_markdown(df: pd.DataFrame, extra: Sequence[str] = ()) -> str:
              "- test people: " + "; ".join(", ".join(f) for f in a.get("folds", [])),
              "- linear models on frozen features (standardised on the training folds; ridge alpha / logistic C "
              "by person-level CV inside them); pixels: PCA fitted on the training folds",
+             f"- baselines cache: {a.get('cache', 'off')}",
              "", "## Summary", ""]
     lines += _md_table(df[key + means])
     if per:
         lines += ["", "## Per target", ""]
         t = df[per].T
-        t.columns = [f"{r} {f}" for r, f in zip(df["representation"], df["features"], strict=True)]
+        several = "weights" in df.columns and int((df["representation"] == "trained").sum()) > \
+            df["features"][df["representation"] == "trained"].nunique()
+        labels = df["representation"] + " " + (df["weights"] + " " if several else "") + df["features"]
+        t.columns = [s.replace("init init", "init").replace("  ", " ") for s in labels]
         t.insert(0, "target", t.index)
         lines += _md_table(t)
     if extra:
@@ -645,13 +869,15 @@ def _separation_lines(run: str | Path, device: str, n_people: int) -> tuple[list
 
 
 def probe_report(run: str | Path, data: str | Path, task: str, out: str | Path,
-                 features: Sequence[str] = ("encode",), folds: int | None = None, weights: str = "best",
-                 max_frames_per_subject: int | None = 150, device: str = "auto", seed: int = 0,
-                 separation_people: int = 8, progress: Callable[[str], None] | None = None,
-                 test_split: str | None = None, presence: float = 1.0) -> dict[str, Any]:
+                 features: Sequence[str] = ("encode",), folds: int | None = None,
+                 weights: str | Sequence[str] = "best", max_frames_per_subject: int | None = 150,
+                 device: str = "auto", seed: int = 0, separation_people: int = 8, cache: bool = True,
+                 progress: Callable[[str], None] | None = None, test_split: str | None = None,
+                 presence: float = 1.0) -> dict[str, Any]:
     """:func:`run_probes` written as a report into ``out`` (``probes_<task>.md``/``.csv``).
 
-    The run's figures (``RUN/figures/*.png``) are copied to ``out/figures/`` and shown; for a TCAE run the
+    ``weights`` as in :func:`run_probes` (several: one row per checkpoint, a learning curve). The run's figures
+    (``RUN/figures/*.png``) are copied to ``out/figures/`` and shown; for a TCAE run the
     separation check of the trained and the initial network on ``separation_people`` synthetic people
     (4 pairs of each kind per person; 0 skips it) is added (``separation.csv`` and a section).
     Returns ``{"table": DataFrame, "files": [paths], "markdown": text}``.
@@ -663,8 +889,8 @@ def probe_report(run: str | Path, data: str | Path, task: str, out: str | Path,
     run = runs_mod.resolve_run(run)  # a shipped model's name, too
 
     df = run_probes(run, data, task, features=features, folds=folds, weights=weights,
-                    max_frames_per_subject=max_frames_per_subject, device=device, seed=seed, progress=progress,
-                    test_split=test_split, presence=presence)
+                    max_frames_per_subject=max_frames_per_subject, device=device, seed=seed, cache=cache,
+                    progress=progress, test_split=test_split, presence=presence)
     out = Path(out)
     extra: list[str] = []
     files: list[Path] = []
