@@ -1,15 +1,17 @@
-"""``make models``: train the shipped DR models on all the real footage of ../shared/data and copy them into
-the package (``src/facedyn/assets/models/dr-t3``, ``dr-t5``, ``dr-t9``).
+"""``make models``: train the shipped models on all the real footage of ../shared/data and copy them into
+the package (``src/facedyn/assets/models/dr-t3``, ``dr-t5``, ``dr-t9``, ``fabnet``).
 
-Steps (each resumable): prepare every real clip (corpus + talking clips) into a 64 px store; person-level
-splits with 5 validation people for checkpoint selection and everyone else in training; one DR per (T, S) in
-(3, 1), (5, 2), (9, 4) with the settings below; then each run's record, best weights, metrics and figures go
+Steps (each resumable): prepare every real clip (corpus + talking clips) into 64 px stores (similarity
+alignment for DR, box alignment for FAb-Net, as their papers); person-level splits with 5 validation people
+for checkpoint selection, the ``--test`` people held out for learning curves, everyone else in training; one
+run per model in :data:`MODELS` with the settings there; then each run's record, best weights and metrics go
 to ``assets/models/<name>/`` together with the cross-validation table of the same settings when one was made
 (``--cv DIR`` holding ``cv_T{T}/cv.md``). The log is appended to ``assets/models/make_models.log``; runs that
-are complete are not retrained (rerunning with ``--cv`` only copies the tables).
+are complete are not retrained (rerunning with ``--cv`` only copies the tables), and a run stopped part-way
+(``--time-budget``) resumes from its last checkpoint.
 
     .venv/bin/python scripts/make_models.py [--work DIR] [--cv DIR] [--epochs 6] [--steps 250] [--track fit]
-        [--time-budget 2h] [--precision auto] [--only dr-t5]
+        [--time-budget 2h] [--precision auto] [--only dr-t5,fabnet]
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 ASSETS = ROOT / "src" / "facedyn" / "assets" / "models"
-SETTINGS = {"dr-t3": (3, 1), "dr-t5": (5, 2), "dr-t9": (9, 4)}
+#: Shipped model -> (method, alignment of its store, settings besides the budget ones).
+MODELS: dict[str, tuple[str, str, dict[str, object]]] = {
+    "dr-t3": ("dr", "similarity", {"T": 3, "S": 1}),
+    "dr-t5": ("dr", "similarity", {"T": 5, "S": 2}),
+    "dr-t9": ("dr", "similarity", {"T": 9, "S": 4}),
+    # the single-source FAb-Net (fabnet-slides.txt): one source frame within 2 s of the target, no curriculum
+    "fabnet": ("fabnet", "box", {"n_sources": 1, "curriculum": False, "batch_size": 32, "lr_schedule": "cosine"}),
+}
 
 
 def log(msg: str, file: Path) -> None:
@@ -46,13 +55,15 @@ def main() -> None:
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (1 when other work shares the cores: 2 OpenMP threads then lose 4x)")
-    ap.add_argument("--only", default=",".join(SETTINGS), help="models to train, comma-separated")
+    ap.add_argument("--only", default=",".join(MODELS), help="models to train, comma-separated")
     ap.add_argument("--keep-steps", default="log", help="also keep these steps' weights (learning curves)")
     ap.add_argument("--per-person", type=int, default=None,
-                    help="train on at most this many windows per person (so that one long clip does not dominate)")
+                    help="DR: train on at most this many windows per person (so that one long clip does not "
+                         "dominate)")
     ap.add_argument("--test", default="", help="held-out people (never trained or validated on): learning curves")
     ap.add_argument("--val", default="M003,W023,dpe_s,klobuchar,talking_d12", help="validation people")
     a = ap.parse_args()
+    from facedyn import methods
     from facedyn.data.prepare import PrepareOptions, prepare
     from facedyn.data.splits import set_splits
     from facedyn.train import train
@@ -63,42 +74,49 @@ def main() -> None:
     # appended to, not truncated: a resumed or repeated make models keeps the history of how the models came to be
     if not SHARED.is_dir():
         sys.exit(f"error: {SHARED} not found: make models needs the real footage of ../shared/data")
-    data = a.work / "real64"
     inputs = [SHARED / "corpus", *sorted((SHARED / "real").glob("talking_*.mp4"))]
-    log(f"prepare {len(inputs)} inputs -> {data} (track={a.track}); {a.epochs} epochs x {a.steps} steps", logf)
-    res = prepare(inputs, data, PrepareOptions(size=64, track=a.track), workers=2)
-    failed = [r for r in res if r.error]
-    log(f"prepared {len(res) - len(failed)} clips, {sum(r.n_frames for r in res)} frames; failed: "
-        f"{[r.clip_id for r in failed]}", logf)
-    splits = set_splits(data, val=a.val.split(","), test=[t for t in a.test.split(",") if t])
-    log(f"splits: {len(splits['train'])} train people, val {splits['val']}, test {splits['test']}", logf)
-    for name, (T, S) in SETTINGS.items():
-        if name not in a.only.split(","):
-            continue
+    only = [m for m in a.only.split(",") if m]
+    unknown = sorted(set(only) - set(MODELS))
+    if unknown:
+        sys.exit(f"error: --only {','.join(unknown)}: the shipped models are {', '.join(MODELS)}")
+    stores: dict[str, Path] = {}
+    for align in dict.fromkeys(MODELS[m][1] for m in only):
+        data = a.work / ("real64" if align == "similarity" else f"real64{align}")
+        log(f"prepare {len(inputs)} inputs -> {data} (align={align}, track={a.track})", logf)
+        res = prepare(inputs, data, PrepareOptions(size=64, track=a.track, align=align), workers=2)
+        failed = [r for r in res if r.error]
+        log(f"prepared {len(res) - len(failed)} clips, {sum(r.n_frames for r in res)} frames; failed: "
+            f"{[r.clip_id for r in failed]}", logf)
+        splits = set_splits(data, val=a.val.split(","), test=[t for t in a.test.split(",") if t])
+        log(f"splits: {len(splits['train'])} train people, val {splits['val']}, test {splits['test']}", logf)
+        stores[align] = data
+    for name in only:
+        method, align, settings = MODELS[name]
         run = a.work / "runs" / name
         t0 = time.perf_counter()
-        cfg = {"T": T, "S": S, "epochs": a.epochs, "steps_per_epoch": a.steps, "seed": 0, "precision": a.precision,
-               "keep_steps": a.keep_steps, "per_person": a.per_person}
+        cfg = {**settings, "epochs": a.epochs, "steps_per_epoch": a.steps, "seed": 0, "precision": a.precision,
+               "keep_steps": a.keep_steps}
+        if method == "dr":
+            cfg["per_person"] = a.per_person
         if a.time_budget:
             cfg["time_budget"] = a.time_budget
-        r = train("dr", data, run, cfg, Runtime(resume=True, threads=a.threads))
+        r = train(method, stores[align], run, cfg, Runtime(resume=True, threads=a.threads))
         budget = f"budget {a.time_budget}" if a.time_budget else f"{a.epochs} epochs x {a.steps} steps"
         speed = f"{r.speed.precision}{' + channels_last' if r.speed.channels_last else ''}" if r.speed else "?"
-        log(f"{name}: T={T} S={S}, {budget}: {r.history[-1]['step']} steps ({speed}), best val acc "
-            f"{100 * (r.best() or 0):.2f} % (untrained {100 * r.history[0]['val_acc']:.2f} %), "
-            f"{time.perf_counter() - t0:.0f} s", logf)
+        key = f"val_{methods.get(method).selection.metric}"
+        log(f"{name}: {method} {settings}, {budget}: {r.history[-1]['step']} steps ({speed}), best {key} "
+            f"{r.best():.4f} (untrained {r.history[0][key]:.4f}), {time.perf_counter() - t0:.0f} s", logf)
         dest = ASSETS / name
         shutil.rmtree(dest, ignore_errors=True)
         (dest / "checkpoints").mkdir(parents=True)
         for f in ("config.json", "metrics.csv"):
             shutil.copy2(run / f, dest / f)
         shutil.copy2(run / "checkpoints" / "best.safetensors", dest / "checkpoints" / "best.safetensors")
-        cv = a.cv / f"cv_T{T}" / "cv.md" if a.cv else None
+        cv = a.cv / f"cv_T{settings['T']}" / "cv.md" if a.cv and "T" in settings else None
         if cv is not None and cv.is_file():
             shutil.copy2(cv, dest / "cv.md")
         log(f"{name}: copied to {dest} ({(dest / 'checkpoints' / 'best.safetensors').stat().st_size / 1e6:.1f} MB)",
             logf)
-
 
 if __name__ == "__main__":
     main()

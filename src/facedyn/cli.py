@@ -504,32 +504,48 @@ def eval_rank(
 
 @eval_app.command("curve")
 def eval_curve(
-    run: Annotated[Path, typer.Option("--run", help="A DR-family run trained with --keep-steps.")],
+    run: Annotated[Path, typer.Option("--run", help="A run trained with --keep-steps.")],
     data: Annotated[Path, _DATA],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for curve.csv and curve.png.")] = Path("curve"),
-    split: Annotated[str, typer.Option(help="test, val, train, or all.")] = "test",
-    max_windows: Annotated[int | None, typer.Option(help="Windows scored per checkpoint (the same for all).")]
+    split: Annotated[str, typer.Option(help="DR: test, val, train, or all.")] = "test",
+    max_windows: Annotated[int | None, typer.Option(help="DR: windows scored per checkpoint (the same for all).")]
     = 2000,
-    group: Annotated[list[str] | None, typer.Option(help="A named group of people, NAME=P1,P2,... (repeat): "
+    group: Annotated[list[str] | None, typer.Option(help="DR: a named group of people, NAME=P1,P2,... (repeat): "
                                                          "also the accuracy over each group.")] = None,
+    task: Annotated[str, typer.Option(help="Other methods: probe tasks, comma-separated (landmarks, pose, au).")]
+    = "landmarks,pose,au",
+    max_frames: Annotated[int | None, typer.Option(help="Other methods: frames per person for the probes.")] = 150,
     device: Annotated[str, _DEVICE] = "auto",
-    seed: Annotated[int, typer.Option(help="Seed of the window subset.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the window subset / probe folds.")] = 0,
 ) -> None:
-    """Learning curve: ranking accuracy on held-out people at every kept checkpoint, beside centred and Seq DI."""
+    """Learning curve on held-out people at every kept checkpoint.
+
+    DR-family runs: ranking accuracy beside centred and Seq DI. Other runs (TCAE, FAb-Net): linear probes
+    (landmarks NME, pose MAE/PCC, AU-proxy F1/AUC) beside the untrained network and PCA pixels.
+    """
+    from facedyn import runs as run_io
     from facedyn.device import resolve_device
-    from facedyn.eval.curves import ranking_curve, write_ranking_curve
+    from facedyn.eval.curves import probe_curve, ranking_curve, write_probe_curve, write_ranking_curve
     from facedyn.reports.tables import to_markdown
 
-    groups = {}
-    for spec in group or []:
-        name, sep, people = spec.partition("=")
-        if not sep or not name.strip() or not _names(people):
-            raise FacedynError(f"--group {spec!r}: write NAME=P1,P2,... (people of the store)")
-        groups[name.strip()] = _names(people) or []
-    curve = ranking_curve(run, data, split=split, max_windows=max_windows, seed=seed,
-                          device=str(resolve_device(device)), groups=groups,
-                          progress=lambda line: console.print(line, highlight=False))
-    files = write_ranking_curve(curve, out_dir, title=Path(run).name)
+    say = lambda line: console.print(line, highlight=False)  # noqa: E731
+    run_dir = run_io.resolve_run(run)
+    config = run_io.read_record(run_dir).config
+    dev = str(resolve_device(device))
+    if "T" in config and "S" in config:
+        groups = {}
+        for spec in group or []:
+            name, sep, people = spec.partition("=")
+            if not sep or not name.strip() or not _names(people):
+                raise FacedynError(f"--group {spec!r}: write NAME=P1,P2,... (people of the store)")
+            groups[name.strip()] = _names(people) or []
+        curve = ranking_curve(run_dir, data, split=split, max_windows=max_windows, seed=seed, device=dev,
+                              groups=groups, progress=say)
+        files = write_ranking_curve(curve, out_dir, title=Path(run).name)
+    else:
+        curve = probe_curve(run_dir, data, tasks=_names(task) or [], max_frames_per_subject=max_frames, device=dev,
+                            seed=seed, progress=say)
+        files = write_probe_curve(curve, out_dir, title=Path(run).name)
     out.print(to_markdown(curve))
     out.print(f"wrote {', '.join(str(p) for p in files)}")
 

@@ -49,3 +49,32 @@ def test_ranking_curve_needs_kept_steps(synth_store: Path, tmp_path: Path) -> No
           Runtime(device="cpu", channels_last="off"))
     with pytest.raises(CheckpointError, match="keep-steps"):
         ranking_curve(run, synth_store)
+
+
+def test_probe_curve_of_a_fabnet_run(synth_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """TCAE / FAb-Net curves: the probes at init, every kept step and last, beside the init network and pixels."""
+    from facedyn.eval.curves import probe_curve
+    from facedyn.tasks.probes import run_probes
+
+    run = tmp_path / "fab"
+    train("fabnet", synth_store, run, {"epochs": 2, "steps_per_epoch": 2, "batch_size": 4, "keep_steps": "2",
+                                       "precision": "fp32", "n_sources": 1, "curriculum": False,
+                                       "embedding_dim": 16, "width": 4}, Runtime(device="cpu", channels_last="off"))
+    curve = probe_curve(run, synth_store, tasks=("pose",), max_frames_per_subject=6, device="cpu")
+    trained = curve[(curve["representation"] == "trained") & (curve["metric"] == "mean MAE")]
+    assert list(trained["weights"]) == ["step2", "last"] and list(trained["step"]) == [2, 4]
+    assert set(curve["representation"]) == {"trained", "init", "pixels"}
+    assert set(curve["metric"]) == {"mean MAE", "mean PCC"} and curve["value"].notna().all()
+    # the last checkpoint's number is what eval probe gives for it on the same frames
+    ref = run_probes(run, synth_store, "pose", weights="last", max_frames_per_subject=6, device="cpu")
+    assert trained["value"].iloc[-1] == pytest.approx(float(ref["mean MAE"].iloc[0]))
+    monkeypatch.setattr(sys, "argv", ["facedyn", "eval", "curve", "--run", str(run), "--data", str(synth_store),
+                                      "--out", str(tmp_path / "c"), "--task", "landmarks", "--max-frames", "6",
+                                      "--device", "cpu"])
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code in (0, None)
+    assert (tmp_path / "c" / "curve.png").is_file()
+    assert set(pd.read_csv(tmp_path / "c" / "curve.csv")["metric"]) == {"NME %"}
+    capsys.readouterr()

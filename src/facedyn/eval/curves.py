@@ -120,3 +120,78 @@ def write_ranking_curve(curve: pd.DataFrame, out: str | Path, title: str = "") -
     png = save_figure(fig, out / "curve.png")
     plt.close(fig)
     return [csv, png]
+
+
+#: Headline metric of each probe task: (column of :func:`facedyn.tasks.probes.run_probes`, lower is better).
+PROBE_METRICS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "landmarks": (("NME %", True),),
+    "pose": (("mean MAE", True), ("mean PCC", False)),
+    "au": (("mean F1", False), ("mean AUC", False)),
+}
+
+
+def probe_curve(run: str | Path, data: str | Path, tasks: Sequence[str] = ("landmarks", "pose", "au"),
+                features: str = "encode", max_frames_per_subject: int | None = 150, device: str = "cpu",
+                seed: int = 0, progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Long table of probe metrics at ``init``, every kept ``step<N>`` and ``last``, and of PCA pixels.
+
+    Columns: ``task``, ``representation`` (``trained``, ``init``, ``pixels``), ``weights``, ``step`` (NaN for
+    pixels), ``metric`` (e.g. ``"NME %"``), ``value``, ``lower_is_better``. Every checkpoint is probed on the
+    same frames and person-level folds of the people the run never trained or validated on.
+    """
+    from facedyn.tasks.probes import run_probes
+
+    if not runs.kept_steps(runs.resolve_run(run)):
+        raise CheckpointError(f"{run}: kept no step checkpoints; train it with --keep-steps log")
+    rows: list[dict[str, Any]] = []
+    for task in tasks:
+        if task not in PROBE_METRICS:
+            raise ConfigError(f"--task must be among {', '.join(PROBE_METRICS)}, got {task!r}")
+        df = run_probes(run, data, task, features=[features], weights="all", device=device, seed=seed,
+                        max_frames_per_subject=max_frames_per_subject, progress=progress)
+        for _, r in df.iterrows():
+            for metric, lower in PROBE_METRICS[task]:
+                rows.append({"task": task, "representation": r["representation"], "weights": r["weights"],
+                             "step": r["step"], "metric": metric, "value": float(r[metric]),
+                             "lower_is_better": lower})
+    return pd.DataFrame(rows)
+
+
+def write_probe_curve(curve: pd.DataFrame, out: str | Path, title: str = "") -> list[Path]:
+    """``curve.csv`` and ``curve.png`` (one panel per task metric: the trained network's value vs step on a log
+    axis, the init network and PCA pixels as horizontal lines) in ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from facedyn.reports.plots import save_figure
+
+    out = Path(out)
+    csv = out / "curve.csv"
+    write_text(csv, curve.to_csv(index=False, float_format="%.4f"))
+    panels = list(dict.fromkeys(zip(curve["task"], curve["metric"], strict=True)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, (task, metric) in zip(axes[0], panels, strict=True):
+        sub = curve[(curve["task"] == task) & (curve["metric"] == metric)]
+        tr = sub[sub["representation"] == "trained"].sort_values("step")
+        x = tr["step"].astype(float).clip(lower=1)
+        ax.plot(x, tr["value"], "o-", color="C0", label="trained (held-out people)")
+        for i, rep in enumerate(("init", "pixels")):
+            v = sub.loc[sub["representation"] == rep, "value"]
+            if len(v):
+                ax.axhline(float(v.iloc[0]), color=f"C{i + 1}", ls="--", label="init network" if rep == "init"
+                           else "PCA pixels")
+        lower = bool(sub["lower_is_better"].iloc[0])
+        ax.set_xscale("log")
+        ax.set_xlabel("training step (log)")
+        ax.set_ylabel(f"{metric} ({'lower' if lower else 'higher'} is better)")
+        ax.set_title(f"{task}: {metric}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    png = save_figure(fig, out / "curve.png")
+    plt.close(fig)
+    return [csv, png]
