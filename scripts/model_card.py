@@ -15,8 +15,31 @@ from pathlib import Path
 
 import pandas as pd
 
+from facedyn import methods
 from facedyn.atomic import write_text
 from facedyn.data.store import ClipDataset
+
+
+def _describe(method: str, cfg: dict, data: dict) -> str:
+    crops = f"{data.get('size')} px crops ({data.get('align')} alignment)"
+    if method == "fabnet":
+        return (f"Method `fabnet`: {cfg.get('n_sources')} source frame(s) within {cfg.get('max_gap_s')} s, "
+                f"curriculum {'on' if cfg.get('curriculum') else 'off'}, embedding {cfg.get('embedding_dim')}-d, "
+                f"width {cfg.get('width')}, {crops}.")
+    if "T" in cfg:
+        return (f"Method `{method}`: T={cfg.get('T')}, S={cfg.get('S')}, UNet width {cfg.get('width')}, {crops}, "
+                f"theta={cfg.get('theta'):.4g}.")
+    return f"Method `{method}`, {crops}."
+
+
+def _val(metric: str, v: float) -> str:
+    return f"{100 * v:.2f} %" if metric == "acc" else f"{v:.4g}"
+
+
+def _cell(v: object) -> str:
+    if isinstance(v, float):
+        return "" if v != v else f"{v:.3f}" if abs(v) < 10 else f"{v:.2f}"
+    return str(v)
 
 
 def main() -> None:
@@ -29,7 +52,10 @@ def main() -> None:
     cfg, data, speed = rec["config"], rec["data"], rec.get("speed", {})
     metrics = pd.read_csv(a.model / "metrics.csv")
     last = metrics.iloc[-1]
-    best = metrics.loc[metrics["val_acc"].idxmax()]
+    sel = methods.get(rec["method"]).selection
+    key = f"val_{sel.metric}"
+    scored = metrics[metrics[key].notna()]
+    best = scored.loc[scored[key].idxmax() if sel.mode == "max" else scored[key].idxmin()]
     splits = data.get("splits", {})
     frames = {}
     try:
@@ -41,32 +67,38 @@ def main() -> None:
     hours = float(last.get("elapsed_s", float("nan"))) / 3600
     lines = [
         f"# {a.model.name}: model card", "",
-        f"Method `{rec['method']}`: T={cfg.get('T')}, S={cfg.get('S')}, UNet width {cfg.get('width')}, "
-        f"{data.get('size')} px crops ({data.get('align')} alignment), theta={cfg.get('theta'):.4g}.", "",
+        _describe(rec["method"], cfg, data), "",
         "| | |", "|---|---|",
         *(f"| {k} people | {len(v)}" + (f" ({frames[k]} frames)" if k in frames else "") + " |"
           for k, v in splits.items() if v),
         f"| windows per person (cap) | {cfg.get('per_person') or 'all'} |",
-        f"| training | {int(last['step'])} steps of {cfg.get('batch_size')} windows, {hours:.2f} h"
+        f"| training | {int(last['step'])} steps of {cfg.get('batch_size')} samples, {hours:.2f} h"
         + (f" (budget {cfg['time_budget']})" if cfg.get("time_budget") else "") + " |",
         f"| machine | {speed.get('machine', {}).get('cpu', '?')}, {speed.get('machine', {}).get('threads', '?')} "
         f"threads; precision {speed.get('precision', 'fp32')}"
         + (" + channels_last" if speed.get("channels_last") else "") + " |",
-        f"| checkpoint shipped | best validation accuracy: step {int(best['step'])}, "
-        f"{100 * best['val_acc']:.2f} % (untrained {100 * metrics['val_acc'].iloc[0]:.2f} %) |",
+        f"| checkpoint shipped | best validation {sel.metric} ({sel.mode}): step {int(best['step'])}, "
+        f"{_val(sel.metric, best[key])} (untrained {_val(sel.metric, metrics[key].iloc[0])}) |",
         f"| command | `{rec.get('command', '')}` |", "",
         f"Validation people (checkpoint selection): {', '.join(splits.get('val', []))}.",
         f"Held-out people (never trained or validated on): {', '.join(splits.get('test', [])) or 'none'}.", "",
     ]
     if a.curve is not None and (a.curve / "curve.csv").is_file():
         curve = pd.read_csv(a.curve / "curve.csv")
+        if "metric" in curve:  # a probe curve (TCAE, FAb-Net): one column per task metric
+            curve["column"] = curve["task"] + " " + curve["metric"]
+            curve["weights"] = curve["weights"].fillna("pixels (PCA)")
+            curve = curve.pivot_table(index=["weights", "step"], columns="column", values="value", sort=False,
+                                      dropna=False).reset_index()
+            title = "linear probes"
+        else:
+            title = "frame-ranking accuracy, %"
         cols = [c for c in curve.columns if c not in ("weights",)]
-        lines += ["## Learning curve on the held-out people (frame-ranking accuracy, %)", "",
-                  "| " + " | ".join(["weights", *cols]) + " |", "|" + "---|" * (len(cols) + 1)]
+        lines += [f"## Learning curve on the held-out people ({title})", "",
+                  "| " + " | ".join(["weights", *map(str, cols)]) + " |", "|" + "---|" * (len(cols) + 1)]
         for _, r in curve.iterrows():
-            lines.append("| " + " | ".join([str(r["weights"]), *(f"{r[c]:.2f}" if isinstance(r[c], float)
-                                                                   else str(r[c]) for c in cols)]) + " |")
-        lines += ["", f"Figure: `{a.curve / 'curve.png'}` (accuracy vs step, the baselines as lines).", ""]
+            lines.append("| " + " | ".join([str(r["weights"]), *(_cell(r[c]) for c in cols)]) + " |")
+        lines += ["", f"Figure: `{a.curve / 'curve.png'}` (metric vs step, the baselines as lines).", ""]
     if a.note:
         lines += [a.note, ""]
     out = a.model / "MODEL_CARD.md"
