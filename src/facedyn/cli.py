@@ -236,7 +236,8 @@ def split(
                                                    "look like one person (dlib face descriptors, mean over sampled "
                                                    "frames; cached beside the store).")] = False,
     identity_threshold: Annotated[float, typer.Option(help="Descriptor distance below which two subjects count as "
-                                                           "one person.")] = 0.45,
+                                                           "one person (pairs up to 0.45 are listed as close, to "
+                                                           "look at).")] = 0.40,
     identity_frames: Annotated[int, typer.Option(help="Frames sampled per clip for the identity check.")] = 10,
     identity_top: Annotated[int, typer.Option(help="Closest pairs to list (every pair below the threshold is "
                                                    "listed too).")] = 10,
@@ -266,14 +267,15 @@ def _check_identities(source: Path, threshold: float, frames: int, top: int) -> 
                                                                             info=clip))
     t = df.attrs["threshold"]
     near = df[df["same_person"]]
-    shown = df.head(max(int(top), len(near)))
+    close = df[df["close"]]
+    shown = df.head(max(int(top), len(near) + len(close)))
     stores = "leak" in df.columns
     table = Table(title=f"closest pairs of subjects in {source} (face-descriptor distance; < {t:g}: same person?)")
     for col in ("#", "subject", "subject", "distance", *(["splits"] if stores else []), "verdict"):
         table.add_column(col, justify="right" if col in ("#", "distance") else "left")
     for i, r in enumerate(shown.itertuples(index=False), 1):
-        style = "bold red" if r.same_person else None
-        verdict = "[bold red]same person?[/]" if r.same_person else "different"
+        style = "bold red" if r.same_person else "yellow" if r.close else None
+        verdict = "[bold red]same person?[/]" if r.same_person else "close: look" if r.close else "different"
         where = [f"{r.split_a} / {r.split_b}" + (" (leak)" if r.leak else "")] if stores else []
         table.add_row(str(i), r.subject_a, r.subject_b, f"{r.distance:.3f}", *where, verdict, style=style)
     out.print(table)
@@ -288,6 +290,10 @@ def _check_identities(source: Path, threshold: float, frames: int, top: int) -> 
         r = df.iloc[0]
         out.print(f"no pair below {t:g}: no two subjects look like one person (closest: {r.subject_a} and "
                   f"{r.subject_b}, {r.distance:.3f})", highlight=False, soft_wrap=True)
+    if len(close):
+        out.print(f"{len(close)} pair(s) are close (below {df.attrs['look']:g}): look at their clips; dlib's network "
+                  "places some different people (often East Asian faces) this close", highlight=False,
+                  soft_wrap=True)
 
 
 # -- train <method>: one subcommand per registered method, options from its config dataclass --------------

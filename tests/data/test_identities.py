@@ -31,8 +31,15 @@ def test_pairs_sorted_with_threshold_and_leaks() -> None:
     first = df.iloc[0]
     assert (first.subject_a, first.subject_b) == ("A", "B") and first.same_person and first.leak
     assert first.distance == pytest.approx(np.linalg.norm(np.full(128, 0.01)), rel=1e-4)
-    assert df["same_person"].sum() == 1
-    assert list(identity_pairs({"A": base[0]}).columns) == ["subject_a", "subject_b", "distance", "same_person"]
+    assert df["same_person"].sum() == 1 and not df["close"].iloc[0]
+    assert list(identity_pairs({"A": base[0]}).columns) == ["subject_a", "subject_b", "distance", "same_person",
+                                                            "close"]
+    # the band from the threshold up to `look`: listed as close, not as one person
+    two = {"A": np.zeros(128, np.float32), "B": np.r_[0.42, np.zeros(127)].astype(np.float32),
+           "C": np.r_[0.0, 0.9, np.zeros(126)].astype(np.float32)}
+    band = identity_pairs(two, threshold=0.40, look=0.45)
+    assert list(band["same_person"]) == [False, False, False] and list(band["close"]) == [True, False, False]
+    assert identity_pairs(two, threshold=0.43, look=0.45)["same_person"].iloc[0]
 
 
 def test_bad_options_are_one_line_errors(tmp_path: Path) -> None:

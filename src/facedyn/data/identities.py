@@ -14,11 +14,16 @@ compares subjects by face descriptor and lists the pairs that look like one pers
 * A subject's descriptor is the mean of its clips' mean descriptors (each clip counts once); two
   subjects' distance is the Euclidean (L2) distance of those means.
 
-Threshold (:data:`IDENTITY_THRESHOLD` = 0.45): dlib calls two *single images* one person below 0.6; means over
-frames are less noisy. Measured on the corpus (81 people): one clip against the mean of its person's other
-clips (one person under two names) 0.23 median, 0.42 at most (64 cases); different people 0.55 at the 1st
-percentile, 0.42 at the closest (two young East Asian men, different by eye: dlib's network places East Asian
-faces closer together). 0.45 misses none of the 64 and flags that one pair: a pair below it is a prompt to look.
+Threshold (:data:`IDENTITY_THRESHOLD` = 0.40) and a band to look at (up to :data:`IDENTITY_LOOK` = 0.45): dlib
+calls two *single images* one person below 0.6; means over frames are less noisy. Measured on the corpus
+(81 people, 131 clips): a person filed under two names, simulated by every split of each of the 14 people with
+several clips into two groups of clips (290 splits), gives 0.18 (median), 0.33 (99th percentile), 0.42 at most
+(one strong-disgust clip of W009 against its other 7); different people give 0.55 at the 1st percentile of 3 240
+pairs and 0.422 at the closest (M030 and ret1: two young East Asian men, different by eye; dlib's network
+places East Asian faces closer together), then 0.452. Below 0.40: 289 of the 290 splits and no pair of
+different people. Pairs between 0.40 and 0.45 are listed as *close: look* (the one missed split and the one
+different pair are both there), not counted as one person: the two distributions touch at 0.42, so that band
+needs a human eye.
 
 Where a store clip's source video is missing (a store moved to another machine), its descriptors come from
 the store's own crops upscaled to 256 px, with a warning naming the clips: those distances are rougher.
@@ -46,11 +51,26 @@ from facedyn.atomic import atomic_path
 from facedyn.data.store import ClipDataset, read_index
 from facedyn.errors import ConfigError, DatasetError, FacedynError, InputNotFoundError
 
-__all__ = ["FRAMES_PER_CLIP", "IDENTITY_THRESHOLD", "ClipDescriptors", "advice", "cached_only", "check_identities",
-           "clip_descriptors", "describe", "face_chip", "identity_pairs", "subject_descriptors", "warn_same_people"]
+__all__ = [
+    "FRAMES_PER_CLIP",
+    "IDENTITY_LOOK",
+    "IDENTITY_THRESHOLD",
+    "ClipDescriptors",
+    "advice",
+    "cached_only",
+    "check_identities",
+    "clip_descriptors",
+    "describe",
+    "face_chip",
+    "identity_pairs",
+    "subject_descriptors",
+    "warn_same_people",
+]
 
 #: subjects whose mean descriptors are closer than this are reported as one person (see the module text)
-IDENTITY_THRESHOLD = 0.45
+IDENTITY_THRESHOLD = 0.40
+#: pairs from the threshold up to this distance are listed as close, to look at (not counted as one person)
+IDENTITY_LOOK = 0.45
 #: frames sampled per clip (evenly spaced over the frames with a face)
 FRAMES_PER_CLIP = 10
 #: side of the face chip the recognition network takes, and the chip's padding (dlib's defaults)
@@ -354,14 +374,16 @@ def subject_descriptors(clips: Iterable[ClipDescriptors]) -> dict[str, np.ndarra
 
 
 def identity_pairs(descriptors: dict[str, np.ndarray], threshold: float = IDENTITY_THRESHOLD,
-                   split_of: dict[str, str] | None = None) -> pd.DataFrame:
+                   split_of: dict[str, str] | None = None, look: float = IDENTITY_LOOK) -> pd.DataFrame:
     """Every pair of subjects with the L2 distance of their descriptors, closest first.
 
-    Columns: ``subject_a``, ``subject_b``, ``distance``, ``same_person`` (distance < ``threshold``), and with
-    ``split_of`` also ``split_a``, ``split_b`` and ``leak`` (one person in two different splits).
+    Columns: ``subject_a``, ``subject_b``, ``distance``, ``same_person`` (distance < ``threshold``), ``close``
+    (``threshold`` <= distance < ``look``: worth a look, not counted as one person), and with ``split_of`` also
+    ``split_a``, ``split_b`` and ``leak`` (one person in two different splits).
     """
     names = sorted(descriptors)
-    cols = ["subject_a", "subject_b", "distance", "same_person"] + (["split_a", "split_b", "leak"] if split_of else [])
+    cols = ["subject_a", "subject_b", "distance", "same_person", "close"] + (
+        ["split_a", "split_b", "leak"] if split_of else [])
     if len(names) < 2:
         return pd.DataFrame(columns=cols)
     x = np.stack([descriptors[s] for s in names]).astype(np.float64)
@@ -370,6 +392,7 @@ def identity_pairs(descriptors: dict[str, np.ndarray], threshold: float = IDENTI
     df = pd.DataFrame({"subject_a": [names[i] for i in a], "subject_b": [names[j] for j in b],
                        "distance": dist[a, b]})
     df["same_person"] = df["distance"] < threshold
+    df["close"] = ~df["same_person"] & (df["distance"] < max(look, threshold))
     if split_of:
         df["split_a"] = [split_of.get(s, "") for s in df["subject_a"]]
         df["split_b"] = [split_of.get(s, "") for s in df["subject_b"]]
@@ -400,7 +423,8 @@ def check_identities(
     Args:
         source: a prepared store (subjects from its index, faces placed by its landmarks on the source
             videos) or a folder of videos (one folder per person: subjects as ``facedyn prepare`` names them).
-        threshold: pairs closer than this are ``same_person`` (default :data:`IDENTITY_THRESHOLD`).
+        threshold: pairs closer than this are ``same_person`` (default :data:`IDENTITY_THRESHOLD`); those from
+            there up to :data:`IDENTITY_LOOK` are ``close`` (listed to look at).
         frames_per_clip: frames sampled per clip (default :data:`FRAMES_PER_CLIP`; None: as cached, see
             :func:`clip_descriptors`).
         progress: ``progress(done, total, clip_id)`` after each clip.
@@ -408,9 +432,9 @@ def check_identities(
 
     Returns:
         Every pair (see :func:`identity_pairs`; a store adds the subjects' splits and ``leak``). ``attrs``:
-        ``threshold``, ``subjects`` (how many were compared), ``no_face`` (subjects without any face found,
-        not compared), ``clips`` (how many clips were described) and ``from_crops`` (clips described from
-        the store's crops).
+        ``threshold``, ``look`` (the end of the close band), ``subjects`` (how many were compared), ``no_face``
+        (subjects without any face found, not compared), ``clips`` (how many clips were described) and
+        ``from_crops`` (clips described from the store's crops).
 
     Raises:
         InputNotFoundError, DatasetError, ConfigError: see :func:`clip_descriptors`; a bad ``threshold``.
@@ -422,7 +446,7 @@ def check_identities(
     desc = subject_descriptors(clips)
     split_of = {s: k for k, subs in ds.splits.items() for s in subs} if ds is not None else None
     df = identity_pairs(desc, t, split_of)
-    df.attrs.update(threshold=t, subjects=len(desc), clips=len(clips),
+    df.attrs.update(threshold=t, look=max(IDENTITY_LOOK, t), subjects=len(desc), clips=len(clips),
                     no_face=sorted({i.subject for i in items} - set(desc)) if compute else [],
                     from_crops=[c.clip_id for c in clips if c.how == "crops"])
     return df
