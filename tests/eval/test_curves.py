@@ -78,3 +78,24 @@ def test_probe_curve_of_a_fabnet_run(synth_store: Path, tmp_path: Path, monkeypa
     assert (tmp_path / "c" / "curve.png").is_file()
     assert set(pd.read_csv(tmp_path / "c" / "curve.csv")["metric"]) == {"NME %"}
     capsys.readouterr()
+
+
+def test_ranking_curve_of_a_fold_run_scores_its_fold(synth_store: Path, tmp_path: Path) -> None:
+    """A cv fold's run is scored on its fold's test people, not on the store's own test split."""
+    import shutil
+
+    from facedyn.data.splits import make_folds
+    from facedyn.data.store import ClipDataset
+
+    store = tmp_path / "store"
+    shutil.copytree(synth_store, store)
+    folds = make_folds(store, 3, seed=0)
+    k = next(i for i, f in enumerate(folds) if f != sorted(ClipDataset(store).splits["test"]))
+    run = tmp_path / "fold"
+    train("dr", store, run, {"T": 2, "S": 1, "epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "keep_steps": "1",
+                             "precision": "fp32", "fold": k}, Runtime(device="cpu", channels_last="off"))
+    curve = ranking_curve(run, store, split="test", max_windows=30, device="cpu")
+    for fold, same in ((k, True), (None, False)):
+        ref = evaluate_ranking(store, 2, 1, methods=("centred",), split="test", max_windows=30, fold=fold)
+        got = float(ref.loc[ref["method"] == "centred", "acc"].iloc[0])
+        assert bool(float(curve["centred"].iloc[0]) == pytest.approx(got)) is same

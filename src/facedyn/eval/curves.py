@@ -42,6 +42,8 @@ def ranking_curve(run: str | Path, data: str | Path, split: str = "test", max_wi
                   progress: Callable[[str], None] | None = None) -> pd.DataFrame:
     """One row per checkpoint (``init`` = step 0, then each kept ``step<N>``, then ``best``).
 
+    A run trained on a person-level fold (``--fold K``, e.g. a ``cv rank`` fold) is scored on that fold's split.
+
     Columns: ``weights``, ``step``, ``acc`` (%, pooled over the split's people), ``acc_<group>`` per group,
     and per baseline ``<baseline>`` (the same on every row: it is not trained) and ``<baseline>_<group>``.
     The same windows (``max_windows`` drawn with ``seed``) score every checkpoint and baseline.
@@ -56,7 +58,9 @@ def ranking_curve(run: str | Path, data: str | Path, split: str = "test", max_wi
         raise ConfigError(f"{run}: a {model.name!r} run has no window (T, S); ranking curves need a DR-family run")
     T, S = setting
     sp = None if split == "all" else split
-    common = {"split": sp, "max_windows": max_windows, "seed": seed, "device": device, "per_subject": True}
+    fold = getattr(model.cfg, "fold", None)  # a cv fold's run: its split is the store's fold, not the store's own
+    common = {"split": sp, "max_windows": max_windows, "seed": seed, "device": device, "per_subject": True,
+              "fold": fold}
     base = evaluate_ranking(data, T, S, methods=tuple(baselines), **common)
     groups = dict(groups or {})
     fixed: dict[str, float] = {}
