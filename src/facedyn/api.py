@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from facedyn import methods, runs
-from facedyn.config import from_dict
+from facedyn.config import from_record
 from facedyn.device import resolve_device
 from facedyn.errors import ConfigError, NoFaceError
 from facedyn.method import DataSpec, Method
@@ -47,7 +47,7 @@ def default_runs() -> list[str]:
 def build_method(record: runs.RunRecord) -> Method:
     """The method object of a run record (its network freshly built, weights not loaded)."""
     cls = methods.import_method(record.method, record.module)
-    cfg = from_dict(cls.Config, record.config, strict=False)
+    cfg = from_record(cls.Config, record.config)
     return cls(cfg, DataSpec.from_dict(record.data))
 
 

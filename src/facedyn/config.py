@@ -158,6 +158,13 @@ def from_dict(cls: type, values: dict[str, Any], strict: bool = True) -> Any:
     return validate(cls(**{k: coerce(cls, k, v) for k, v in values.items() if k in known}))
 
 
+def from_record(cls: type, values: dict[str, Any]) -> Any:
+    """A ``cls`` config from a run's recorded settings (unknown keys ignored). A field the record lacks takes
+    ``cls.RECORDED_DEFAULTS[name]`` when given (what the code did before the field existed, so an older run
+    loads and resumes as it was trained), else its default."""
+    return from_dict(cls, {**getattr(cls, "RECORDED_DEFAULTS", {}), **values}, strict=False)
+
+
 def resolve(cls: type, preset: str | None = None, *layers: dict[str, Any]) -> Any:
     """Defaults, then ``cls.PRESETS[preset]``, then each of ``layers`` in order (later wins)."""
     values: dict[str, Any] = {}

@@ -39,3 +39,20 @@ def test_base_grid_and_shape_errors() -> None:
     assert g[0, 0].tolist() == [[0, 1, 2], [0, 1, 2]] and g[0, 1].tolist() == [[0, 0, 0], [1, 1, 1]]
     with pytest.raises(ConfigError):
         warp(torch.rand(1, 3, 4, 4), torch.zeros(1, 3, 4, 4))
+
+
+def test_subpixel_displacements_survive_bfloat16() -> None:
+    """Positions are summed in float32: in bfloat16, x + 0.1 rounds back to x for x >= 32 (steps of 0.25)."""
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 64, 64)
+    f = torch.full((1, 2, 64, 64), 0.1).bfloat16()
+    ref = warp(x, f.float())
+    assert torch.allclose(warp(x, f), ref, atol=1e-6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.allclose(warp(x, f), ref, atol=1e-6)
+    assert ((ref - x).abs()[..., 1:-1, 40:-1] > 1e-4).float().mean() > 0.9  # the right half moves too
+    fb = f.clone().requires_grad_(True)
+    warp(x, fb).sum().backward()
+    ff = f.float().requires_grad_(True)
+    warp(x, ff).sum().backward()
+    assert torch.allclose(fb.grad.float(), ff.grad, rtol=0.02, atol=1e-3)

@@ -77,3 +77,21 @@ def test_separation_check_table(tcae_run: Path) -> None:
     s = separation_summary(df)
     assert set(s) >= {"pose_ratio", "au_ratio", "pose_tau_au_px", "au_tau_pose_px"}
     assert all(np.isfinite(v) and v >= 0 for v in s.values())
+
+
+def test_figure_scale_ignores_edge_outliers() -> None:
+    from facedyn.tcae.figures import display_scale
+
+    f = torch.zeros(2, 2, 64, 64)
+    f[:, 0, 8:56, 8:56] = 1.5  # the face moves 1.5 px
+    f[:, 0, :, -2:] = 40.0     # outside the image: no gradient, free to drift
+    assert display_scale([f, torch.zeros_like(f)]) == pytest.approx(1.5)
+
+
+def test_runs_recorded_before_flow_gain_load_with_the_gain_they_trained_with() -> None:
+    from facedyn.config import from_record, resolve
+    from facedyn.tcae.model import TCAEConfig
+
+    assert resolve(TCAEConfig).flow_gain == 0.0625  # new runs
+    assert from_record(TCAEConfig, {"width": 8}).flow_gain == 1.0  # a config.json without the field
+    assert from_record(TCAEConfig, {"flow_gain": 0.0625}).flow_gain == 0.0625

@@ -26,14 +26,22 @@ def warp(image: torch.Tensor, flow: torch.Tensor, padding_mode: str = "border") 
     """``image`` ``(B, C, H, W)`` sampled at ``(x + dx, y + dy)`` for ``flow`` ``(B, 2, H, W)`` in pixels.
 
     Bilinear; outside the image the border pixels are repeated (``padding_mode="border"``) or zeros
-    (``"zeros"``). Differentiable with respect to both the image and the flow.
+    (``"zeros"``). Differentiable with respect to both the image and the flow. Computed in float32 (also
+    under autocast and for a bfloat16 ``flow``); the result has ``image``'s dtype.
     """
     if image.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2 or flow.shape[0] != image.shape[0] \
             or flow.shape[2:] != image.shape[2:]:
         raise ConfigError(f"warp needs image (B, C, H, W) and flow (B, 2, H, W) of the same B, H, W; got "
                           f"{tuple(image.shape)} and {tuple(flow.shape)}")
     B, _, H, W = image.shape
-    pos = base_grid(B, H, W, flow.device, flow.dtype) + flow
-    scale = torch.tensor([2.0 / max(W - 1, 1), 2.0 / max(H - 1, 1)], device=flow.device, dtype=flow.dtype)
-    grid = (pos * scale.view(1, 2, 1, 1) - 1.0).permute(0, 2, 3, 1)
-    return F.grid_sample(image, grid.to(image.dtype), mode="bilinear", padding_mode=padding_mode, align_corners=True)
+    # Sampling positions and the sampling itself in float32 whatever the input or autocast dtype: under bf16
+    # autocast the decoders' displacements are bfloat16, whose 8 significant bits round x + dx to steps of
+    # 0.25 px for x in 32..63 (0.5 px from 64), so a 0.1 px displacement vanished in half the columns of a
+    # 64 px crop and the gradient with respect to the displacement lost half its direction (cosine 0.48 with
+    # float32's; docs/results/tcae/diagnosis.md).
+    with torch.autocast(device_type=flow.device.type, enabled=False):
+        pos = base_grid(B, H, W, flow.device, torch.float32) + flow.float()
+        scale = torch.tensor([2.0 / max(W - 1, 1), 2.0 / max(H - 1, 1)], device=flow.device, dtype=torch.float32)
+        grid = (pos * scale.view(1, 2, 1, 1) - 1.0).permute(0, 2, 3, 1)
+        out = F.grid_sample(image.float(), grid, mode="bilinear", padding_mode=padding_mode, align_corners=True)
+    return out.to(image.dtype)

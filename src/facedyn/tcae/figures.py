@@ -1,8 +1,11 @@
 """TCAE figures: source, target, AU-changed, pose-changed and full reconstruction, the two displacement fields.
 
 Displacement fields are drawn in the usual optical-flow colours: hue = direction (where each output pixel
-samples the source from), brightness = magnitude, with one scale (the largest magnitude of the figure, in
-pixels, printed in the title) for ``tau^A`` and ``tau^P`` alike, so their sizes compare at a glance.
+samples the source from), brightness = magnitude, with one scale for ``tau^A`` and ``tau^P`` alike, so their
+sizes compare at a glance. The scale (printed in the title, pixels) is the 99th percentile of the magnitudes
+inside the crop less a border of 1/8 of its side (:func:`display_scale`), not the largest magnitude: a
+displacement that samples outside the image gets no gradient (border padding repeats the edge pixel), so a
+few edge pixels drift to large values, and a scale set by them drew every displacement on the face black.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import torch
 from facedyn import runs
 from facedyn.reports.plots import save_figure
 
-__all__ = ["COLUMNS", "FIGURE_NAME", "flow_to_rgb", "write_pair_figure"]
+__all__ = ["COLUMNS", "FIGURE_NAME", "display_scale", "flow_to_rgb", "write_pair_figure"]
 
 #: File name of the figure in the run's ``figures/``.
 FIGURE_NAME = "tcae_pairs.png"
@@ -41,6 +44,19 @@ def flow_to_rgb(flow: np.ndarray, max_mag: float) -> np.ndarray:
     return hsv_to_rgb(np.stack([hue, np.ones_like(hue), val], -1))
 
 
+def display_scale(fields: list[torch.Tensor], q: float = 0.99) -> float:
+    """Brightness scale (pixels) of displacement fields ``(B, 2, H, W)``: the ``q`` quantile of their per-pixel
+    lengths inside the crop less a border of 1/8 of its side (all pixels when that leaves none)."""
+    mags = []
+    for f in fields:
+        H, W = f.shape[-2:]
+        b = min(H, W) // 8
+        inner = f[..., b:H - b, b:W - b] if b and 2 * b < H and 2 * b < W else f
+        mags.append(inner.detach().float().norm(dim=1).flatten())
+    m = torch.cat(mags)
+    return float(torch.quantile(m, q)) if m.numel() else 0.0
+
+
 def _img(x: torch.Tensor) -> np.ndarray:
     return x.detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
 
@@ -53,7 +69,7 @@ def write_pair_figure(rec: dict[str, torch.Tensor], run_dir: str | Path, name: s
     ``tau_pose`` ``(B, 2, H, W)`` in pixels, ``alpha_au`` ``(B, 1, H, W)``. Written atomically; returns the path.
     """
     B = len(rec["source"])
-    mag = max(float(rec[k].norm(dim=1).max()) for k in ("tau_au", "tau_pose"))
+    mag = display_scale([rec["tau_au"], rec["tau_pose"]])
     fig, axes = plt.subplots(B, len(COLUMNS), figsize=(1.3 * len(COLUMNS), 1.35 * B + 0.5), squeeze=False)
     for i in range(B):
         for j, (key, label) in enumerate(COLUMNS):
@@ -68,7 +84,8 @@ def write_pair_figure(rec: dict[str, torch.Tensor], run_dir: str | Path, name: s
             ax.set_yticks([])
             if i == 0:
                 ax.set_title(label, fontsize=7)
-    fig.suptitle(f"{title}; displacement colour = direction, brightness = magnitude (full = {mag:.1f} px); "
+    fig.suptitle(f"{title}; displacement colour = direction, brightness = magnitude (full = {mag:.1f} px, the 99th "
+                 "percentile inside the crop); "
                  "alpha^A white = AU field used", fontsize=6)
     path = runs.figure_path(run_dir, name)
     return save_figure(fig, path, dpi=110)

@@ -18,9 +18,14 @@ the AU cycle's reverse input as ``(phi_s phi_s^A)``, the pair, and the pose cycl
 ``(psi_s psi_s^A)``, a typo: the reverse of the pose change goes from ``I_P`` back to ``I_s``, so its
 input is ``(psi_s^P, psi_s)``.
 
-Displacements are warped in pixels (:func:`facedyn.nn.warp.warp`, backward, border padding); the
-decoders predict them in units of the crop side (so that Eq. 1's sparsity weight means the same at
-64 px and at 128 px) and Eq. 1 is taken in those units. ``phi`` and ``psi`` are layer-normalised (zero
+Displacements are warped in pixels (:func:`facedyn.nn.warp.warp`, backward, border padding, float32
+sampling positions); they are held in units of the crop side (so that Eq. 1's sparsity weight means the
+same at 64 px and at 128 px) and Eq. 1 is taken in those units. A decoder's raw output is scaled by
+``flow_gain`` (1/16 crop side per unit, 4 px at 64 px) before that: the notes give no scale, and with one
+crop side per unit an Adam step at lr 1e-3 moved the displacements by ~1 px, as much as a face moves between
+frames, so input-dependent displacements were mostly noise to L_rec; training then settled on copying the
+source (near-zero, input-independent displacements and masks, embeddings constant within a clip; see
+docs/results/tcae/diagnosis.md). ``phi`` and ``psi`` are layer-normalised (zero
 mean, unit variance over their dimensions, no learned scale), so Eq. 5–6 cannot be lowered by shrinking
 the embeddings towards zero. Encoder (stride-2 4x4 convolutions to 4 x 4, then one linear layer to
 ``phi, psi``) and decoders (one linear layer to 4 x 4, then bilinear x2 upsampling + 3x3 convolutions)
@@ -76,6 +81,8 @@ class TCAEConfig(TrainConfig):
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": {"width": 64, "flow_stride": 1,
                                                                           "batch_size": 64}}
+    #: what runs recorded before a field existed were trained with (facedyn.config.from_record)
+    RECORDED_DEFAULTS: ClassVar[dict[str, Any]] = {"flow_gain": 1.0}
 
     epochs: int = option(8, "Epochs (validation and checkpoints after each).")
     steps_per_epoch: int | None = option(150, "Optimiser steps per epoch (default 150; none: one pass over the "
@@ -96,6 +103,10 @@ class TCAEConfig(TrainConfig):
                                  "relative to L_rec.")
     lambda3: float = option(0.01, "Eq. 7 weight of the embedding consistencies (Eq. 5, 6; embeddings have unit "
                                   "variance per dimension, so 0.01 keeps them below the image terms).")
+    flow_gain: float = option(0.0625, "Displacement in crop sides per unit of the decoders' output (1/16: 4 px at "
+                                      "64 px). With 1 (runs before 2026-12-05), one Adam step at lr 1e-3 moved the "
+                                      "displacements by ~1 px, as much as faces move between frames, and training "
+                                      "settled on copying the source.")
     warmup: float = option(0.5, "Fraction of the optimiser steps over which lambda1..lambda3 grow linearly from 0 to "
                                 "their values (the decoders first learn to explain the motion; 0: full weights "
                                 "from the first step).")
@@ -196,10 +207,11 @@ class TCAENet(Network):
     embedding_output = "au"
 
     def __init__(self, size: int, width: int = 16, emb_dim: int = 256, channels: int = 3,
-                 flow_stride: int = 1, norm: str = "batch") -> None:
+                 flow_stride: int = 1, norm: str = "batch", flow_gain: float = 0.0625) -> None:
         super().__init__()
         self.size = size
         self.emb_dim = emb_dim
+        self.flow_gain = float(flow_gain)
         self.encoder = Encoder(size, width, emb_dim, channels, norm)
         self.au_decoder = FlowDecoder(size, width, emb_dim, flow_stride, norm)
         self.pose_decoder = FlowDecoder(size, width, emb_dim, flow_stride, norm)
@@ -226,7 +238,8 @@ class TCAENet(Network):
     def _flow(self, decoder: FlowDecoder, src_emb: torch.Tensor, tgt_emb: torch.Tensor,
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(displacement in crop sides ``(B, 2, S, S)``, the same in pixels, mask logit ``(B, 1, S, S)``)."""
-        unit, mask = decoder(src_emb, tgt_emb)
+        raw, mask = decoder(src_emb, tgt_emb)
+        unit = raw * self.flow_gain if self.flow_gain != 1.0 else raw
         return unit, unit * float(self.size), mask
 
     def cycle(self, src: torch.Tensor, tgt: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -325,7 +338,7 @@ class TCAEMethod(Method):
 
     def build(self) -> TCAENet:
         return TCAENet(self.data.size, self.cfg.width, self.cfg.emb_dim, self.data.channels, self.cfg.flow_stride,
-                       self.cfg.norm)
+                       self.cfg.norm, self.cfg.flow_gain)
 
     @property
     def weights(self) -> TCAEWeights:

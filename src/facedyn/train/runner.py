@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from facedyn import methods, runs
-from facedyn.config import TrainConfig, coerce, fields_of, from_dict, resolve, to_dict
+from facedyn.config import TrainConfig, coerce, fields_of, from_record, resolve, to_dict
 from facedyn.data.store import ClipDataset
 from facedyn.device import resolve_device
 from facedyn.errors import CheckpointError, ConfigError, DatasetError
@@ -86,7 +86,7 @@ def configure(method: str | type[Method], preset: str | None = None, config_file
         rec = runs.read_record(resume_from)
         if rec.method != cls.name:
             raise CheckpointError(f"{resume_from}: holds a {rec.method!r} run; cannot resume it as {cls.name!r}")
-        return from_dict(cls.Config, {**rec.config, **(overrides or {})}, strict=False)
+        return from_record(cls.Config, {**rec.config, **(overrides or {})})
     file_values: dict[str, Any] = {}
     if config_file:
         file_values, from_run = read_config_file(config_file)
