@@ -1,8 +1,8 @@
 """``make models``: train the shipped models on all the real footage of ../shared/data and copy them into
-the package (``src/facedyn/assets/models/dr-t3``, ``dr-t5``, ``dr-t9``, ``fabnet``).
+the package (``src/facedyn/assets/models/dr-t3``, ``dr-t5``, ``dr-t9``, ``fabnet``, ``tcae``).
 
 Steps (each resumable): prepare every real clip (corpus + talking clips) into 64 px stores (similarity
-alignment for DR, box alignment for FAb-Net, as their papers); person-level splits with 5 validation people
+alignment for DR, box alignment for FAb-Net and TCAE, as their papers); person-level splits with 5 validation people
 for checkpoint selection, the ``--test`` people held out for learning curves, everyone else in training; one
 run per model in :data:`MODELS` with the settings there; then each run's record, best weights and metrics go
 to ``assets/models/<name>/`` together with the cross-validation table of the same settings when one was made
@@ -32,6 +32,8 @@ MODELS: dict[str, tuple[str, str, dict[str, object]]] = {
     "dr-t9": ("dr", "similarity", {"T": 9, "S": 4}),
     # the single-source FAb-Net (fabnet-slides.txt): one source frame within 2 s of the target, no curriculum
     "fabnet": ("fabnet", "box", {"n_sources": 1, "curriculum": False, "batch_size": 32, "lr_schedule": "cosine"}),
+    # TCAE with the displacement gain of docs/results/tcae/diagnosis.md (flow_gain 1/16, now its default)
+    "tcae": ("tcae", "box", {"flow_gain": 0.0625}),
 }
 
 

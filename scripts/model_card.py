@@ -18,6 +18,7 @@ import pandas as pd
 from facedyn import methods
 from facedyn.atomic import write_text
 from facedyn.data.store import ClipDataset
+from facedyn.eval.curves import probe_curve_table
 
 
 def _describe(method: str, cfg: dict, data: dict) -> str:
@@ -71,7 +72,7 @@ def main() -> None:
         "| | |", "|---|---|",
         *(f"| {k} people | {len(v)}" + (f" ({frames[k]} frames)" if k in frames else "") + " |"
           for k, v in splits.items() if v),
-        f"| windows per person (cap) | {cfg.get('per_person') or 'all'} |",
+        *([f"| windows per person (cap) | {cfg.get('per_person') or 'all'} |"] if "per_person" in cfg else []),
         f"| training | {int(last['step'])} steps of {cfg.get('batch_size')} samples, {hours:.2f} h"
         + (f" (budget {cfg['time_budget']})" if cfg.get("time_budget") else "") + " |",
         f"| machine | {speed.get('machine', {}).get('cpu', '?')}, {speed.get('machine', {}).get('threads', '?')} "
@@ -86,10 +87,7 @@ def main() -> None:
     if a.curve is not None and (a.curve / "curve.csv").is_file():
         curve = pd.read_csv(a.curve / "curve.csv")
         if "metric" in curve:  # a probe curve (TCAE, FAb-Net): one column per task metric
-            curve["column"] = curve["task"] + " " + curve["metric"]
-            curve["weights"] = curve["weights"].fillna("pixels (PCA)")
-            curve = curve.pivot_table(index=["weights", "step"], columns="column", values="value", sort=False,
-                                      dropna=False).reset_index()
+            curve = probe_curve_table(curve)
             title = "linear probes"
         else:
             title = "frame-ranking accuracy, %"

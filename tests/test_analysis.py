@@ -140,3 +140,17 @@ def test_infer_track_and_html(synth_videos: Path, tmp_path: Path, capsys: pytest
     with pytest.raises(SystemExit) as e:
         main()
     assert e.value.code == 2 and "--track must be one of fit, detect" in capsys.readouterr().err
+
+
+def test_box_smoother_follows_the_landmark_box_with_the_prepare_time_constant() -> None:
+    from facedyn.analysis import BoxSmoother
+    from facedyn.data.faces import BOX_SIGMA_S
+
+    lm = np.stack(np.meshgrid(np.linspace(100, 140, 17), np.linspace(50, 90, 4)), -1).reshape(-1, 2)[:68]
+    sm = BoxSmoother()
+    first = sm(0, lm, 0.0)
+    np.testing.assert_allclose(first, [120.0, 70.0, 40.0])  # centre and larger side of the points
+    np.testing.assert_allclose(sm(0, lm, 0.04), first)  # a still face stays put
+    moved = sm(0, lm + [10.0, 0.0], 0.04 + BOX_SIGMA_S)  # a step of 10 px: 1 - 1/e of it after one sigma
+    assert moved[0] == pytest.approx(120.0 + 10.0 * (1 - np.exp(-1.0)))
+    np.testing.assert_allclose(sm(1, lm + 5.0, 1.0), [125.0, 75.0, 40.0])  # another face: its own box

@@ -1,4 +1,4 @@
-"""The DR models that ship inside the package (``make models``): load by name, small, and the default of infer."""
+"""The models that ship inside the package (``make models``): load by name, small, and the default of infer."""
 
 from __future__ import annotations
 
@@ -27,6 +27,21 @@ def test_shipped_model_loads_by_name(name: str) -> None:
     assert model.data.size == 64 and model.data.align == "similarity"
     x = torch.rand(2, 3, 64, 64)
     assert model.dr(x).shape == (2, 3, 64, 64) and model.encode(x).shape == (2, 3 * 64 * 64)
+
+
+def test_shipped_fabnet_encodes_and_analyzes(real_data: Path) -> None:
+    """``facedyn.load("fabnet").encode(images)``: 256-d embeddings of 64 px box crops; usable in analyze."""
+    assert "fabnet" in api.shipped_models()
+    assert (api.SHIPPED_DIR / "fabnet" / "checkpoints" / "best.safetensors").stat().st_size <= 10 * 2**20
+    model = facedyn.load("fabnet", device="cpu")
+    assert model.name == "fabnet" and model.data.size == 64 and model.data.align == "box"
+    x = torch.rand(3, 3, 64, 64)
+    emb = model.encode(x)
+    assert emb.shape == (3, 256) and torch.isfinite(emb).all()
+    assert not torch.allclose(emb[0], emb[1])  # depends on the input
+    df = facedyn.analyze(real_data / "single_face.jpg", runs=["fabnet"])
+    cols = [c for c in df.columns if c.startswith("fabnet_")]
+    assert len(cols) == 256 and df[cols].notna().all().all()
 
 
 def test_infer_a_photo_without_a_run_uses_the_shipped_dr_t5(real_data: Path, tmp_path: Path,
@@ -100,7 +115,7 @@ def test_export_and_report_take_a_shipped_name(tmp_path: Path, capsys: pytest.Ca
 def test_unknown_names_say_what_ships(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     code, _, err = run(["export", "onnx", "dr-t7", "--out", str(tmp_path / "m.onnx")], capsys, monkeypatch)
-    assert code == 2 and "shipped: dr-t3, dr-t5, dr-t9" in err and "Traceback" not in err
+    assert code == 2 and "shipped: dr-t3, dr-t5, dr-t9, fabnet" in err and "Traceback" not in err
 
 
 def test_init_weights_are_rebuilt_from_the_seed_where_not_shipped(synth_store: Path, tmp_path: Path) -> None:

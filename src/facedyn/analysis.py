@@ -78,7 +78,7 @@ class FaceResult:
 
     ``landmarks``: ``(68, 2)`` float32 in source pixels (NaN without a face); ``face``: the
     :data:`FACE_COLUMNS` values (box, confidence, pose, proxies); ``faces``: the aligned crop per data
-    spec ``(size, mask)``, uint8 ``(size, size, 3)``; ``outputs``: per column prefix the face's output as
+    spec ``(size, mask, align)``, uint8 ``(size, size, 3)``; ``outputs``: per column prefix the face's output as
     a NumPy array (``()`` scalar, ``(K,)`` vector or ``(C, H, W)`` map).
     """
 
@@ -152,9 +152,9 @@ def load_models(runs: Sequence[str | Path | Any] | Mapping[str, Any], device: st
     out: dict[str, FaceModel] = {}
     for r in runs:
         m = _load_one(r, device, engine)
-        if m.data.align != "similarity":
-            raise ConfigError(f"{m.run}: trained on {m.data.align!r}-aligned faces; analyze aligns faces to the "
-                              "similarity template only")
+        if m.data.align not in ALIGNS:
+            raise ConfigError(f"{m.run}: trained on {m.data.align!r}-aligned faces; analyze crops faces "
+                              f"{' or '.join(ALIGNS)}-aligned only")
         name = run_name(r)
         out[name if name not in out else f"{name}~{len(out)}"] = m
     return out
@@ -169,12 +169,44 @@ def _frames(source: Path) -> tuple[Iterator[tuple[np.ndarray, float]], bool]:
     return video_io.iter_frames(source), False
 
 
+#: How analyze can crop a face: as each run's store was prepared (``facedyn prepare --align``).
+ALIGNS = ("similarity", "box")
+
+
+class BoxSmoother:
+    """Per face, the ``--align box`` crop box ``(cx, cy, side)`` smoothed over time as frames stream in.
+
+    ``prepare`` smooths a clip's landmark boxes with a centred Gaussian of
+    :data:`~facedyn.data.faces.BOX_SIGMA_S` seconds (:func:`~facedyn.data.faces.box_track`); a stream has
+    no future frames, so here each face's box follows an exponential average with the same time constant
+    (the first frame of a face, and a still image, use its own box).
+    """
+
+    def __init__(self, sigma_s: float | None = None) -> None:
+        from facedyn.data.faces import BOX_SIGMA_S
+
+        self.sigma_s = BOX_SIGMA_S if sigma_s is None else float(sigma_s)
+        self.state: dict[int, tuple[np.ndarray, float]] = {}
+
+    def __call__(self, face_id: int, landmarks: np.ndarray, t: float) -> np.ndarray:
+        """The smoothed box of ``face_id`` at time ``t`` (seconds) given its ``(68, 2)`` landmarks."""
+        from facedyn.data.faces.align import landmark_boxes
+
+        box = landmark_boxes(np.asarray(landmarks, np.float64)[None], np.ones(1, bool))[0]
+        prev = self.state.get(face_id)
+        if prev is not None and self.sigma_s > 0 and t > prev[1]:
+            a = 1.0 - np.exp(-(t - prev[1]) / self.sigma_s)
+            box = prev[0] + a * (box - prev[0])
+        self.state[face_id] = (box, t)
+        return box
+
+
 class _Models:
     """The runs' networks over batches of faces, writing each face's outputs into its :class:`FaceResult`."""
 
     def __init__(self, models: dict[str, Any]) -> None:
         self.models = models
-        self.specs = sorted({(m.size, m.data.mask) for m in models.values()})
+        self.specs = sorted({(m.size, m.data.mask, m.data.align) for m in models.values()})
 
     def column(self, name: str, output: str) -> str:
         """Column (prefix) of run ``name``'s ``output``: ``<run>`` for its embedding, else the output's name
@@ -187,7 +219,7 @@ class _Models:
         if not results:
             return
         for name, m in self.models.items():
-            batch = np.stack([r.faces[(m.size, m.data.mask)] for r in results])
+            batch = np.stack([r.faces[(m.size, m.data.mask, m.data.align)] for r in results])
             for out, v in m.outputs(batch, aligned=True).items():
                 col = self.column(name, out)
                 arr = v.numpy()
@@ -217,7 +249,8 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
     frames waiting for their forward pass (two batches of ``batch_faces``). The forward passes run in a
     worker thread (:data:`NET_THREADS` torch threads) while the next frames are decoded and tracked.
     """
-    from facedyn.data.faces import MultiFaceTracker, align_face
+    from facedyn.data.faces import MultiFaceTracker, align_face, crop_face
+    from facedyn.data.faces.align import box_matrix
     from facedyn.data.faces.track import REDETECT_EVERY
     from facedyn.tasks.proxies import StreamProxies
 
@@ -227,6 +260,7 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
         raise ConfigError(f"every must be >= 1, got {every}")
     models = _Models(load_models(runs, device, engine))
     frames, still = _frames(Path(source))
+    boxes = BoxSmoother()
     tracker = MultiFaceTracker(quick=not still, redetect_every=REDETECT_EVERY if track == "fit" else 1)
     streams: dict[int, StreamProxies] = {}
     waiting: list[list[FaceResult]] = []
@@ -244,8 +278,11 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
                 for f in found:
                     r = FaceResult(i, t, f.face_id, np.asarray(f.landmarks, np.float32),
                                    face=_face_values(f, streams.setdefault(f.face_id, StreamProxies())))
-                    for size, mask in models.specs:
-                        r.faces[(size, mask)] = align_face(frame, r.landmarks, size=size, mask=mask).image
+                    for size, mask, align in models.specs:
+                        r.faces[(size, mask, align)] = (
+                            align_face(frame, r.landmarks, size=size, mask=mask).image if align == "similarity"
+                            else crop_face(frame, r.landmarks, box_matrix(boxes(f.face_id, r.landmarks, t), size),
+                                           size, mask).image)
                     results.append(r)
                 waiting.append(results)
                 n_faces += len(results)

@@ -531,8 +531,14 @@ def eval_curve(
     """
     from facedyn import runs as run_io
     from facedyn.device import resolve_device
-    from facedyn.eval.curves import probe_curve, ranking_curve, write_probe_curve, write_ranking_curve
-    from facedyn.reports.tables import to_markdown
+    from facedyn.eval.curves import (
+        probe_curve,
+        probe_curve_table,
+        ranking_curve,
+        write_probe_curve,
+        write_ranking_curve,
+    )
+    from facedyn.reports.tables import markdown_table
 
     say = lambda line: console.print(line, highlight=False)  # noqa: E731
     run_dir = run_io.resolve_run(run)
@@ -552,7 +558,8 @@ def eval_curve(
         curve = probe_curve(run_dir, data, tasks=_names(task) or [], max_frames_per_subject=max_frames, device=dev,
                             seed=seed, progress=say)
         files = write_probe_curve(curve, out_dir, title=Path(run).name)
-    out.print(to_markdown(curve))
+        curve = probe_curve_table(curve)
+    out.print(markdown_table(curve, lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)))
     out.print(f"wrote {', '.join(str(p) for p in files)}")
 
 

@@ -161,6 +161,19 @@ def probe_curve(run: str | Path, data: str | Path, tasks: Sequence[str] = ("land
     return pd.DataFrame(rows)
 
 
+def probe_curve_table(curve: pd.DataFrame) -> pd.DataFrame:
+    """The long table of :func:`probe_curve` as one row per checkpoint (and ``init``, ``pixels``) and one column
+    per ``"<task> <metric>"``, in the curve's order."""
+    wide = curve.assign(column=curve["task"] + " " + curve["metric"],
+                        weights=curve["weights"].fillna("").replace("", "pixels"),
+                        step=curve["step"].fillna(-1).astype(int))
+    table = wide.pivot_table(index=["weights", "step"], columns="column", values="value", sort=False).reset_index()
+    table.columns.name = None
+    table["step"] = table["step"].astype(object).where(table["step"] >= 0, "")
+    order = list(dict.fromkeys(wide["column"]))
+    return table[["weights", "step", *order]]
+
+
 def write_probe_curve(curve: pd.DataFrame, out: str | Path, title: str = "") -> list[Path]:
     """``curve.csv`` and ``curve.png`` (one panel per task metric: the trained network's value vs step on a log
     axis, the init network and PCA pixels as horizontal lines) in ``out``."""
