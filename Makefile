@@ -30,8 +30,9 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
-# The shipped DR models (src/facedyn/assets/models/dr-t3|dr-t5|dr-t9), trained on all of ../shared/data;
-# the log goes to src/facedyn/assets/models/make_models.log. CV=DIR adds the cv rank tables of DIR/cv_T*.
+# The shipped models (src/facedyn/assets/models/dr-t3|dr-t5|dr-t9|fabnet|tcae), trained on all of
+# ../shared/data, resumable; the log goes to src/facedyn/assets/models/make_models.log. CV=DIR adds the cv rank
+# tables of DIR/cv_T*.
 models: $(STAMP)
 	$(BIN)/python scripts/make_models.py $(if $(CV),--cv $(CV),)
 

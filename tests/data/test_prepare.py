@@ -196,7 +196,10 @@ def test_damaged_video_keeps_the_frames_that_decode(tmp_path: Path, align: str) 
     np.save(tmp_path / "cut.landmarks.npy", lms)
     res = prepare([video], tmp_path / "store", PrepareOptions(size=32, align=align), workers=2)
     (r,) = res
-    assert r.error is None and r.warning is not None and "kept the" in r.warning and "declared" in r.warning
+    # the decoder either stops early (fewer frames than declared) or raises part-way, depending on where the cut
+    # falls in a packet and on FFmpeg's threads: either way the frames that decode are kept, with a warning
+    assert r.error is None and r.warning is not None and "kept the" in r.warning
+    assert "declared" in r.warning or "decoding failed after" in r.warning
     assert 0 < r.n_frames < 60
     meta = json.loads((tmp_path / "store" / r.clip_id / "meta.json").read_text())
     assert meta["damaged"] == r.warning

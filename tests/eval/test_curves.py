@@ -16,6 +16,14 @@ from facedyn.train import train
 from facedyn.train.loop import Runtime
 
 
+def _curve_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
+    """``facedyn eval curve ARGS`` exits with status 0."""
+    monkeypatch.setattr(sys, "argv", ["facedyn", "eval", "curve", *args])
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code in (0, None)
+
+
 def test_ranking_curve_over_kept_steps(synth_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "dr"
@@ -32,12 +40,8 @@ def test_ranking_curve_over_kept_steps(synth_store: Path, tmp_path: Path, monkey
     assert curve["centred"].nunique() == 1 and curve["seq-di"].between(0, 100).all()
     assert curve["acc_only"].notna().all() and curve["acc_nobody"].isna().all()
     # the CLI writes the table and the figure
-    monkeypatch.setattr(sys, "argv", ["facedyn", "eval", "curve", "--run", str(run), "--data", str(synth_store),
-                                      "--out", str(tmp_path / "c"), "--max-windows", "30", "--device", "cpu",
-                                      "--group", "only=S001"])
-    with pytest.raises(SystemExit) as e:
-        main()
-    assert e.value.code in (0, None)
+    _curve_cli(monkeypatch, "--run", str(run), "--data", str(synth_store), "--out", str(tmp_path / "c"),
+               "--max-windows", "30", "--device", "cpu", "--group", "only=S001")
     assert (tmp_path / "c" / "curve.png").is_file()
     assert list(pd.read_csv(tmp_path / "c" / "curve.csv")["weights"]) == ["init", "step2", "step4", "best"]
     capsys.readouterr()
@@ -54,9 +58,14 @@ def test_ranking_curve_needs_kept_steps(synth_store: Path, tmp_path: Path) -> No
 def test_probe_curve_of_a_fabnet_run(synth_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     """TCAE / FAb-Net curves: the probes at init, every kept step and last, beside the init network and pixels."""
+    import shutil
+
     from facedyn.eval.curves import probe_curve
     from facedyn.tasks.probes import run_probes
 
+    store = tmp_path / "store"  # the probes cache their baselines in the store: not in the shared fixture
+    shutil.copytree(synth_store, store)
+    synth_store = store
     run = tmp_path / "fab"
     train("fabnet", synth_store, run, {"epochs": 2, "steps_per_epoch": 2, "batch_size": 4, "keep_steps": "2",
                                        "precision": "fp32", "n_sources": 1, "curriculum": False,
@@ -69,12 +78,8 @@ def test_probe_curve_of_a_fabnet_run(synth_store: Path, tmp_path: Path, monkeypa
     # the last checkpoint's number is what eval probe gives for it on the same frames
     ref = run_probes(run, synth_store, "pose", weights="last", max_frames_per_subject=6, device="cpu")
     assert trained["value"].iloc[-1] == pytest.approx(float(ref["mean MAE"].iloc[0]))
-    monkeypatch.setattr(sys, "argv", ["facedyn", "eval", "curve", "--run", str(run), "--data", str(synth_store),
-                                      "--out", str(tmp_path / "c"), "--task", "landmarks", "--max-frames", "6",
-                                      "--device", "cpu"])
-    with pytest.raises(SystemExit) as e:
-        main()
-    assert e.value.code in (0, None)
+    _curve_cli(monkeypatch, "--run", str(run), "--data", str(synth_store), "--out", str(tmp_path / "c"),
+               "--task", "landmarks", "--max-frames", "6", "--device", "cpu")
     assert (tmp_path / "c" / "curve.png").is_file()
     assert set(pd.read_csv(tmp_path / "c" / "curve.csv")["metric"]) == {"NME %"}
     capsys.readouterr()

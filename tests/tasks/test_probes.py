@@ -131,7 +131,7 @@ def test_bad_inputs_are_one_line_errors(tcae_run: Path, synth_store: Path) -> No
 def test_several_checkpoints_one_row_each_and_the_baselines_cache(tcae_run: Path, synth_store: Path,
                                                                    tmp_path: Path) -> None:
     store = tmp_path / "store"
-    shutil.copytree(synth_store, store)
+    shutil.copytree(synth_store, store, ignore=shutil.ignore_patterns(".cache"))  # no other test's cache
     df = run_probes(tcae_run, store, "pose", weights="all", max_frames_per_subject=10, device="cpu")
     assert list(df["representation"]) == ["trained", "trained", "init", "pixels"]
     assert list(df["weights"]) == ["step1", "last", "init", ""] and df["step"].tolist()[:3] == [1, 2, 0]
