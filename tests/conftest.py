@@ -43,23 +43,21 @@ def synth_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _prepared(videos: Path, out: Path, size: int) -> Path:
+    from facedyn.data.prepare import PrepareOptions, prepare
+
+    res = prepare([videos], out, PrepareOptions(size=size))
+    assert not any(r.error for r in res)
+    return out
+
+
 @pytest.fixture(scope="session")
 def synth_store(synth_videos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``synth_videos`` prepared into a 32 px clip store (one person each in train, val, test)."""
-    from facedyn.data.prepare import PrepareOptions, prepare
-
-    out = tmp_path_factory.mktemp("store") / "data"
-    res = prepare([synth_videos], out, PrepareOptions(size=32))
-    assert not any(r.error for r in res)
-    return out
+    return _prepared(synth_videos, tmp_path_factory.mktemp("store") / "data", 32)
 
 
 @pytest.fixture(scope="session")
 def synth_store64(synth_videos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``synth_videos`` prepared into a 64 px clip store, the crops of the shipped models (dr-t3/t5/t9)."""
-    from facedyn.data.prepare import PrepareOptions, prepare
-
-    out = tmp_path_factory.mktemp("store64") / "data"
-    res = prepare([synth_videos], out, PrepareOptions(size=64))
-    assert not any(r.error for r in res)
-    return out
+    return _prepared(synth_videos, tmp_path_factory.mktemp("store64") / "data", 64)

@@ -149,6 +149,8 @@ def load_models(runs: Sequence[str | Path | Any] | Mapping[str, Any], device: st
         from facedyn.api import default_runs
 
         runs = default_runs()
+    from facedyn.data.prepare import ALIGNS  # analyze crops faces as prepare can
+
     out: dict[str, FaceModel] = {}
     for r in runs:
         m = _load_one(r, device, engine)
@@ -167,10 +169,6 @@ def _frames(source: Path) -> tuple[Iterator[tuple[np.ndarray, float]], bool]:
     if source.is_file() and source.suffix.lower() in video_io.IMAGE_EXTS:
         return iter([(video_io.read_image(source), 0.0)]), True
     return video_io.iter_frames(source), False
-
-
-#: How analyze can crop a face: as each run's store was prepared (``facedyn prepare --align``).
-ALIGNS = ("similarity", "box")
 
 
 class BoxSmoother:
@@ -261,6 +259,7 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
     models = _Models(load_models(runs, device, engine))
     frames, still = _frames(Path(source))
     boxes = BoxSmoother()
+    box_runs = any(align == "box" for *_, align in models.specs)
     tracker = MultiFaceTracker(quick=not still, redetect_every=REDETECT_EVERY if track == "fit" else 1)
     streams: dict[int, StreamProxies] = {}
     waiting: list[list[FaceResult]] = []
@@ -278,11 +277,11 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
                 for f in found:
                     r = FaceResult(i, t, f.face_id, np.asarray(f.landmarks, np.float32),
                                    face=_face_values(f, streams.setdefault(f.face_id, StreamProxies())))
+                    box = boxes(f.face_id, r.landmarks, t) if box_runs else None  # once per face and frame
                     for size, mask, align in models.specs:
                         r.faces[(size, mask, align)] = (
                             align_face(frame, r.landmarks, size=size, mask=mask).image if align == "similarity"
-                            else crop_face(frame, r.landmarks, box_matrix(boxes(f.face_id, r.landmarks, t), size),
-                                           size, mask).image)
+                            else crop_face(frame, r.landmarks, box_matrix(box, size), size, mask).image)
                     results.append(r)
                 waiting.append(results)
                 n_faces += len(results)
