@@ -18,6 +18,7 @@ import pandas as pd
 from facedyn import methods
 from facedyn.atomic import write_text
 from facedyn.data.store import ClipDataset
+from facedyn.errors import DatasetError
 from facedyn.eval.curves import probe_curve_table
 
 
@@ -27,6 +28,11 @@ def _describe(method: str, cfg: dict, data: dict) -> str:
         return (f"Method `fabnet`: {cfg.get('n_sources')} source frame(s) within {cfg.get('max_gap_s')} s, "
                 f"curriculum {'on' if cfg.get('curriculum') else 'off'}, embedding {cfg.get('embedding_dim')}-d, "
                 f"width {cfg.get('width')}, {crops}.")
+    if method == "tcae":
+        return (f"Method `tcae`: twin-cycle autoencoder, AU embedding phi and pose embedding psi "
+                f"{cfg.get('emb_dim')}-d each, width {cfg.get('width')}, pairs {cfg.get('min_gap_s')}–"
+                f"{cfg.get('max_gap_s')} s apart, lambda1..3 = {cfg.get('lambda1')}, {cfg.get('lambda2')}, "
+                f"{cfg.get('lambda3')}, displacement gain {cfg.get('flow_gain')} crop side per unit, {crops}.")
     if "T" in cfg:
         return (f"Method `{method}`: T={cfg.get('T')}, S={cfg.get('S')}, UNet width {cfg.get('width')}, {crops}, "
                 f"theta={cfg.get('theta'):.4g}.")
@@ -47,7 +53,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", type=Path, help="the shipped model's folder (a run directory)")
     ap.add_argument("--curve", type=Path, default=None, help="folder of `facedyn eval curve` (curve.csv, curve.png)")
-    ap.add_argument("--note", default="", help="a paragraph reading the numbers")
+    ap.add_argument("--note", default="", help="a paragraph reading the numbers (markdown; @FILE reads it from FILE)")
     a = ap.parse_args()
     rec = json.loads((a.model / "config.json").read_text())
     cfg, data, speed = rec["config"], rec["data"], rec.get("speed", {})
@@ -62,8 +68,8 @@ def main() -> None:
     try:
         store = ClipDataset(data["path"])
         for split, people in splits.items():
-            frames[split] = sum(len(c) for c in store.clips if c.subject in set(people))
-    except Exception:  # the store is not on this machine: the card says so
+            frames[split] = sum(len(c) for c in store.clips() if c.subject in set(people))
+    except (OSError, DatasetError):  # the store is not on this machine: the card leaves the frames out
         frames = {}
     hours = float(last.get("elapsed_s", float("nan"))) / 3600
     lines = [
@@ -97,8 +103,9 @@ def main() -> None:
         for _, r in curve.iterrows():
             lines.append("| " + " | ".join([str(r["weights"]), *(_cell(r[c]) for c in cols)]) + " |")
         lines += ["", f"Figure: `{a.curve / 'curve.png'}` (metric vs step, the baselines as lines).", ""]
-    if a.note:
-        lines += [a.note, ""]
+    note = Path(a.note[1:]).read_text() if a.note.startswith("@") else a.note
+    if note:
+        lines += [note.rstrip(), ""]
     out = a.model / "MODEL_CARD.md"
     write_text(out, "\n".join(lines))
     print(f"wrote {out}")

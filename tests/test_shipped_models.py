@@ -44,6 +44,24 @@ def test_shipped_fabnet_encodes_and_analyzes(real_data: Path) -> None:
     assert len(cols) == 256 and df[cols].notna().all().all()
 
 
+def test_shipped_tcae_encodes_phi_and_analyzes_both_embeddings(real_data: Path) -> None:
+    """``facedyn.load("tcae").encode(images)`` is the AU embedding phi; analyze writes phi as ``tcae_*`` and the
+    pose embedding psi as ``tcae.pose_*``, apart from the head-pose columns ``pose_*_deg``."""
+    assert "tcae" in api.shipped_models()
+    assert (api.SHIPPED_DIR / "tcae" / "checkpoints" / "best.safetensors").stat().st_size <= 10 * 2**20
+    model = facedyn.load("tcae", device="cpu")
+    assert model.name == "tcae" and model.data.size == 64 and model.data.align == "box"
+    x = torch.rand(3, 3, 64, 64)
+    phi = model.encode(x)
+    assert phi.shape == (3, 256) and torch.isfinite(phi).all() and not torch.allclose(phi[0], phi[1])
+    df = facedyn.analyze(real_data / "single_face.jpg", runs=["tcae"])
+    phi_cols = [c for c in df.columns if c.startswith("tcae_")]
+    psi_cols = [c for c in df.columns if c.startswith("tcae.pose_")]
+    assert len(phi_cols) == 256 and len(psi_cols) == 256 and df[phi_cols + psi_cols].notna().all().all()
+    assert {"pose_yaw_deg", "pose_pitch_deg", "pose_roll_deg"} <= set(df.columns)
+    assert not [c for c in df.columns if c.startswith("pose_") and not c.endswith("_deg")]
+
+
 def test_infer_a_photo_without_a_run_uses_the_shipped_dr_t5(real_data: Path, tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:

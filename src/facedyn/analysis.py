@@ -26,7 +26,8 @@ Columns (the README's column table documents each):
 * each run's outputs: a scalar per face is one column, a vector of K values ``name_0..name_{K-1}``, an
   image-valued output (a DR) one column of arrays (``arrays=False`` leaves those out); the output that is
   the run's embedding (FAb-Net's, TCAE's AU embedding) is ``<run>_0..<run>_{D-1}``. With several runs,
-  the other outputs are prefixed ``<run>.`` (``dr-t3.dr``, ``dr-t5.dr``); ``<run>`` is the shipped name or
+  the other outputs are prefixed ``<run>.`` (``dr-t3.dr``, ``dr-t5.dr``), as is an output named like the
+  face's own columns alone (TCAE's ``tcae.pose_0..``, beside ``pose_yaw_deg``); ``<run>`` is the shipped name or
   the run directory's name.
 
 A frame without a face gives one row with ``face_id`` -1, ``success`` 0, ``confidence`` 0 and NaN
@@ -211,7 +212,10 @@ class _Models:
         (``<run>.<output>`` with several runs)."""
         if output == getattr(self.models[name], "embedding_output", None):
             return name
-        return f"{name}.{output}" if len(self.models) > 1 else output
+        # an output named like a family of the face's own columns (TCAE's ``pose`` embedding beside the head
+        # pose ``pose_yaw_deg``) is prefixed even alone, so that no column reads as the other's
+        clash = any(c.startswith(f"{output}_") for c in (*BASE_COLUMNS, *FACE_COLUMNS))
+        return f"{name}.{output}" if len(self.models) > 1 or clash else output
 
     def __call__(self, results: list[FaceResult]) -> None:
         if not results:
