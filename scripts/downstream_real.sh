@@ -9,7 +9,8 @@
 # checkpoint) and tested on fold K, the SDR / MDR computed by foldK's DR, so no network of the pipeline
 # has seen a test person. Labels are the landmark AU proxies (`--labels proxies`). The table pools the
 # folds (every person tested once) with paired differences to SI. Every step resumes: rerun after an
-# interruption. FOLDS="0 1" limits the folds; each training is one thread.
+# interruption. FOLDS="0 1" limits the folds; each training is one thread. Two instances can share the work
+# (one with si, one with sdr mdr): give one of them EVAL=0 so that the table is made once, by the other.
 set -euo pipefail
 STORE=${1:?usage: scripts/downstream_real.sh STORE CV OUT [si sdr mdr]}
 CV=${2:?usage: scripts/downstream_real.sh STORE CV OUT [si sdr mdr]}
@@ -33,6 +34,7 @@ for k in $FOLDS; do
   done
 done
 
+[ "${EVAL:-1}" = 1 ] || exit 0
 RUNS=()
 for inp in si sdr mdr; do
   for k in 0 1 2 3 4; do [ -f "$OUT/runs/${inp}_f$k/config.json" ] && RUNS+=(--run "$OUT/runs/${inp}_f$k"); done
