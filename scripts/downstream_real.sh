@@ -26,9 +26,9 @@ TRAIN="--labels proxies --epochs 5 --steps-per-epoch 800 --lr-schedule cosine --
 mkdir -p "$OUT/runs"
 
 for k in $FOLDS; do
+  # the fold's DR becomes the active T=5 representation that this fold's SDR / MDR runs record
+  [ "${INPUTS[*]}" = si ] || $FD represent --data "$STORE" --run "$CV/fold$k"
   for inp in "${INPUTS[@]}"; do
-    # the fold's DR becomes the active T=5 representation just before the run that reads it records it
-    [ "$inp" = si ] || $FD represent --data "$STORE" --run "$CV/fold$k"
     # shellcheck disable=SC2086
     $FD train au --data "$STORE" --fold "$k" --input "$inp" $TRAIN --out "$OUT/runs/${inp}_f$k" --resume
   done

@@ -29,16 +29,21 @@ def test_shipped_model_loads_by_name(name: str) -> None:
     assert model.dr(x).shape == (2, 3, 64, 64) and model.encode(x).shape == (2, 3 * 64 * 64)
 
 
-def test_shipped_fabnet_encodes_and_analyzes(real_data: Path) -> None:
-    """``facedyn.load("fabnet").encode(images)``: 256-d embeddings of 64 px box crops; usable in analyze."""
-    assert "fabnet" in api.shipped_models()
-    assert (api.SHIPPED_DIR / "fabnet" / "checkpoints" / "best.safetensors").stat().st_size <= 10 * 2**20
-    model = facedyn.load("fabnet", device="cpu")
-    assert model.name == "fabnet" and model.data.size == 64 and model.data.align == "box"
-    x = torch.rand(3, 3, 64, 64)
-    emb = model.encode(x)
+def _box_embedding(name: str) -> None:
+    """Shipped model ``name`` is under 10 MB, loads by name, takes 64 px box crops and ``encode`` gives finite
+    256-d embeddings that depend on the input."""
+    assert name in api.shipped_models()
+    assert (api.SHIPPED_DIR / name / "checkpoints" / "best.safetensors").stat().st_size <= 10 * 2**20
+    model = facedyn.load(name, device="cpu")
+    assert model.name == name and model.data.size == 64 and model.data.align == "box"
+    emb = model.encode(torch.rand(3, 3, 64, 64))
     assert emb.shape == (3, 256) and torch.isfinite(emb).all()
     assert not torch.allclose(emb[0], emb[1])  # depends on the input
+
+
+def test_shipped_fabnet_encodes_and_analyzes(real_data: Path) -> None:
+    """``facedyn.load("fabnet").encode(images)``: 256-d embeddings of 64 px box crops; usable in analyze."""
+    _box_embedding("fabnet")
     df = facedyn.analyze(real_data / "single_face.jpg", runs=["fabnet"])
     cols = [c for c in df.columns if c.startswith("fabnet_")]
     assert len(cols) == 256 and df[cols].notna().all().all()
@@ -47,13 +52,7 @@ def test_shipped_fabnet_encodes_and_analyzes(real_data: Path) -> None:
 def test_shipped_tcae_encodes_phi_and_analyzes_both_embeddings(real_data: Path) -> None:
     """``facedyn.load("tcae").encode(images)`` is the AU embedding phi; analyze writes phi as ``tcae_*`` and the
     pose embedding psi as ``tcae.pose_*``, apart from the head-pose columns ``pose_*_deg``."""
-    assert "tcae" in api.shipped_models()
-    assert (api.SHIPPED_DIR / "tcae" / "checkpoints" / "best.safetensors").stat().st_size <= 10 * 2**20
-    model = facedyn.load("tcae", device="cpu")
-    assert model.name == "tcae" and model.data.size == 64 and model.data.align == "box"
-    x = torch.rand(3, 3, 64, 64)
-    phi = model.encode(x)
-    assert phi.shape == (3, 256) and torch.isfinite(phi).all() and not torch.allclose(phi[0], phi[1])
+    _box_embedding("tcae")
     df = facedyn.analyze(real_data / "single_face.jpg", runs=["tcae"])
     phi_cols = [c for c in df.columns if c.startswith("tcae_")]
     psi_cols = [c for c in df.columns if c.startswith("tcae.pose_")]

@@ -63,6 +63,10 @@ POSE_DEG_COLUMNS = ["pose_yaw_deg", "pose_pitch_deg", "pose_roll_deg"]
 #: What the face tracking, the head pose and the landmark AU proxies add after :data:`BASE_COLUMNS`.
 FACE_COLUMNS = ["face_x", "face_y", "face_w", "face_h", "confidence", "detected", *POSE_DEG_COLUMNS,
                 *PROXY_COLUMNS, "proxy_ready"]
+#: Stems of the face's own column families (``pose`` of ``pose_yaw_deg``, ``face`` of ``face_x``, ``x`` of
+#: ``x_0``): a run output of one of these names is prefixed with the run even alone (:meth:`_Models.column`).
+_COLUMN_STEMS = frozenset("_".join(c.split("_")[:i]) for c in (*BASE_COLUMNS, *FACE_COLUMNS)
+                          for i in range(1, c.count("_") + 1))
 #: ``track`` values: fit between detections, or detect on every frame.
 TRACKS = ("fit", "detect")
 #: Faces per forward pass of the models (faces of consecutive frames are batched).
@@ -209,13 +213,11 @@ class _Models:
 
     def column(self, name: str, output: str) -> str:
         """Column (prefix) of run ``name``'s ``output``: ``<run>`` for its embedding, else the output's name
-        (``<run>.<output>`` with several runs)."""
+        (``<run>.<output>`` with several runs, or when it is named like a family of the face's own columns:
+        TCAE's ``pose`` embedding beside the head pose ``pose_yaw_deg``)."""
         if output == getattr(self.models[name], "embedding_output", None):
             return name
-        # an output named like a family of the face's own columns (TCAE's ``pose`` embedding beside the head
-        # pose ``pose_yaw_deg``) is prefixed even alone, so that no column reads as the other's
-        clash = any(c.startswith(f"{output}_") for c in (*BASE_COLUMNS, *FACE_COLUMNS))
-        return f"{name}.{output}" if len(self.models) > 1 or clash else output
+        return f"{name}.{output}" if len(self.models) > 1 or output in _COLUMN_STEMS else output
 
     def __call__(self, results: list[FaceResult]) -> None:
         if not results:

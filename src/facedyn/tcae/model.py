@@ -239,7 +239,7 @@ class TCAENet(Network):
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(displacement in crop sides ``(B, 2, S, S)``, the same in pixels, mask logit ``(B, 1, S, S)``)."""
         raw, mask = decoder(src_emb, tgt_emb)
-        unit = raw * self.flow_gain if self.flow_gain != 1.0 else raw
+        unit = raw * self.flow_gain
         return unit, unit * float(self.size), mask
 
     def cycle(self, src: torch.Tensor, tgt: torch.Tensor) -> dict[str, torch.Tensor]:
