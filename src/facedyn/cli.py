@@ -508,6 +508,12 @@ def eval_rank(
     out.print(f"wrote {', '.join(str(p) for p in res['files'])}")
 
 
+_PERSON_NORM = typer.Option(
+    "--person-norm/--no-person-norm", show_default=False,
+    help="Probes: each feature minus the person's median before the linear models (OpenFace's person-specific "
+         "normalisation). Default: on for au (targets relative to the person's rest), off for pose and landmarks.")
+
+
 @eval_app.command("curve")
 def eval_curve(
     run: Annotated[Path, typer.Option("--run", help="A run trained with --keep-steps.")],
@@ -521,6 +527,7 @@ def eval_curve(
     task: Annotated[str, typer.Option(help="Other methods: probe tasks, comma-separated (landmarks, pose, au).")]
     = "landmarks,pose,au",
     max_frames: Annotated[int | None, typer.Option(help="Other methods: frames per person for the probes.")] = 150,
+    person_norm: Annotated[bool | None, _PERSON_NORM] = None,
     device: Annotated[str, _DEVICE] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the window subset / probe folds.")] = 0,
 ) -> None:
@@ -556,7 +563,7 @@ def eval_curve(
         files = write_ranking_curve(curve, out_dir, title=Path(run).name)
     else:
         curve = probe_curve(run_dir, data, tasks=_names(task) or [], max_frames_per_subject=max_frames, device=dev,
-                            seed=seed, progress=say)
+                            seed=seed, progress=say, person_norm=person_norm)
         files = write_probe_curve(curve, out_dir, title=Path(run).name)
         curve = probe_curve_table(curve)
     out.print(markdown_table(curve, lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)))
@@ -655,6 +662,7 @@ def eval_probe(
     test_split: Annotated[str | None, typer.Option(help="Evaluate the store's split of this name (a dataset's own "
                                                         "test partition, e.g. MAFL's) instead of folds.")] = None,
     presence: Annotated[float, typer.Option(help="AU labels count as present at this value or above.")] = 1.0,
+    person_norm: Annotated[bool | None, _PERSON_NORM] = None,
     device: Annotated[str, _DEVICE] = "auto",
     seed: Annotated[int, typer.Option(help="Seed (PCA).")] = 0,
 ) -> None:
@@ -664,7 +672,7 @@ def eval_probe(
     res = probe_report(run, data, task, out_dir, features=_names(features) or ["encode"], folds=folds,
                        weights=weights, max_frames_per_subject=max_frames, device=device, seed=seed,
                        separation_people=separation_people, cache=cache, progress=lambda line: console.print(line),
-                       test_split=test_split, presence=presence)
+                       test_split=test_split, presence=presence, person_norm=person_norm)
     out.print(res["markdown"])
     out.print(f"wrote {', '.join(str(p) for p in res['files'])}")
 

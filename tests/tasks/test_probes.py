@@ -14,9 +14,12 @@ from facedyn.cli import main
 from facedyn.data.store import ClipDataset
 from facedyn.errors import ConfigError, DatasetError
 from facedyn.tasks.probes import (
+    default_person_norm,
     fit_ridge,
     landmark_nme,
+    person_centred,
     person_folds,
+    probe_markdown,
     probe_targets,
     run_probes,
     select_frames,
@@ -45,6 +48,36 @@ def test_person_folds() -> None:
         person_folds(people, None, 3, seen=set(people))
     with pytest.raises(ConfigError, match="--folds 4"):
         person_folds(people, [["a", "b"], ["c", "d"], ["e", "f"]], 4, seen=set())
+
+
+def test_person_centred_removes_each_persons_median_and_any_offset() -> None:
+    rng = np.random.default_rng(0)
+    groups = np.repeat(["p", "q", "r"], [5, 8, 6])
+    X = rng.normal(size=(19, 4)).astype(np.float32)
+    Z = person_centred(X, groups)
+    assert Z.shape == X.shape and Z.dtype == X.dtype
+    for g in "pqr":  # by hand: each person's own median, column by column
+        np.testing.assert_allclose(Z[groups == g], X[groups == g] - np.median(X[groups == g], axis=0), atol=1e-6)
+        np.testing.assert_allclose(np.median(Z[groups == g], axis=0), 0, atol=1e-6)
+    offset = {"p": 3.0, "q": -7.0, "r": 0.5}  # who the person is (a constant per person) is taken out
+    shifted = X + np.array([offset[g] for g in groups], np.float32)[:, None] * rng.normal(size=4).astype(np.float32)
+    np.testing.assert_allclose(person_centred(shifted, groups), Z, atol=1e-5)
+    assert default_person_norm("au") and not default_person_norm("pose") and not default_person_norm("landmarks")
+
+
+def test_au_probes_are_person_normalised_by_default_and_cached_apart(tcae_run: Path, synth_store: Path,
+                                                                      tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(synth_store, store, ignore=shutil.ignore_patterns(".cache"))
+    auto = run_probes(tcae_run, store, "au", max_frames_per_subject=10, device="cpu")
+    assert auto.attrs["person_norm"] is True
+    assert "features relative to each person (minus the person's median feature, every representation): yes" \
+        in probe_markdown(auto)
+    off = run_probes(tcae_run, store, "au", max_frames_per_subject=10, device="cpu", person_norm=False)
+    assert off.attrs["person_norm"] is False
+    assert "result" not in off.attrs["cache"] and "init-features" in off.attrs["cache"]  # features shared, fits not
+    assert not np.allclose(auto["mean PCC"].to_numpy(float), off["mean PCC"].to_numpy(float))
+    assert run_probes(tcae_run, store, "pose", max_frames_per_subject=10, device="cpu").attrs["person_norm"] is False
 
 
 def test_ridge_recovers_a_linear_map_and_nme_by_hand() -> None:

@@ -136,12 +136,14 @@ PROBE_METRICS: dict[str, tuple[tuple[str, bool], ...]] = {
 
 def probe_curve(run: str | Path, data: str | Path, tasks: Sequence[str] = ("landmarks", "pose", "au"),
                 features: str = "encode", max_frames_per_subject: int | None = 150, device: str = "cpu",
-                seed: int = 0, progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+                seed: int = 0, progress: Callable[[str], None] | None = None,
+                person_norm: bool | None = None) -> pd.DataFrame:
     """Long table of probe metrics at ``init``, every kept ``step<N>`` and ``last``, and of PCA pixels.
 
     Columns: ``task``, ``representation`` (``trained``, ``init``, ``pixels``), ``weights``, ``step`` (NaN for
     pixels), ``metric`` (e.g. ``"NME %"``), ``value``, ``lower_is_better``. Every checkpoint is probed on the
-    same frames and person-level folds of the people the run never trained or validated on.
+    same frames and person-level folds of the people the run never trained or validated on; ``person_norm`` as in
+    :func:`~facedyn.tasks.probes.run_probes` (None: per task, on for ``au``).
     """
     from facedyn.tasks.probes import run_probes
 
@@ -152,7 +154,8 @@ def probe_curve(run: str | Path, data: str | Path, tasks: Sequence[str] = ("land
         if task not in PROBE_METRICS:
             raise ConfigError(f"--task must be among {', '.join(PROBE_METRICS)}, got {task!r}")
         df = run_probes(run, data, task, features=[features], weights="all", device=device, seed=seed,
-                        max_frames_per_subject=max_frames_per_subject, progress=progress)
+                        max_frames_per_subject=max_frames_per_subject, progress=progress,
+                        person_norm=person_norm)
         for _, r in df.iterrows():
             for metric, lower in PROBE_METRICS[task]:
                 rows.append({"task": task, "representation": r["representation"], "weights": r["weights"],

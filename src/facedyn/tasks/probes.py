@@ -15,6 +15,14 @@ its network's ``outputs()``), a clip store and a task, and fits linear models on
 * ``landmarks``: ridge regression of the 68 landmarks in crop pixels; error = mean point-to-point
   distance over the inter-ocular distance (outer eye corners 36–45), in % (NME, FAb-Net's metric).
 
+AU probes take each feature relative to the person's own typical face (``person_norm``, on by default for
+``au``): every feature minus its median over that person's probed frames (:func:`person_centred`), the
+person-specific normalisation of Baltrušaitis et al. (FG 2015) used by OpenFace's AU detectors. The landmark
+proxies are relative to each person's rest, and so are the FACS codes of a dataset (an action, not a
+morphology); without it a linear probe mostly sees who the person is. It needs no labels (only the person's
+own frames, as a video analysis has them) and is applied to every representation alike. Pose and landmarks are
+absolute targets: off by default there.
+
 Every representation is compared on the same folds and frames with the same network at initialisation
 (``facedyn.load(run, weights="init")``) and with raw pixels reduced by PCA to the embedding size
 (fitted on the training folds only). Features are standardised on the training folds; the ridge alpha
@@ -61,6 +69,7 @@ __all__ = [
     "fit_logistic",
     "fit_ridge",
     "landmark_nme",
+    "person_centred",
     "person_folds",
     "probe_markdown",
     "probe_report",
@@ -248,6 +257,22 @@ def probe_targets(store: ClipDataset, frames: pd.DataFrame, task: str, presence:
     b = np.where(np.isnan(y), np.nan, (y >= thr).astype(np.float64))
     return ProbeTargets("au", y, cols, "landmark AU proxies (facedyn.tasks.proxies; present = above "
                                        "presence_threshold)", b, cols)
+
+
+def person_centred(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Features ``X`` ``(N, D)`` minus, per column, the median over the rows of the same person (``groups`` ``(N,)``).
+
+    Every person's median feature becomes 0; adding any per-person offset to ``X`` leaves the result unchanged.
+    """
+    X = np.asarray(X)
+    med = pd.DataFrame(X).groupby(np.asarray(groups), sort=False).transform("median").to_numpy(X.dtype)
+    return X - med
+
+
+def default_person_norm(task: str) -> bool:
+    """Whether ``task``'s probes take features relative to each person by default: AUs yes (targets relative to
+    the person's rest), pose and landmarks no (absolute targets)."""
+    return task == "au"
 
 
 # -- folds --------------------------------------------------------------------------------------------------
@@ -532,7 +557,8 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
                folds: int | None = None, weights: str | Sequence[str] = "best",
                max_frames_per_subject: int | None = 150, baselines: bool = True, device: str = "auto",
                seed: int = 0, cache: bool = True, progress: Callable[[str], None] | None = None,
-               test_split: str | None = None, presence: float = 1.0) -> pd.DataFrame:
+               test_split: str | None = None, presence: float = 1.0,
+               person_norm: bool | None = None) -> pd.DataFrame:
     """Linear probes of a run's frozen features on ``task`` (``au``, ``pose`` or ``landmarks``).
 
     Args:
@@ -551,6 +577,8 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
         test_split: evaluate one fold, the store's split of this name (a dataset's own train/test partition,
             e.g. MAFL's or 300-W's), with the linear models fitted on every other person; default: folds.
         presence: AU labels count as present at this value or above (see :func:`probe_targets`).
+        person_norm: every representation's features minus each person's median (:func:`person_centred`)
+            before the linear models; None: :func:`default_person_norm` (on for ``au`` only).
 
     Returns:
         One row per representation × features: ``representation`` (``trained``, ``init``, ``pixels``),
@@ -558,7 +586,8 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
         from the checkpoint; NaN for pixels), ``features``, ``dim``, then one column per target and metric
         (``"AU12 F1"``, ``"yaw MAE"``, ``"NME %"``, ...) and the means (``"mean F1"``, ...). ``attrs`` hold
         ``task``, ``targets`` (their source), ``folds`` (test people of each evaluated fold), ``folding`` (how),
-        ``n_frames``, ``n_people``, ``run``, ``data``, ``run_align``, ``data_align``, ``method``, ``weights``
+        ``n_frames``, ``n_people``, ``person_norm``, ``run``, ``data``, ``run_align``, ``data_align``, ``method``,
+        ``weights``
         (comma-separated), ``cache`` (what was reused, in words).
 
     Raises:
@@ -571,6 +600,7 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
     if task not in TASKS:
         raise ConfigError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
     wanted = probe_weights(run, weights)
+    norm = default_person_norm(task) if person_norm is None else bool(person_norm)
     if not features:
         raise ConfigError("give at least one --features name (encode, or an output of the network)")
     store = ClipDataset(data)
@@ -594,6 +624,8 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
 
     def probe(rep: str, w: str, step: int | None, name: str, X: np.ndarray | list[np.ndarray], dim: int) -> None:
         say(f"probing {rep} {w + ' ' if rep == 'trained' else ''}{name}")
+        if norm:
+            X = [person_centred(x, groups) for x in X] if isinstance(X, list) else person_centred(X, groups)
         rows.append({"representation": rep, "weights": w, "step": step, "features": name, "dim": dim,
                      **_evaluate(X, targets, groups, test_folds)})
 
@@ -609,7 +641,7 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
         init_key = ProbeCache.init_key(run_dir, model.name, model.cfg)
         init: Any = None
         for name in features:
-            res = pc.result("init", init_key, name) if pc else None
+            res = pc.result("init", init_key, name, norm) if pc else None
             if res is None:
                 X = pc.array("init-features", init_key, name) if pc else None
                 if X is None:
@@ -619,11 +651,11 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
                         pc.put_array(X, "init-features", init_key, name)
                 probe("init", "init", 0, name, X, X.shape[1])
                 if pc:
-                    pc.put_result(rows[-1], "init", init_key, name)
+                    pc.put_result(rows[-1], "init", init_key, name, norm)
             else:
                 say(f"init {name}: reused from {pc.root}")
                 rows.append(res)
-        res = pc.result("pixels", dim, seed) if pc else None
+        res = pc.result("pixels", dim, seed, norm) if pc else None
         if res is None:
             Z = pc.arrays("pixels-pca", dim, seed) if pc else None
             if Z is None:
@@ -634,14 +666,15 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
                     pc.put_arrays(Z, "pixels-pca", dim, seed)
             probe("pixels", "", None, f"PCA {dim}", Z, dim)
             if pc:
-                pc.put_result(rows[-1], "pixels", dim, seed)
+                pc.put_result(rows[-1], "pixels", dim, seed, norm)
         else:
             say(f"pixels: reused from {pc.root}")
             rows.append(res)
     df = pd.DataFrame(rows)
     df["step"] = df["step"].astype("Int64")  # <NA> for pixels
     df.attrs.update({"task": task, "targets": targets.source, "folds": test_folds, "folding": how,
-                     "n_frames": len(frames), "n_people": len(set(groups)), "run": str(run), "data": str(data),
+                     "n_frames": len(frames), "n_people": len(set(groups)), "person_norm": norm,
+                     "run": str(run), "data": str(data),
                      "run_align": model.data.align, "data_align": store.align, "method": model.name,
                      "weights": ",".join(wanted), "cache": pc.summary() if pc else "off"})
     return df
@@ -811,6 +844,8 @@ def probe_markdown(df: pd.DataFrame, extra: Sequence[str] = ()) -> str:
              "- test people: " + "; ".join(", ".join(f) for f in a.get("folds", [])),
              "- linear models on frozen features (standardised on the training folds; ridge alpha / logistic C "
              "by person-level CV inside them); pixels: PCA fitted on the training folds",
+             "- features relative to each person (minus the person's median feature, every representation): "
+             + ("yes" if a.get("person_norm") else "no"),
              f"- baselines cache: {a.get('cache', 'off')}",
              "", "## Summary", ""]
     lines += _md_table(df[key + means])
@@ -873,7 +908,7 @@ def probe_report(run: str | Path, data: str | Path, task: str, out: str | Path,
                  weights: str | Sequence[str] = "best", max_frames_per_subject: int | None = 150,
                  device: str = "auto", seed: int = 0, separation_people: int = 8, cache: bool = True,
                  progress: Callable[[str], None] | None = None, test_split: str | None = None,
-                 presence: float = 1.0) -> dict[str, Any]:
+                 presence: float = 1.0, person_norm: bool | None = None) -> dict[str, Any]:
     """:func:`run_probes` written as a report into ``out`` (``probes_<task>.md``/``.csv``).
 
     ``weights`` as in :func:`run_probes` (several: one row per checkpoint, a learning curve). The run's figures
@@ -890,7 +925,8 @@ def probe_report(run: str | Path, data: str | Path, task: str, out: str | Path,
 
     df = run_probes(run, data, task, features=features, folds=folds, weights=weights,
                     max_frames_per_subject=max_frames_per_subject, device=device, seed=seed, cache=cache,
-                    progress=progress, test_split=test_split, presence=presence)
+                    progress=progress, test_split=test_split, presence=presence,
+                    person_norm=person_norm)
     out = Path(out)
     extra: list[str] = []
     files: list[Path] = []
