@@ -302,3 +302,15 @@ def test_infer_without_any_face_writes_nothing(synth_store: Path, tmp_path: Path
     assert code == 2 and "no face found" in err and "Traceback" not in err
     assert not (tmp_path / "o" / "faces.csv").exists() and not (tmp_path / "o" / "side_by_side.mp4").exists()
     assert not [p for p in (tmp_path / "o").iterdir() if p.is_file()]
+
+
+def test_init_from_a_missing_run_is_one_line_and_writes_nothing(synth_store: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    for source, message in (("nope", "nope: no such run directory"), ("fold{fold}", "{fold} needs --fold K")):
+        code, _, err = run(["train", "dr", "--data", str(synth_store), "--out", str(tmp_path / "r"), "--init-from",
+                            str(tmp_path / source), "--epochs", "1", "--steps-per-epoch", "1", "--precision", "fp32"],
+                           capsys, monkeypatch)
+        assert code == 2 and message in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "r" / "checkpoints").exists()

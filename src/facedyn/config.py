@@ -61,6 +61,11 @@ class TrainConfig:
     val_every: int = option(1, "Validate every this many epochs (and after the last).")
     max_val_batches: int | None = option(None, "Validate on at most this many batches.")
     fold: int | None = option(None, "Use the store's person-level fold K as test (K+1 as val); see `facedyn split`.")
+    init_from: str | None = option(None, "Start from these weights instead of a random initialisation (fine-tuning): "
+                                         "a run directory (its best checkpoint), a shipped model's name or a "
+                                         ".safetensors file, of the same network; {fold} is replaced by --fold "
+                                         "(cv: one source run per fold). Modules the file lacks (a discriminator) "
+                                         "start at random.")
 
 
 def parse_duration(text: str) -> float:

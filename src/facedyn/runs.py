@@ -169,11 +169,12 @@ def save_weights(path: str | Path, modules: dict[str, nn.Module], metadata: dict
         save_file(state_dict_of(modules), str(tmp), metadata=metadata or {})
 
 
-def load_weights(path: str | Path, modules: dict[str, nn.Module]) -> dict[str, str]:
+def load_weights(path: str | Path, modules: dict[str, nn.Module], missing_ok: bool = False) -> dict[str, str]:
     """Load ``modules`` (strictly, each from its ``"<name>."`` keys) from a safetensors file.
 
     Keys of other modules in the file are ignored (a loaded model needs only its network, not the
-    discriminator it was trained against). Returns the file's metadata.
+    discriminator it was trained against). ``missing_ok``: a module with no keys in the file keeps its weights
+    (at least one module must load). Returns the file's metadata.
     """
     path = Path(path)
     if not path.is_file():
@@ -184,17 +185,47 @@ def load_weights(path: str | Path, modules: dict[str, nn.Module]) -> dict[str, s
             metadata = dict(f.metadata() or {})
     except Exception as e:  # safetensors raises its own error types
         raise CheckpointError(f"{path}: not a readable safetensors file ({type(e).__name__})") from None
+    loaded = 0
     for name, m in modules.items():
         m = getattr(m, "module", m)
         prefix = f"{name}."
         sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if missing_ok and not sub:
+            continue
+        loaded += 1
         try:
             m.load_state_dict(sub, strict=True)
         except RuntimeError as e:
             first = str(e).splitlines()[0]
             raise CheckpointError(f"{path}: weights do not match the model ({first}); was it trained with other "
                                   "settings?") from None
+    if not loaded:
+        raise CheckpointError(f"{path}: holds none of the modules {', '.join(modules)}; give weights of this method")
     return metadata
+
+
+def init_weights_path(spec: str, fold: int | None = None) -> Path:
+    """The weights file ``--init-from SPEC`` names: a ``.safetensors`` file, or the best checkpoint of a run
+    directory or shipped model; ``{fold}`` in ``spec`` is replaced by ``fold``.
+
+    Raises:
+        ConfigError: ``{fold}`` without a fold, or another ``{...}`` field.
+        CheckpointError: no such file, run or checkpoint.
+    """
+    from facedyn.errors import ConfigError
+
+    try:
+        text = spec.format(fold="" if fold is None else fold) if "{" in spec else spec
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(f"--init-from {spec!r}: the only field it may hold is {{fold}}") from None
+    if "{fold}" in spec and fold is None:
+        raise ConfigError(f"--init-from {spec!r}: {{fold}} needs --fold K")
+    p = Path(text)
+    if p.suffix == ".safetensors":
+        if not p.is_file():
+            raise CheckpointError(f"--init-from {text}: no such file")
+        return p
+    return checkpoint_path(resolve_run(p), "best")
 
 
 def save_train_state(run_dir: str | Path, state: dict[str, Any]) -> None:

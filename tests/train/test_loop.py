@@ -259,3 +259,38 @@ def test_kept_steps_for_learning_curves(tmp_path: Path) -> None:
         runs.checkpoint_path(tmp_path / "r", "step-x")
     with pytest.raises(CheckpointError, match="no step30"):
         runs.checkpoint_path(tmp_path / "r", "step30")
+
+
+def test_init_from_starts_from_another_runs_weights(tmp_path: Path) -> None:
+    _fit(tmp_path / "src", epochs=2)
+    src_best = load_file(str(tmp_path / "src" / "checkpoints" / "best.safetensors"))
+    (tmp_path / "src" / runs.CONFIG_FILE).write_text("{}")  # a run directory (its record)
+    best = tmp_path / "src" / "checkpoints" / "best.safetensors"
+    assert runs.init_weights_path(str(tmp_path / "src")) == best  # a run directory: its best checkpoint
+    assert runs.init_weights_path(str(best)) == best  # a weights file
+    (tmp_path / "s3c").symlink_to(tmp_path / "src")
+    assert runs.init_weights_path(str(tmp_path / "s{fold}c"), 3) == tmp_path / "s3c" / "checkpoints" / best.name
+    # the loop starts from those weights: init.safetensors is the source's best, and training goes on from there
+    _, hist = _fit(tmp_path / "tuned", epochs=1, init_from=str(tmp_path / "s{fold}c"), fold=3)
+    init = load_file(str(tmp_path / "tuned" / "checkpoints" / "init.safetensors"))
+    assert all(torch.equal(init[k], src_best[k]) for k in src_best)
+    _, scratch = _fit(tmp_path / "scratch", epochs=1)
+    assert hist[0]["val_err"] < scratch[0]["val_err"]  # step 0 already has the source's fit
+    # a resumed run keeps its own weights (the source is read once, at the start)
+    _, again = _fit(tmp_path / "tuned", epochs=2, init_from=str(tmp_path / "missing"), resume=True)
+    assert [r["epoch"] for r in again] == [0, 1, 2]
+    with pytest.raises(ConfigError, match=r"\{fold\} needs --fold"):
+        runs.init_weights_path("runs/fold{fold}")
+    with pytest.raises(ConfigError, match="only field"):
+        runs.init_weights_path("runs/{seed}", 1)
+    with pytest.raises(CheckpointError, match="no such file"):
+        runs.init_weights_path(str(tmp_path / "none.safetensors"))
+    with pytest.raises(CheckpointError, match="no such run directory"):
+        _fit(tmp_path / "bad", epochs=1, init_from=str(tmp_path / "missing"))
+    other = tmp_path / "other.safetensors"
+    runs.save_weights(other, {"disc": nn.Linear(2, 2)})
+    with pytest.raises(CheckpointError, match="holds none of the modules"):
+        _fit(tmp_path / "bad2", epochs=1, init_from=str(other))
+    with pytest.raises(CheckpointError, match="do not match"):
+        runs.load_weights(tmp_path / "src" / "checkpoints" / "best.safetensors", {"net": LineNet(bn=True)},
+                          missing_ok=True)
