@@ -87,6 +87,10 @@ def test_eval_rank_and_metrics_take_a_shipped_name(synth_store64: Path, tmp_path
          "8", "--out", str(tmp_path / "rank")], capsys, monkeypatch)
     table = pd.read_csv(tmp_path / "rank" / "ranking.csv")
     assert set(table["method"]) == {"dr", "centred"} and (table["T"] == 5).all()
+    out = _ok(["eval", "rank", "--data", str(synth_store64), "--run", "dr-t5", "--T", "3", "--S", "1", "--methods",
+               "centred", "--max-windows", "8", "--out", str(tmp_path / "rank3")], capsys, monkeypatch)
+    assert set(pd.read_csv(tmp_path / "rank3" / "ranking.csv")["method"]) == {"centred"}
+    assert "Not evaluated, trained at another window than T=3 S=1:" in out and "(T=5, S=2)" in out
     out = _ok(["eval", "metrics", "--data", str(synth_store64), "--run", "dr-t5", "--split", "all"], capsys,
               monkeypatch)
     assert "acc" in {line.split()[0] for line in out.strip().splitlines()}

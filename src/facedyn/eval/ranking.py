@@ -275,7 +275,8 @@ def rank_report(
     :func:`jitter_windows`): how much a representation loses when faces come from another aligner.
 
     Settings: ``grid`` (see :func:`parse_ranking_grid`), else ``T``/``S``, each defaulting to the first
-    run's. Figures: the accuracy-vs-T curves (Fig. 4 style) for several settings, and a gallery of
+    run's. A run trained at a window (T, S) that is not among the settings is not evaluated; the markdown
+    says so. Figures: the accuracy-vs-T curves (Fig. 4 style) for several settings, and a gallery of
     input / DR / centred / DI / BDI when a DR run (one that ranks all pairs) was given.
     Returns ``{"table": DataFrame, "markdown": str, "files": [paths]}``.
     """
@@ -310,6 +311,11 @@ def rank_report(
             frames.append(jit.assign(method=jit["method"] + " +jitter"))
     table = pd.concat(frames, ignore_index=True)
     md = to_markdown(table)
+    other = [f"`{path}` (T={window_setting(m)[0]}, S={window_setting(m)[1]})"  # type: ignore[index]
+             for path, m in loaded if window_setting(m) not in (None, *settings)]
+    if other:  # a DR is scored at the window it was trained for; say which runs that left out
+        md += ("\nNot evaluated, trained at another window than " + ", ".join(f"T={t} S={s}" for t, s in settings)
+               + ": " + ", ".join(other) + ".\n")
     files = [out / "ranking.csv", out / "ranking.md"]
     write_text(files[0], table.to_csv(index=False, float_format="%.3f"))
     write_text(files[1], md)
