@@ -549,7 +549,11 @@ def eval_curve(
 
     say = lambda line: console.print(line, highlight=False)  # noqa: E731
     run_dir = run_io.resolve_run(run)
-    config = run_io.read_record(run_dir).config
+    record = run_io.read_record(run_dir)
+    config = record.config
+    fold = record.data.get("fold")
+    title = f"{record.method}" + (f" T={config['T']} S={config['S']}" if "T" in config and "S" in config else "") \
+        + (f", fold {fold}" if fold is not None else "") + f" ({Path(run).name})"
     dev = str(resolve_device(device))
     if "T" in config and "S" in config:
         groups = {}
@@ -560,11 +564,11 @@ def eval_curve(
             groups[name.strip()] = _names(people) or []
         curve = ranking_curve(run_dir, data, split=split, max_windows=max_windows, seed=seed, device=dev,
                               groups=groups, progress=say)
-        files = write_ranking_curve(curve, out_dir, title=Path(run).name)
+        files = write_ranking_curve(curve, out_dir, title=title)
     else:
         curve = probe_curve(run_dir, data, tasks=_names(task) or [], max_frames_per_subject=max_frames, device=dev,
                             seed=seed, progress=say, person_norm=person_norm)
-        files = write_probe_curve(curve, out_dir, title=Path(run).name)
+        files = write_probe_curve(curve, out_dir, title=title)
         curve = probe_curve_table(curve)
     out.print(markdown_table(curve, lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)))
     out.print(f"wrote {', '.join(str(p) for p in files)}")
