@@ -552,10 +552,11 @@ def eval_curve(
     record = run_io.read_record(run_dir)
     config = record.config
     fold = record.data.get("fold")
-    title = f"{record.method}" + (f" T={config['T']} S={config['S']}" if "T" in config and "S" in config else "") \
+    ranks = "T" in config and "S" in config  # a DR-family run: ranking accuracy, else linear probes
+    title = record.method + (f" T={config['T']} S={config['S']}" if ranks else "") \
         + (f", fold {fold}" if fold is not None else "") + f" ({Path(run).name})"
     dev = str(resolve_device(device))
-    if "T" in config and "S" in config:
+    if ranks:
         groups = {}
         for spec in group or []:
             name, sep, people = spec.partition("=")

@@ -35,7 +35,7 @@ from torch import nn
 
 from facedyn import __version__
 from facedyn.atomic import atomic_path, write_json
-from facedyn.errors import CheckpointError, OutputError
+from facedyn.errors import CheckpointError, ConfigError, OutputError
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
@@ -212,14 +212,12 @@ def init_weights_path(spec: str, fold: int | None = None) -> Path:
         ConfigError: ``{fold}`` without a fold, or another ``{...}`` field.
         CheckpointError: no such file, run or checkpoint.
     """
-    from facedyn.errors import ConfigError
-
-    try:
-        text = spec.format(fold="" if fold is None else fold) if "{" in spec else spec
-    except (KeyError, IndexError, ValueError):
-        raise ConfigError(f"--init-from {spec!r}: the only field it may hold is {{fold}}") from None
     if "{fold}" in spec and fold is None:
         raise ConfigError(f"--init-from {spec!r}: {{fold}} needs --fold K")
+    try:
+        text = spec.format(fold=fold) if "{" in spec else spec
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(f"--init-from {spec!r}: the only field it may hold is {{fold}}") from None
     p = Path(text)
     if p.suffix == ".safetensors":
         if not p.is_file():
@@ -228,17 +226,26 @@ def init_weights_path(spec: str, fold: int | None = None) -> Path:
     return checkpoint_path(resolve_run(p), "best")
 
 
+def _train_state_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CHECKPOINTS / "last.state.pt"
+
+
+def has_train_state(run_dir: str | Path) -> bool:
+    """Whether the run finished an epoch: a resumed run continues from it (:func:`load_train_state`)."""
+    return _train_state_path(run_dir).is_file() and (Path(run_dir) / CHECKPOINTS / "last.safetensors").is_file()
+
+
 def save_train_state(run_dir: str | Path, state: dict[str, Any]) -> None:
     """Optimiser states, counters and RNG states of the last epoch (``last.state.pt``)."""
-    with atomic_path(Path(run_dir) / CHECKPOINTS / "last.state.pt") as tmp:
+    with atomic_path(_train_state_path(run_dir)) as tmp:
         torch.save(state, tmp)
 
 
 def load_train_state(run_dir: str | Path, device: torch.device) -> dict[str, Any] | None:
     """The saved training state, or None when the run has not finished an epoch yet."""
-    path = Path(run_dir) / CHECKPOINTS / "last.state.pt"
-    if not path.is_file() or not (Path(run_dir) / CHECKPOINTS / "last.safetensors").is_file():
+    if not has_train_state(run_dir):
         return None
+    path = _train_state_path(run_dir)
     try:
         return torch.load(path, map_location=device, weights_only=False)
     except Exception as e:

@@ -311,8 +311,8 @@ def rank_report(
             frames.append(jit.assign(method=jit["method"] + " +jitter"))
     table = pd.concat(frames, ignore_index=True)
     md = to_markdown(table)
-    other = [f"`{path}` (T={window_setting(m)[0]}, S={window_setting(m)[1]})"  # type: ignore[index]
-             for path, m in loaded if window_setting(m) not in (None, *settings)]
+    windows = [(path, window_setting(m)) for path, m in loaded]
+    other = [f"`{path}` (T={w[0]}, S={w[1]})" for path, w in windows if w is not None and w not in settings]
     if other:  # a DR is scored at the window it was trained for; say which runs that left out
         md += ("\nNot evaluated, trained at another window than " + ", ".join(f"T={t} S={s}" for t, s in settings)
                + ": " + ", ".join(other) + ".\n")

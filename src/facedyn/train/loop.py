@@ -177,7 +177,7 @@ def fit(
         if nhwc:
             m.to(memory_format=torch.channels_last)
     state = runs.load_train_state(run_dir, device) if rt.resume else None
-    if state is None and getattr(cfg, "init_from", None):  # every rank (DDP would broadcast rank 0's anyway)
+    if state is None and cfg.init_from:  # every rank (DDP would broadcast rank 0's anyway)
         runs.load_weights(runs.init_weights_path(cfg.init_from, cfg.fold), plain, missing_ok=True)
     if rank == 0:
         runs.ensure_run_dir(run_dir)

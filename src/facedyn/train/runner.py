@@ -135,7 +135,7 @@ def train(
     if rt.resume and runs.is_run(out) and runs.read_record(out).method != cls.name:
         raise CheckpointError(f"{out}: holds a {runs.read_record(out).method!r} run; cannot resume it as "
                               f"{cls.name!r}")
-    if getattr(cfg, "init_from", None) and not (rt.resume and (out / runs.CHECKPOINTS / "last.state.pt").is_file()):
+    if cfg.init_from and not (rt.resume and runs.has_train_state(out)):
         runs.init_weights_path(cfg.init_from, cfg.fold)  # a wrong --init-from fails before anything is written
     store = open_store(data, cfg.fold)
     spec = DataSpec.from_dict(store.spec())
