@@ -86,7 +86,8 @@ def main() -> None:
         + (" + channels_last" if speed.get("channels_last") else "") + " |",
         f"| checkpoint shipped | best validation {sel.metric} ({sel.mode}): step {int(best['step'])}, "
         f"{_val(sel.metric, best[key])} (untrained {_val(sel.metric, metrics[key].iloc[0])}) |",
-        f"| command | `{rec.get('command', '')}` |", "",
+        f"| command | `{rec.get('command', '')}` |",
+        *(f"| resumed {r.get('at', '')} | `{r.get('command', '')}` |" for r in rec.get("resumed", [])), "",
         f"Validation people (checkpoint selection): {', '.join(splits.get('val', []))}.",
         f"Held-out people (never trained or validated on): {', '.join(splits.get('test', [])) or 'none'}.", "",
     ]

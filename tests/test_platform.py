@@ -97,11 +97,16 @@ def test_resume_keeps_recorded_settings_and_extends(synth_store: Path, tmp_path:
 
     run = tmp_path / "dr"
     first = train("dr", synth_store, run, {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "T": 2, "S": 1,
-                                            "width": 4, "depth": 2})
+                                            "width": 4, "depth": 2}, command="facedyn train dr --first")
     theta = first.config.theta
-    res = train("dr", synth_store, run, {"epochs": 2}, Runtime(resume=True))
+    created = runs.read_record(run).created
+    res = train("dr", synth_store, run, {"epochs": 2}, Runtime(resume=True), command="python make.py --resume")
     assert [r["epoch"] for r in res.history] == [0, 1, 2]
     assert res.config.theta == theta and res.config.width == 4
+    # provenance: the record keeps the command that started the run and lists the one that resumed it
+    rec = runs.read_record(run)
+    assert rec.command == "facedyn train dr --first" and rec.created == created
+    assert [r["command"] for r in rec.resumed] == ["python make.py --resume"] and rec.resumed[0]["at"] >= created
     with pytest.raises(facedyn.errors.CheckpointError, match="cannot resume"):
         train("toy", synth_store, run, {"epochs": 3}, Runtime(resume=True))
 
@@ -163,3 +168,14 @@ def test_move_to_channels_last_keeps_values() -> None:
     assert out["a"].is_contiguous(memory_format=torch.channels_last) and torch.equal(out["a"], x)
     assert out["b"][0].shape == (3,) and out["c"] == "s"
     assert move_to(x, torch.device("cpu")).is_contiguous()
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    ([".venv/bin/facedyn", "train", "dr", "--out", "a b"], "facedyn train dr --out 'a b'"),
+    (["/x/facedyn/__main__.py", "train", "fabnet"], "facedyn train fabnet"),
+    (["scripts/make_models.py", "--only", "dr-t3"], "python scripts/make_models.py --only dr-t3"),
+])
+def test_command_line_names_the_cli_or_the_script(argv: list[str], expected: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", argv)
+    assert runs.command_line() == expected

@@ -149,3 +149,12 @@ def test_init_weights_are_rebuilt_from_the_seed_where_not_shipped(synth_store: P
     (run / "checkpoints" / "init.safetensors").unlink()  # as the shipped models, which keep only best
     assert torch.equal(facedyn.load(run, weights="init", device="cpu").encode(x), saved)
     assert facedyn.load("dr-t5", weights="init", device="cpu").encode(torch.rand(1, 3, 64, 64)).shape == (1, 12288)
+
+
+def test_init_of_a_fine_tuned_run_is_the_model_it_started_from() -> None:
+    """dr-t9 was fine-tuned from dr-t5 (``init_from``) and ships without init.safetensors: its "init" is dr-t5."""
+    assert facedyn.load("dr-t9").cfg.init_from == "dr-t5"
+    x = torch.rand(2, 3, 64, 64)
+    init = facedyn.load("dr-t9", weights="init", device="cpu").dr(x)
+    assert torch.equal(init, facedyn.load("dr-t5", device="cpu").dr(x))
+    assert not torch.equal(init, facedyn.load("dr-t9", device="cpu").dr(x))

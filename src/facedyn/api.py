@@ -184,8 +184,8 @@ def load(run: str | Path, weights: str = "best", device: str | torch.device = "a
     """Load a run directory (or a shipped model's name) of any registered method.
 
     ``weights``: ``"best"`` (the selected checkpoint), ``"last"`` or ``"init"`` (the network at its
-    initialisation, before any training step; rebuilt from the run's seed where the run has no
-    ``init.safetensors``, as the shipped models).
+    initialisation, before any training step; where the run has no ``init.safetensors``, as the shipped
+    models, rebuilt from the run's seed, or read from the weights its ``init_from`` names).
     """
     path = resolve_run(run)
     rec = runs.read_record(path)
@@ -195,6 +195,9 @@ def load(run: str | Path, weights: str = "best", device: str | torch.device = "a
         method = build_method(rec)
     if weights != "init" or (path / runs.CHECKPOINTS / "init.safetensors").is_file():
         runs.load_weights(runs.checkpoint_path(path, weights), {"net": method.net})
+    elif rec.config.get("init_from"):  # a run without its init checkpoint that started from other weights (dr-t9)
+        runs.load_weights(runs.init_weights_path(rec.config["init_from"], rec.config.get("fold")),
+                          {"net": method.net}, missing_ok=True)
     # else: a run shipped without its init checkpoint (the shipped models): the network just built from the run's
     # seed is the one the trainer built and saved as init (same seed, same construction)
     return FaceModel(method, path, weights, dev)

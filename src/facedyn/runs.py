@@ -57,7 +57,9 @@ class RunRecord:
         extra: method-specific facts (:meth:`facedyn.method.Method.record`).
         speed: the precision (``"fp32"``/``"bf16"``) and memory format the run trained with, what was asked
             for, why, and the measurement behind it (:class:`facedyn.precision.SpeedChoice`).
-        facedyn_version, command, created: provenance (the command line that made the run).
+        facedyn_version, command, created: provenance (the command line that made the run, and when).
+        resumed: one ``{"command", "at"}`` per later process that resumed the run (``command`` and ``created``
+            stay those of the process that started it).
     """
 
     method: str
@@ -69,11 +71,21 @@ class RunRecord:
     facedyn_version: str = __version__
     command: str = ""
     created: str = ""
+    resumed: list[dict[str, str]] = field(default_factory=list)
 
 
 def command_line() -> str:
-    """The current process's command line, shell-quoted (recorded in every run)."""
-    return " ".join(shlex.quote(a) for a in ["facedyn" if i == 0 else a for i, a in enumerate(sys.argv)])
+    """The current process's command line, shell-quoted (recorded in every run): ``facedyn ...`` for the CLI
+    (its entry point or ``python -m facedyn``), ``python SCRIPT ...`` for a script that trains through the API."""
+    prog = Path(sys.argv[0]).name if sys.argv else ""
+    head = ["facedyn"] if prog in ("facedyn", "__main__.py", "") else \
+        ["python", sys.argv[0]] if prog.endswith(".py") else [prog]
+    return " ".join(shlex.quote(a) for a in [*head, *sys.argv[1:]])
+
+
+def now_utc() -> str:
+    """The current time, ISO 8601 in UTC to the second (run provenance)."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def is_run(path: str | Path) -> bool:
@@ -84,7 +96,7 @@ def write_record(run_dir: str | Path, record: RunRecord) -> Path:
     """Write ``config.json`` (creating the run directory); returns its path."""
     run_dir = Path(run_dir)
     if not record.created:
-        record.created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        record.created = now_utc()
     path = run_dir / CONFIG_FILE
     write_json(path, asdict(record))
     return path

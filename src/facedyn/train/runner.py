@@ -154,6 +154,10 @@ def train(
               "n_train": len(train_set), "n_val": len(val_set) if val_set is not None else 0},  # type: ignore[arg-type]
         extra=m.record(), command=command if command is not None else runs.command_line(),
         speed=rt.speed.to_dict() if rt.speed else {})
+    if rt.resume and runs.has_train_state(out):  # the run goes on: it keeps who started it and adds this process
+        old = runs.read_record(out)
+        record.resumed = [*old.resumed, {"command": record.command, "at": runs.now_utc()}]
+        record.command, record.created = old.command, old.created
     if dist_info()[0] == 0:
         runs.ensure_run_dir(out)
         runs.write_record(out, record)
