@@ -78,8 +78,12 @@ def command_line() -> str:
     """The current process's command line, shell-quoted (recorded in every run): ``facedyn ...`` for the CLI
     (its entry point or ``python -m facedyn``), ``python SCRIPT ...`` for a script that trains through the API."""
     prog = Path(sys.argv[0]).name if sys.argv else ""
-    head = ["facedyn"] if prog in ("facedyn", "__main__.py", "") else \
-        ["python", sys.argv[0]] if prog.endswith(".py") else [prog]
+    if prog in ("facedyn", "__main__.py", ""):
+        head = ["facedyn"]
+    elif prog.endswith(".py"):
+        head = ["python", sys.argv[0]]
+    else:
+        head = [prog]
     return " ".join(shlex.quote(a) for a in [*head, *sys.argv[1:]])
 
 

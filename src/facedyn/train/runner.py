@@ -132,10 +132,11 @@ def train(
         cfg = configure(cls, overrides=config, resume_from=out if rt.resume else None)
     else:
         cfg = config
-    if rt.resume and runs.is_run(out) and runs.read_record(out).method != cls.name:
-        raise CheckpointError(f"{out}: holds a {runs.read_record(out).method!r} run; cannot resume it as "
-                              f"{cls.name!r}")
-    if cfg.init_from and not (rt.resume and runs.has_train_state(out)):
+    previous = runs.read_record(out) if rt.resume and runs.is_run(out) else None  # the run this call resumes
+    if previous is not None and previous.method != cls.name:
+        raise CheckpointError(f"{out}: holds a {previous.method!r} run; cannot resume it as {cls.name!r}")
+    continuing = previous is not None and runs.has_train_state(out)  # training goes on from its last epoch
+    if cfg.init_from and not continuing:
         runs.init_weights_path(cfg.init_from, cfg.fold)  # a wrong --init-from fails before anything is written
     store = open_store(data, cfg.fold)
     spec = DataSpec.from_dict(store.spec())
@@ -146,7 +147,7 @@ def train(
         raise DatasetError(f"{store.path}: no training samples for {cls.name}; use more or longer clips")
     val_set = m.dataset(store, "val", seed=cfg.seed + 1) if has_split(store, "val") else None
     cfg = m.setup(train_set, out)
-    rt = replace(rt, speed=rt.speed or _speed(m, train_set, out, rt))
+    rt = replace(rt, speed=rt.speed or _speed(m, train_set, previous, rt))
     record = runs.RunRecord(
         method=cls.name, module=cls.__module__, config=to_dict(cfg),
         data={"path": str(Path(data).resolve()), **spec.to_dict(), "fold": cfg.fold,
@@ -154,10 +155,10 @@ def train(
               "n_train": len(train_set), "n_val": len(val_set) if val_set is not None else 0},  # type: ignore[arg-type]
         extra=m.record(), command=command if command is not None else runs.command_line(),
         speed=rt.speed.to_dict() if rt.speed else {})
-    if rt.resume and runs.has_train_state(out):  # the run goes on: it keeps who started it and adds this process
-        old = runs.read_record(out)
-        record.resumed = [*old.resumed, {"command": record.command, "at": runs.now_utc()}]
-        record.command, record.created = old.command, old.created
+    if continuing:  # the run keeps who started it and adds this process
+        assert previous is not None
+        record.resumed = [*previous.resumed, {"command": record.command, "at": runs.now_utc()}]
+        record.command, record.created = previous.command, previous.created
     if dist_info()[0] == 0:
         runs.ensure_run_dir(out)
         runs.write_record(out, record)
@@ -165,16 +166,14 @@ def train(
     return TrainResult(out, cfg, history, rt.speed)
 
 
-def _speed(method: Method, train_set: Any, out: Path, rt: Runtime) -> SpeedChoice:
-    """The run's precision and memory format: a resumed run keeps the one it recorded (same numerics, no new
-    measurement) unless asked for another; a new run measures where ``auto`` asks for it."""
-    if rt.resume and runs.is_run(out):
-        old = runs.read_record(out).speed
-        if old:
-            prev = SpeedChoice.from_dict(old)
-            asked = {"precision": method.cfg.precision, "channels_last": layout_setting(rt.channels_last)}
-            if all(asked[k] in ("auto", prev.requested.get(k)) for k in asked):
-                return prev
+def _speed(method: Method, train_set: Any, previous: runs.RunRecord | None, rt: Runtime) -> SpeedChoice:
+    """The run's precision and memory format: a resumed run (``previous``, its record) keeps the one it recorded
+    (same numerics, no new measurement) unless asked for another; a new run measures where ``auto`` asks for it."""
+    if previous is not None and previous.speed:
+        prev = SpeedChoice.from_dict(previous.speed)
+        asked = {"precision": method.cfg.precision, "channels_last": layout_setting(rt.channels_last)}
+        if all(asked[k] in ("auto", prev.requested.get(k)) for k in asked):
+            return prev
     return choose_speed(method, train_set, resolve_device(rt.device), rt)
 
 
