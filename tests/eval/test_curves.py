@@ -90,7 +90,7 @@ def test_ranking_curve_of_a_fold_run_scores_its_fold(synth_store: Path, tmp_path
     import shutil
 
     from facedyn.data.splits import make_folds
-    from facedyn.data.store import ClipDataset
+    from facedyn.data.store import ClipDataset, read_index
 
     store = tmp_path / "store"
     shutil.copytree(synth_store, store)
@@ -99,8 +99,11 @@ def test_ranking_curve_of_a_fold_run_scores_its_fold(synth_store: Path, tmp_path
     run = tmp_path / "fold"
     train("dr", store, run, {"T": 2, "S": 1, "epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "keep_steps": "1",
                              "precision": "fp32", "fold": k}, Runtime(device="cpu", channels_last="off"))
-    curve = ranking_curve(run, store, split="test", max_windows=30, device="cpu")
-    for fold, same in ((k, True), (None, False)):
-        ref = evaluate_ranking(store, 2, 1, methods=("centred",), split="test", max_windows=30, fold=fold)
-        got = float(ref.loc[ref["method"] == "centred", "acc"].iloc[0])
-        assert bool(float(curve["centred"].iloc[0]) == pytest.approx(got)) is same
+    others = sorted(set(read_index(store)["subjects"]) - set(folds[k]))
+    curve = ranking_curve(run, store, split="test", max_windows=30, device="cpu",
+                          groups={"fold": folds[k], "others": others})
+    # every window scored is a fold-k test person's: no other person's accuracy exists in the curve
+    assert curve["acc_fold"].tolist() == curve["acc"].tolist() and curve["acc_others"].isna().all()
+    assert curve["centred_fold"].tolist() == curve["centred"].tolist() and curve["centred_others"].isna().all()
+    ref = evaluate_ranking(store, 2, 1, methods=("centred",), split="test", max_windows=30, fold=k)
+    assert float(curve["centred"].iloc[0]) == pytest.approx(float(ref.loc[ref["method"] == "centred", "acc"].iloc[0]))
