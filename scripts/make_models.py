@@ -5,7 +5,8 @@ Steps (each resumable): prepare every real clip (corpus + talking clips) into 64
 alignment for DR, box alignment for FAb-Net and TCAE, as their papers); person-level splits with 5 validation people
 for checkpoint selection, the ``--test`` people held out for learning curves, everyone else in training; one
 run per model in :data:`MODELS` with the settings there; then each run's record, best weights and metrics go
-to ``assets/models/<name>/`` together with the cross-validation table of the same settings when one was made
+to ``assets/models/<name>/`` with a new ``MODEL_CARD.md`` (``scripts/model_card.py``) and the cross-validation
+table of the same settings when one was made
 (``--cv DIR`` holding ``cv_T{T}/cv.md``). The log is appended to ``assets/models/make_models.log``; runs that
 are complete are not retrained (rerunning with ``--cv`` only copies the tables), and a run stopped part-way
 (``--time-budget``) resumes from its last checkpoint.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -121,6 +123,11 @@ def main() -> None:
             shutil.copy2(cv, dest / "cv.md")
         log(f"{name}: copied to {dest} ({(dest / 'checkpoints' / 'best.safetensors').stat().st_size / 1e6:.1f} MB)",
             logf)
+        # the card of the weights just copied (the old one went with the old weights): data, steps, machine, command;
+        # its learning curve and reading come from `facedyn eval curve` and `scripts/model_card.py --curve --note`
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "model_card.py"), str(dest)], check=True)
+        log(f"{name}: wrote {dest / 'MODEL_CARD.md'} (add its curve: facedyn eval curve, then scripts/model_card.py "
+            f"{dest.relative_to(ROOT)} --curve DIR --note @FILE)", logf)
 
 if __name__ == "__main__":
     main()
