@@ -32,8 +32,9 @@ def test_ranking_curve_over_kept_steps(synth_store: Path, tmp_path: Path, monkey
     train("dr", synth_store, run, cfg, Runtime(device="cpu", channels_last="off"))
     curve = ranking_curve(run, synth_store, split="test", max_windows=30, device="cpu",
                           groups={"only": ["S001"], "nobody": ["X"]})
-    assert list(curve["weights"]) == ["init", "step2", "step4", "best"]
-    assert list(curve["step"][:3]) == [0, 2, 4]
+    # the last weights (step 6, not a kept step) are a point of the curve too
+    assert list(curve["weights"]) == ["init", "step2", "step4", "last", "best"]
+    assert list(curve["step"][:4]) == [0, 2, 4, 6]
     # the init row is the same number eval rank gives for the untrained network on the same windows
     ref = evaluate_ranking(synth_store, 2, 1, methods=("centred",), runs=[run], split="test", max_windows=30)
     assert curve["centred"].iloc[0] == pytest.approx(float(ref.loc[ref["method"] == "centred", "acc"].iloc[0]))
@@ -43,7 +44,7 @@ def test_ranking_curve_over_kept_steps(synth_store: Path, tmp_path: Path, monkey
     _curve_cli(monkeypatch, "--run", str(run), "--data", str(synth_store), "--out", str(tmp_path / "c"),
                "--max-windows", "30", "--device", "cpu", "--group", "only=S001")
     assert (tmp_path / "c" / "curve.png").is_file()
-    assert list(pd.read_csv(tmp_path / "c" / "curve.csv")["weights"]) == ["init", "step2", "step4", "best"]
+    assert list(pd.read_csv(tmp_path / "c" / "curve.csv")["weights"]) == ["init", "step2", "step4", "last", "best"]
     capsys.readouterr()
 
 

@@ -1,9 +1,9 @@
 """Learning curves: a run's held-out metric at each checkpoint it kept (``--keep-steps``), beside its baselines.
 
 For a DR-family run (:func:`ranking_curve`): the frame-ranking accuracy (dr-paper §4.3) on people it never
-trained or validated on, at ``init`` (step 0) and every ``step<N>`` checkpoint, with the training-free
-baselines of the same windows as lines (the centred still image, the true sequential DI). This tells a
-budget limit (the curve still rises at its last point) from a recipe limit (it has flattened below the
+trained or validated on, at ``init`` (step 0), every ``step<N>`` checkpoint and the last weights, with the
+training-free baselines of the same windows as lines (the centred still image, the true sequential DI). This
+tells a budget limit (the curve still rises at its last point) from a recipe limit (it has flattened below the
 baselines). ``groups`` adds the accuracy over named groups of people (e.g. emoting vs talking footage).
 """
 
@@ -40,7 +40,7 @@ def ranking_curve(run: str | Path, data: str | Path, split: str = "test", max_wi
                   seed: int = 0, device: str = "cpu", groups: Mapping[str, Sequence[str]] | None = None,
                   baselines: Sequence[str] = CURVE_BASELINES,
                   progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """One row per checkpoint (``init`` = step 0, then each kept ``step<N>``, then ``best``).
+    """One row per checkpoint (``init`` = step 0, each kept ``step<N>``, ``last`` unless it is a kept step, ``best``).
 
     A run trained on a person-level fold (``--fold K``, e.g. a ``cv rank`` fold) is scored on that fold's split.
 
@@ -69,17 +69,19 @@ def ranking_curve(run: str | Path, data: str | Path, split: str = "test", max_wi
         for g, people in groups.items():
             fixed[f"{b}_{g}"] = _pooled(base, b, people)
     rows = []
-    for name in ["init", *(f"step{s}" for s in steps), "best"]:
+    for name in ["init", *(f"step{s}" for s in steps), "last", "best"]:
         try:
             loaded = load_ranking_models([run], device, weights=name)
         except CheckpointError:
             continue
-        df = evaluate_ranking(data, T, S, methods=(), loaded=loaded, **common)
-        label = df.loc[df["subject"] == "all", "method"].iloc[0]
-        if name == "best":
-            step = int(runs.load_weights(runs.checkpoint_path(run, "best"), {"net": loaded[0][1].net})["step"])
+        if name in ("last", "best"):
+            step = int(runs.load_weights(runs.checkpoint_path(run, name), {"net": loaded[0][1].net})["step"])
+            if name == "last" and step in steps:  # the last weights are a kept step's: already a row
+                continue
         else:
             step = 0 if name == "init" else int(name[4:])
+        df = evaluate_ranking(data, T, S, methods=(), loaded=loaded, **common)
+        label = df.loc[df["subject"] == "all", "method"].iloc[0]
         row: dict[str, Any] = {"weights": name, "step": step, "acc": _pooled(df, label)}
         for g, people in groups.items():
             row[f"acc_{g}"] = _pooled(df, label, people)
