@@ -158,3 +158,33 @@ def test_init_of_a_fine_tuned_run_is_the_model_it_started_from() -> None:
     init = facedyn.load("dr-t9", weights="init", device="cpu").dr(x)
     assert torch.equal(init, facedyn.load("dr-t5", device="cpu").dr(x))
     assert not torch.equal(init, facedyn.load("dr-t9", device="cpu").dr(x))
+    # and the dr-t5 it started from is still the one shipped (its record pins the weights it named)
+    from facedyn import runs
+
+    rec = runs.read_record(runs.resolve_run("dr-t9"))
+    assert rec.init_sha256 == runs.file_sha256(runs.checkpoint_path(runs.resolve_run("dr-t5")))
+
+
+def test_init_of_a_fine_tuned_run_whose_start_was_retrained_is_refused(synth_store: Path, tmp_path: Path) -> None:
+    """A run records the SHA-256 of the weights ``init_from`` named; retrained since, they are not its init."""
+    from facedyn import runs
+    from facedyn.errors import CheckpointError
+    from facedyn.train import train
+    from facedyn.train.loop import Runtime
+
+    cfg = {"epochs": 1, "steps_per_epoch": 1, "batch_size": 4, "T": 2, "S": 1, "width": 4, "depth": 2,
+           "precision": "fp32"}
+    src = train("dr", synth_store, tmp_path / "src", cfg).run
+    tuned = train("dr", synth_store, tmp_path / "tuned", {**cfg, "init_from": str(src)}).run
+    sha = runs.read_record(tuned).init_sha256
+    assert sha == runs.file_sha256(runs.checkpoint_path(src))
+    (tuned / "checkpoints" / "init.safetensors").unlink()  # shipped without it, as dr-t9
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.equal(facedyn.load(tuned, weights="init", device="cpu").encode(x),
+                       facedyn.load(src, device="cpu").encode(x))
+    train("dr", synth_store, src, {**cfg, "seed": 5})  # the start retrained: other weights under the same name
+    with pytest.raises(CheckpointError, match="changed since"):
+        facedyn.load(tuned, weights="init", device="cpu")
+    # resuming the fine-tuned run keeps the hash of the weights it really started from
+    train("dr", synth_store, tuned, {**cfg, "init_from": str(src), "epochs": 2}, Runtime(resume=True))
+    assert runs.read_record(tuned).init_sha256 == sha

@@ -25,7 +25,7 @@ import torch
 from facedyn import methods, runs
 from facedyn.config import from_record
 from facedyn.device import resolve_device
-from facedyn.errors import ConfigError, NoFaceError
+from facedyn.errors import CheckpointError, ConfigError, NoFaceError
 from facedyn.method import DataSpec, Method
 
 #: The shipped model used when no run is given (``facedyn infer IMAGE``, ``facedyn.analyze(video)``).
@@ -196,8 +196,11 @@ def load(run: str | Path, weights: str = "best", device: str | torch.device = "a
     if weights != "init" or (path / runs.CHECKPOINTS / "init.safetensors").is_file():
         runs.load_weights(runs.checkpoint_path(path, weights), {"net": method.net})
     elif rec.config.get("init_from"):  # a run without its init checkpoint that started from other weights (dr-t9)
-        runs.load_weights(runs.init_weights_path(rec.config["init_from"], rec.config.get("fold")),
-                          {"net": method.net}, missing_ok=True)
+        start = runs.init_weights_path(rec.config["init_from"], rec.config.get("fold"))
+        if rec.init_sha256 and runs.file_sha256(start) != rec.init_sha256:
+            raise CheckpointError(f"{path}: started from {rec.config['init_from']!r}, whose weights ({start}) have "
+                                  "changed since; its initial weights are gone: use weights='best' or 'last'")
+        runs.load_weights(start, {"net": method.net}, missing_ok=True)
     # else: a run shipped without its init checkpoint (the shipped models): the network just built from the run's
     # seed is the one the trainer built and saved as init (same seed, same construction)
     return FaceModel(method, path, weights, dev)

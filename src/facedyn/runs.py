@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import hashlib
 import json
 import os
 import re
@@ -60,6 +61,8 @@ class RunRecord:
         facedyn_version, command, created: provenance (the command line that made the run, and when).
         resumed: one ``{"command", "at"}`` per later process that resumed the run (``command`` and ``created``
             stay those of the process that started it).
+        init_sha256: with ``init_from``: the SHA-256 of the weights file it named when training started (a
+            shipped model or run retrained since no longer holds this run's initial weights).
     """
 
     method: str
@@ -72,6 +75,7 @@ class RunRecord:
     command: str = ""
     created: str = ""
     resumed: list[dict[str, str]] = field(default_factory=list)
+    init_sha256: str = ""
 
 
 def command_line() -> str:
@@ -240,6 +244,15 @@ def init_weights_path(spec: str, fold: int | None = None) -> Path:
             raise CheckpointError(f"--init-from {text}: no such file")
         return p
     return checkpoint_path(resolve_run(p), "best")
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB chunks (weights provenance)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _train_state_path(run_dir: str | Path) -> Path:

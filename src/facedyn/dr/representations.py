@@ -30,7 +30,6 @@ index records, so a task model can carry its representation networks inside its 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -115,14 +114,6 @@ class Source:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def run_source(run: str | Path, weights: str = "best") -> Source:
     """The :class:`Source` of a DR-family run (its checkpoint hashed now).
 
@@ -136,7 +127,7 @@ def run_source(run: str | Path, weights: str = "best") -> Source:
         raise ConfigError(f"{run}: a {rec.method!r} run is not a representation; give runs of "
                           f"{', '.join(DR_FAMILY)}")
     ck = runs.checkpoint_path(run, weights)
-    sha = _sha256(ck)
+    sha = runs.file_sha256(ck)
     c = rec.config
     label = rec.method if rec.method == "dr" else f"{rec.method}-{c.get('target', 'di')}"
     T, S = int(c.get("T", 5)), int(c.get("S", 2))
@@ -171,7 +162,7 @@ def load_source_net(src: Source) -> DRNet:
     """
     net = build_source_net(src)
     ck = runs.checkpoint_path(src.run, src.weights)
-    if src.checkpoint_sha256 and _sha256(ck) != src.checkpoint_sha256:
+    if src.checkpoint_sha256 and runs.file_sha256(ck) != src.checkpoint_sha256:
         raise CheckpointError(f"{src.run}: its {src.weights} checkpoint changed since the representation "
                               f"{src.key} was made; rerun `facedyn represent`")
     runs.load_weights(ck, {"net": net})

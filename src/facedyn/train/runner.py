@@ -136,8 +136,9 @@ def train(
     if previous is not None and previous.method != cls.name:
         raise CheckpointError(f"{out}: holds a {previous.method!r} run; cannot resume it as {cls.name!r}")
     continuing = previous is not None and runs.has_train_state(out)  # training goes on from its last epoch
-    if cfg.init_from and not continuing:
-        runs.init_weights_path(cfg.init_from, cfg.fold)  # a wrong --init-from fails before anything is written
+    init_sha = previous.init_sha256 if continuing and previous is not None else ""
+    if cfg.init_from and not continuing:  # a wrong --init-from fails before anything is written
+        init_sha = runs.file_sha256(runs.init_weights_path(cfg.init_from, cfg.fold))
     store = open_store(data, cfg.fold)
     spec = DataSpec.from_dict(store.spec())
     seed_everything(cfg.seed)  # the network's initialisation flows from the seed
@@ -154,7 +155,7 @@ def train(
               "splits": {k: list(v) for k, v in store.splits.items()},
               "n_train": len(train_set), "n_val": len(val_set) if val_set is not None else 0},  # type: ignore[arg-type]
         extra=m.record(), command=command if command is not None else runs.command_line(),
-        speed=rt.speed.to_dict() if rt.speed else {})
+        speed=rt.speed.to_dict() if rt.speed else {}, init_sha256=init_sha)
     if continuing:  # the run keeps who started it and adds this process
         assert previous is not None
         record.resumed = [*previous.resumed, {"command": record.command, "at": runs.now_utc()}]
