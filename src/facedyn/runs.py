@@ -246,6 +246,21 @@ def init_weights_path(spec: str, fold: int | None = None) -> Path:
     return checkpoint_path(resolve_run(p), "best")
 
 
+def checkpoint_step(run_dir: str | Path, weights: str) -> int | None:
+    """The training step a run's checkpoint was saved at (its metadata; no tensors read), None when it does not say.
+
+    Raises:
+        CheckpointError: no such checkpoint (as :func:`checkpoint_path`), or not a safetensors file.
+    """
+    path = checkpoint_path(run_dir, weights)
+    try:
+        with safe_open(str(path), "pt") as f:
+            step = (f.metadata() or {}).get("step")
+    except Exception as e:  # safetensors raises its own error types
+        raise CheckpointError(f"{path}: not a readable safetensors file ({type(e).__name__})") from None
+    return int(step) if step is not None and str(step).isdigit() else None
+
+
 def file_sha256(path: str | Path) -> str:
     """SHA-256 (hex) of a file's bytes, read in 1 MiB chunks (weights provenance)."""
     h = hashlib.sha256()

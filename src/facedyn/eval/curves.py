@@ -71,15 +71,15 @@ def ranking_curve(run: str | Path, data: str | Path, split: str = "test", max_wi
     rows = []
     for name in ["init", *(f"step{s}" for s in steps), "last", "best"]:
         try:
+            if name in ("last", "best"):
+                step = runs.checkpoint_step(run, name) or 0  # from the file's metadata, before loading it
+                if name == "last" and step in steps:  # the last weights are a kept step's: already a row
+                    continue
+            else:
+                step = 0 if name == "init" else int(name[4:])
             loaded = load_ranking_models([run], device, weights=name)
         except CheckpointError:
             continue
-        if name in ("last", "best"):
-            step = int(runs.load_weights(runs.checkpoint_path(run, name), {"net": loaded[0][1].net})["step"])
-            if name == "last" and step in steps:  # the last weights are a kept step's: already a row
-                continue
-        else:
-            step = 0 if name == "init" else int(name[4:])
         df = evaluate_ranking(data, T, S, methods=(), loaded=loaded, **common)
         label = df.loc[df["subject"] == "all", "method"].iloc[0]
         row: dict[str, Any] = {"weights": name, "step": step, "acc": _pooled(df, label)}

@@ -542,17 +542,6 @@ def probe_weights(run: str | Path, weights: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _checkpoint_step(run: Path, weights: str) -> int | None:
-    """The training step a checkpoint was saved at (its metadata), None when it does not say."""
-    from safetensors import safe_open
-
-    from facedyn import runs as run_io
-
-    with safe_open(str(run_io.checkpoint_path(run, weights)), "pt") as f:
-        step = (f.metadata() or {}).get("step")
-    return int(step) if step is not None and str(step).isdigit() else None
-
-
 def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[str] = ("encode",),
                folds: int | None = None, weights: str | Sequence[str] = "best",
                max_frames_per_subject: int | None = 150, baselines: bool = True, device: str = "auto",
@@ -632,7 +621,7 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
     for i, w in enumerate(wanted):
         if i:
             model = load(run, weights=w, device=device)
-        step = _checkpoint_step(run_dir, w)
+        step = runs_mod.checkpoint_step(run_dir, w)
         for name in features:
             X = _features(model, images, name)
             probe("trained", w, step, name, X, X.shape[1])

@@ -136,8 +136,8 @@ def train(
     if previous is not None and previous.method != cls.name:
         raise CheckpointError(f"{out}: holds a {previous.method!r} run; cannot resume it as {cls.name!r}")
     continuing = previous is not None and runs.has_train_state(out)  # training goes on from its last epoch
-    init_sha = previous.init_sha256 if continuing and previous is not None else ""
-    if cfg.init_from and not continuing:  # a wrong --init-from fails before anything is written
+    init_sha = ""  # the weights --init-from names, pinned by hash (a wrong one fails before anything is written)
+    if cfg.init_from and not continuing:
         init_sha = runs.file_sha256(runs.init_weights_path(cfg.init_from, cfg.fold))
     store = open_store(data, cfg.fold)
     spec = DataSpec.from_dict(store.spec())
@@ -156,10 +156,11 @@ def train(
               "n_train": len(train_set), "n_val": len(val_set) if val_set is not None else 0},  # type: ignore[arg-type]
         extra=m.record(), command=command if command is not None else runs.command_line(),
         speed=rt.speed.to_dict() if rt.speed else {}, init_sha256=init_sha)
-    if continuing:  # the run keeps who started it and adds this process
+    if continuing:  # the run keeps who started it and from what, and adds this process
         assert previous is not None
         record.resumed = [*previous.resumed, {"command": record.command, "at": runs.now_utc()}]
         record.command, record.created = previous.command, previous.created
+        record.init_sha256 = previous.init_sha256
     if dist_info()[0] == 0:
         runs.ensure_run_dir(out)
         runs.write_record(out, record)
