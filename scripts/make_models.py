@@ -18,6 +18,7 @@ are complete are not retrained (rerunning with ``--cv`` only copies the tables),
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -25,8 +26,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-ASSETS = ROOT / "src" / "facedyn" / "assets" / "models"
+# paths relative to the repository root (the script works there): the runs record the store as given and the log
+# names no absolute path of this machine
+SHARED = Path("..") / "shared" / "data"
+ASSETS = Path("src") / "facedyn" / "assets" / "models"
 #: Shipped model -> (method, alignment of its store, settings besides the budget ones).
 MODELS: dict[str, tuple[str, str, dict[str, object]]] = {
     "dr-t3": ("dr", "similarity", {"T": 3, "S": 1}),
@@ -53,7 +56,7 @@ def log(msg: str, file: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--work", type=Path, default=ROOT / "models_work")
+    ap.add_argument("--work", type=Path, default=Path("models_work"), help="relative to the repository root")
     ap.add_argument("--cv", type=Path, default=None, help="folder with cv_T3/, cv_T5/, cv_T9/ (cv rank outputs)")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--steps", type=int, default=250)
@@ -72,6 +75,7 @@ def main() -> None:
     ap.add_argument("--test", default="", help="held-out people (never trained or validated on): learning curves")
     ap.add_argument("--val", default="M003,W023,dpe_s,klobuchar,talking_d12", help="validation people")
     a = ap.parse_args()
+    os.chdir(ROOT)
     from facedyn import methods
     from facedyn.data.prepare import PrepareOptions, prepare
     from facedyn.data.splits import set_splits
@@ -131,7 +135,7 @@ def main() -> None:
         # its learning curve and reading come from `facedyn eval curve` and `scripts/model_card.py --curve --note`
         subprocess.run([sys.executable, str(ROOT / "scripts" / "model_card.py"), str(dest)], check=True)
         log(f"{name}: wrote {dest / 'MODEL_CARD.md'} (add its curve: facedyn eval curve, then scripts/model_card.py "
-            f"{dest.relative_to(ROOT)} --curve DIR --note @FILE)", logf)
+            f"{dest} --curve DIR --note @FILE)", logf)
 
 if __name__ == "__main__":
     main()

@@ -76,7 +76,10 @@ def test_dr_fig3_ranks_on_bp4d_and_semaine_and_resumes(data_root, out):
     assert "≈ 80" in md and "dr-paper.txt §4.3" in md
     for row in ("DR (Rank Loss)", "UNet(MSE), Seq DI", "UNet(P), Seq DI", "Pix2Pix, Seq DI", "RankSVM (upper bound)"):
         bp4d, semaine, average = numbers(md, f"5 | 2 | {row}")[2:5]
-        assert 0 <= bp4d <= 100 and 0 <= semaine <= 100 and average == pytest.approx((bp4d + semaine) / 2, abs=0.06)
+        # each cell is rounded to 0.1 on its own: the average of the two rounded cells is within 0.05 of the true
+        # average, which is within 0.05 of its rounded cell (68.8 vs 68.7 is right, not a disagreement)
+        assert 0 <= bp4d <= 100 and 0 <= semaine <= 100
+        assert abs(average - (bp4d + semaine) / 2) <= 0.1 + 1e-9
     assert numbers(md, "5 | 2 | RankSVM")[-1] > 90  # fits each window's own frames
     assert (out / "results" / "dr-fig3" / "table.md").read_text() == md
     again = run_recipe("dr-fig3", data_root, out, tiny())  # everything done: nothing reruns

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -15,6 +16,51 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+#: why a write failed for lack of room, by errno
+NO_ROOM = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+           errno.EFBIG: "file-size limit reached"}
+# the same causes as writers that wrap the OSError word them (safetensors' Rust I/O error, ...)
+_NO_ROOM_TEXT = {"no space left": errno.ENOSPC, "os error 28": errno.ENOSPC, "disk quota": errno.EDQUOT,
+                 "os error 122": errno.EDQUOT, "file too large": errno.EFBIG, "os error 27": errno.EFBIG}
+
+
+def no_room(e: BaseException, written: str | os.PathLike[str] | None = None) -> str | None:
+    """Why ``e`` means a write ran out of room (a full disk, a quota, ``ulimit -f``), or None.
+
+    Some writers hide the cause (numpy reports a short write, torch's zip writer a position mismatch): with
+    ``written``, the file being written, the file-size limit and the free space of its file system decide.
+    """
+    if isinstance(e, OSError) and e.errno in NO_ROOM:
+        return NO_ROOM[e.errno]
+    text = str(e).lower()
+    for needle, code in _NO_ROOM_TEXT.items():
+        if needle in text:
+            return NO_ROOM[code]
+    if written is None or (not isinstance(e, OSError | RuntimeError) and type(e).__module__ == "builtins"):
+        return None
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if soft != resource.RLIM_INFINITY and Path(written).stat().st_size >= soft:
+            return NO_ROOM[errno.EFBIG]
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        st = os.statvfs(Path(written).parent)
+        if st.f_bavail * st.f_frsize < (1 << 20):
+            return NO_ROOM[errno.ENOSPC]
+    except OSError:
+        pass
+    return None
+
+
+def write_failed(path: str | os.PathLike[str], cause: str) -> OutputError:
+    """The one-line error of a write to ``path`` that ran out of room (``cause``: from :func:`no_room`)."""
+    return OutputError(f"{path}: could not be written ({cause}); free space or choose another location and rerun "
+                       "(files written before are unchanged)")
+
+
 def file_mode() -> int:
     """Permissions of a normally created file (mkstemp makes 0600 files; published ones follow the umask)."""
     return 0o666 & ~_UMASK
@@ -25,7 +71,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same suffix, so writers pick the right format).
 
     When the block ends normally the file gets the usual permissions and is renamed over ``path``;
-    when it raises, the temporary file is removed. A folder that cannot be written raises OutputError.
+    when it raises, the temporary file is removed and ``path`` keeps what it held. A folder that cannot be
+    written, and a write that runs out of room (full disk, quota, file-size limit), raise OutputError.
     """
     path = Path(path)
     try:
@@ -39,8 +86,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
+        cause = None if isinstance(e, OutputError | KeyboardInterrupt) else no_room(e, tmp)
         tmp.unlink(missing_ok=True)
+        if cause:
+            raise write_failed(path, cause) from None
         raise
 
 
@@ -97,7 +147,14 @@ class NpyWriter:
         a = np.asarray(row, dtype=self.dtype)
         if a.shape != self.row_shape:
             raise ValueError(f"row must have shape {self.row_shape}, got {a.shape}")
-        self._raw.write(np.ascontiguousarray(a).tobytes())
+        try:
+            self._raw.write(np.ascontiguousarray(a).tobytes())
+        except OSError as e:
+            cause = no_room(e, self._raw_path)
+            if cause:
+                self.abort()
+                raise write_failed(self.path, cause) from None
+            raise
         self.n += 1
 
     def close(self) -> Path:

@@ -19,7 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from facedyn import __version__
-from facedyn.errors import FacedynError
+from facedyn.atomic import no_room, write_failed
+from facedyn.errors import FacedynError, OutputError
 from facedyn.helptext import Typer
 from facedyn.progress import console, progress_bar, train_progress
 
@@ -243,10 +244,12 @@ def split(
                                                    "listed too).")] = 10,
 ) -> None:
     """Set the store's person-level splits (--val/--test; the rest train), write K folds, or check identities."""
-    from facedyn.data.splits import make_folds, set_splits
+    from facedyn.data.splits import check_request, make_folds, set_splits
 
     if folds is None and val is None and test is None and not check_identities:
         raise FacedynError("give --val and/or --test subjects, --folds K, or --check-identities")
+    if val is not None or test is not None or folds is not None:  # refuse bad names before the slow check
+        check_request(dataset, val=_names(val), test=_names(test), folds=folds)
     if check_identities:
         _check_identities(dataset, identity_threshold, identity_frames, identity_top)
     if val is not None or test is not None:
@@ -859,6 +862,13 @@ def main() -> None:
     except KeyboardInterrupt:
         console.print("[red]interrupted[/] (partial outputs were removed; rerun to resume)")
         sys.exit(130)
+    except OSError as e:  # a write outside the atomic helpers that ran out of room: still one line
+        cause = no_room(e)
+        if cause is None:
+            raise
+        console.print(f"[red]error:[/] {write_failed(e.filename or 'an output file', cause)}", highlight=False,
+                      soft_wrap=True)
+        sys.exit(OutputError.exit_code)
 
 
 if __name__ == "__main__":

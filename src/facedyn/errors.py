@@ -43,3 +43,7 @@ class ConfigError(FacedynError):
 
 class CheckpointError(FacedynError):
     """A run directory or checkpoint is missing or does not match the model."""
+
+
+class BusyError(FacedynError):
+    """Another facedyn process is writing the same store or run directory (see :mod:`facedyn.lock`)."""

@@ -124,6 +124,9 @@ class Method(ABC):
     Config: ClassVar[type[TrainConfig]] = TrainConfig
     frames: ClassVar[str] = "frame"
     selection: ClassVar[Selection] = Selection("loss", "min")
+    #: the method learns head motion between frames (TCAE, FAb-Net): crops that keep it (``prepare --align box``)
+    #: are its data; on similarity-aligned crops training warns that roll, scale and shift were removed
+    learns_head_motion: ClassVar[bool] = False
 
     def __init__(self, cfg: TrainConfig, data: DataSpec) -> None:
         if not isinstance(cfg, self.Config):

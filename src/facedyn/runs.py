@@ -53,7 +53,8 @@ class RunRecord:
         method: registered method name; ``module`` the module that registers it (imported on load,
             so runs of methods from other packages load too).
         config: the method's config (its dataclass as a dict, the loop's settings included).
-        data: the dataset: ``path``, the :class:`~facedyn.method.DataSpec` fields (``size``, ``mask``,
+        data: the dataset: ``path`` as given, ``index_sha256`` and ``subjects`` (:func:`data_identity`), the
+            :class:`~facedyn.method.DataSpec` fields (``size``, ``mask``,
             ``align``, ``template``, ``detector``, ``channels``), ``fold`` and the frame-set sizes.
         extra: method-specific facts (:meth:`facedyn.method.Method.record`).
         speed: the precision (``"fp32"``/``"bf16"``) and memory format the run trained with, what was asked
@@ -268,6 +269,19 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def data_identity(data: str | Path, subjects: list[str]) -> dict[str, Any]:
+    """What a run records of the store it trained on, portable across machines.
+
+    ``path``: the store as the user gave it (relative paths stay relative: no absolute path of the machine
+    that trained is written unless the user gave one); ``index_sha256``: the SHA-256 of its ``index.json``
+    (clips, frame counts, splits, crop contract), which identifies the store wherever it lies; ``subjects``:
+    its people. The crop settings come beside these from the store's :class:`~facedyn.method.DataSpec`.
+    """
+    index = Path(data) / "index.json"
+    return {"path": str(data), "index_sha256": file_sha256(index) if index.is_file() else "",
+            "subjects": sorted(subjects)}
 
 
 def _train_state_path(run_dir: str | Path) -> Path:

@@ -4,7 +4,6 @@ per-group learning rates, hooks, precision, errors."""
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,52 +167,76 @@ def test_bf16_on_cpu_trains_with_fp32_losses(tmp_path: Path) -> None:
     assert hist[-1]["val_err"] < hist[0]["val_err"]
 
 
-def _budget_fit(out: Path, budget: str, resume: bool = False, stop_after: int | None = None,
-                **cfg: Any) -> tuple[LineFit, list[dict[str, Any]], float]:
+class FakeClock:
+    """The loop's clock, advanced by ``tick`` seconds per training step: budgets and checkpoint intervals are
+    tested on a time that does not depend on how busy the machine is."""
+
+    def __init__(self, tick: float = 0.005) -> None:
+        self.now, self.tick = 1000.0, tick
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class ClockedLineFit(LineFit):
+    def __init__(self, cfg: LineConfig, clock: FakeClock) -> None:
+        super().__init__(cfg)
+        self.clock = clock
+
+    def on_step(self, step: int, total_steps: int) -> None:
+        super().on_step(step, total_steps)
+        self.clock.now += self.clock.tick
+
+
+def _budget_fit(out: Path, monkeypatch: pytest.MonkeyPatch, budget: str, resume: bool = False,
+                stop_after: int | None = None, **cfg: Any) -> tuple[LineFit, list[dict[str, Any]], FakeClock]:
+    import facedyn.train.loop as loop
+
+    clock = FakeClock()
+    monkeypatch.setattr(loop, "time", clock)
     torch.manual_seed(0)
-    m = LineFit(LineConfig(time_budget=budget, steps_per_epoch=400, lr_schedule="cosine", precision="fp32",
-                           checkpoint_every=0.01, **cfg))
-    seen = {"n": 0}
+    m = ClockedLineFit(LineConfig(time_budget=budget, steps_per_epoch=400, lr_schedule="cosine", precision="fp32",
+                                  checkpoint_every=0.01, **cfg), clock)
 
     def progress(p: dict[str, Any]) -> None:
-        seen["n"] += 1
         if stop_after is not None and "val_err" in p and p["epoch"] >= stop_after:
             raise KeyboardInterrupt  # the session is stopped right after a checkpoint
 
-    t = time.perf_counter()
     hist = fit(m, Lines(), Lines(16, seed=1), out, Runtime(device="cpu", resume=resume, channels_last="off"),
                progress=progress)
-    return m, hist, time.perf_counter() - t
+    return m, hist, clock
 
 
-def test_time_budget_stops_in_time_and_ends_its_schedule(tmp_path: Path) -> None:
-    _, hist, took = _budget_fit(tmp_path / "r", "3s")
+def test_time_budget_stops_in_time_and_ends_its_schedule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, hist, clock = _budget_fit(tmp_path / "r", monkeypatch, "3s")
     last = hist[-1]
-    # within the budget plus one validation (a validation of this toy takes milliseconds)
-    assert 3.0 <= last["elapsed_s"] < 3.5 and took < 4.0
+    # the budget ends training at the first step past it (the clock moves only with steps here)
+    assert 3.0 <= last["elapsed_s"] <= 3.0 + clock.tick + 0.05
+    assert last["step"] == pytest.approx(3.0 / clock.tick, abs=2)
     # the schedule was stretched over the steps made: it ended where the budget did
     assert last["total_steps"] == last["step"] and last["step"] > 400
     assert last["lr_factor"] < 0.01
     # validation and a checkpoint at least every checkpoint_every minutes (0.6 s here)
-    assert len(hist) >= 5 and all(r["time_s"] <= 0.6 + 0.2 for r in hist[1:])
+    assert len(hist) >= 5 and all(r["time_s"] <= 0.6 + clock.tick + 0.01 for r in hist[1:])
     assert (tmp_path / "r" / "checkpoints" / "last.safetensors").is_file()
-    # the projected total was known early and stayed near the final count
+    # at a steady rate the total projected early is the final count
     mid = hist[len(hist) // 2]
-    assert 0.5 * last["step"] < mid["total_steps"] < 2.0 * last["step"]
+    assert mid["total_steps"] == pytest.approx(last["step"], abs=2)
 
 
-def test_time_budget_resumes_the_same_schedule_and_budget(tmp_path: Path) -> None:
+def test_time_budget_resumes_the_same_schedule_and_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(KeyboardInterrupt):
-        _budget_fit(tmp_path / "r", "3s", stop_after=2)
+        _budget_fit(tmp_path / "r", monkeypatch, "3s", stop_after=2)
     stopped = runs.read_metrics(tmp_path / "r")
-    assert stopped[-1]["epoch"] == 2 and stopped[-1]["elapsed_s"] < 2.5
-    _, hist, took = _budget_fit(tmp_path / "r", "3s", resume=True)
+    assert stopped[-1]["epoch"] == 2 and stopped[-1]["elapsed_s"] == pytest.approx(1.2, abs=0.05)
+    _, hist, clock = _budget_fit(tmp_path / "r", monkeypatch, "3s", resume=True)
     # continues from the checkpoint: epochs and steps go on, the budget counts the earlier session's time
     assert [r["epoch"] for r in hist[:3]] == [0, 1, 2] and hist[3]["step"] > stopped[-1]["step"]
-    assert 3.0 <= hist[-1]["elapsed_s"] < 3.5 and took < 3.0
+    assert 3.0 <= hist[-1]["elapsed_s"] <= 3.0 + clock.tick + 0.05
+    assert hist[-1]["step"] == pytest.approx(3.0 / clock.tick, abs=2)  # this session made only the rest
     assert hist[-1]["total_steps"] == hist[-1]["step"] and hist[-1]["lr_factor"] < 0.01
     # resuming a run whose budget is spent does nothing more
-    _, again, _ = _budget_fit(tmp_path / "r", "3s", resume=True)
+    _, again, _ = _budget_fit(tmp_path / "r", monkeypatch, "3s", resume=True)
     assert again[-1]["step"] == hist[-1]["step"]
 
 

@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from facedyn import __version__
+from facedyn import __version__, lock
 from facedyn.atomic import write_text
 from facedyn.data import video as video_io
 from facedyn.data.datasets.base import ClipSource
@@ -78,6 +78,7 @@ from facedyn.errors import (
     DatasetError,
     FacedynError,
     LabelFormatError,
+    OutputError,
     VideoDecodeError,
 )
 
@@ -437,6 +438,8 @@ def _run_job(job: _Job, opts: PrepareOptions, progress: Callable[[int], None]) -
     """Run one job; a user-facing error (bad input) comes back in ``error`` instead of raising."""
     try:
         return (_landmark_job if job.boxes is None else _box_crop_job)(job, opts, progress)
+    except OutputError:
+        raise  # out of room or unwritable: no other clip would fare better, so the run stops
     except FacedynError as e:
         empty = np.zeros(0, np.float64)
         return _JobOut(empty, np.zeros((0, 68, 2), np.float32), error=str(e))
@@ -636,6 +639,8 @@ def _prepare_clips(runs: list[_ClipRun], out: Path, opts: PrepareOptions, worker
                         queue.extendleft(reversed(_box_jobs(run, opts)))
                     else:
                         results[_SOURCES[run.index].clip_id] = _finish_clip(run, opts)
+                except OutputError:
+                    raise
                 except FacedynError as e:
                     fail(run, str(e))
     finally:
@@ -717,77 +722,78 @@ def prepare(
     old = normalize_index(raw_old, out) if raw_old is not None else None
     sources = collect_sources(inputs, kind=kind, landmarks=landmarks, **(adapter_options or {}))
     out = ensure_writable_dir(Path(out))
-    clean_partial(out)
-    stored = {s: k for k, subs in (old["splits"] if old else {}).items() for s in subs}
-    proposed = {s.subject: s.split for s in sources if s.split}
-    moved = sorted(s for s, sp in proposed.items() if s in stored and stored[s] != sp)
-    if moved:
-        warnings.warn(f"{len(moved)} subject(s) ({', '.join(moved)}) keep the split this store gives them, not their "
-                      f"dataset's; change it with `facedyn split {out} --val ... --test ...`", stacklevel=2)
-    subjects = sorted({s.subject for s in sources} | set(stored))
-    split_of = assign_splits(subjects, {**proposed, **stored}, seed=opts.seed)
-    for s in sources:
-        s.split = split_of[s.subject]
-    if shard is not None:
-        sources = shard_sources(sources, shard)
+    with lock.hold(out, "prepare"):  # one writer per store: a second prepare refuses in one line
+        clean_partial(out)
+        stored = {s: k for k, subs in (old["splits"] if old else {}).items() for s in subs}
+        proposed = {s.subject: s.split for s in sources if s.split}
+        moved = sorted(s for s, sp in proposed.items() if s in stored and stored[s] != sp)
+        if moved:
+            warnings.warn(f"{len(moved)} subject(s) ({', '.join(moved)}) keep the split this store gives them, not "
+                          f"their dataset's; change it with `facedyn split {out} --val ... --test ...`", stacklevel=2)
+        subjects = sorted({s.subject for s in sources} | set(stored))
+        split_of = assign_splits(subjects, {**proposed, **stored}, seed=opts.seed)
+        for s in sources:
+            s.split = split_of[s.subject]
+        if shard is not None:
+            sources = shard_sources(sources, shard)
 
-    results: dict[str, ClipResult] = {}
-    _SOURCES[:] = sources
-    try:
-        runs: list[_ClipRun] = []
-        total = 0
-        for i, s in enumerate(sources):
-            d = out / s.clip_id
-            if is_complete_clip(d):
-                m = json.loads((d / "meta.json").read_text())
-                results[s.clip_id] = ClipResult(s.clip_id, s.subject, s.split, m["n_frames"], m["n_valid"],
-                                                m["fps"], skipped=True)
-                continue
-            try:
-                run, n = _plan_clip(i, opts, workers)
-            except FacedynError as e:
-                results[s.clip_id] = ClipResult(s.clip_id, s.subject, s.split, error=str(e))
-                continue
-            runs.append(run)
-            total += n
-        done = 0
+        results: dict[str, ClipResult] = {}
+        _SOURCES[:] = sources
+        try:
+            runs: list[_ClipRun] = []
+            total = 0
+            for i, s in enumerate(sources):
+                d = out / s.clip_id
+                if is_complete_clip(d):
+                    m = json.loads((d / "meta.json").read_text())
+                    results[s.clip_id] = ClipResult(s.clip_id, s.subject, s.split, m["n_frames"], m["n_valid"],
+                                                    m["fps"], skipped=True)
+                    continue
+                try:
+                    run, n = _plan_clip(i, opts, workers)
+                except FacedynError as e:
+                    results[s.clip_id] = ClipResult(s.clip_id, s.subject, s.split, error=str(e))
+                    continue
+                runs.append(run)
+                total += n
+            done = 0
 
-        def bump(n: int) -> None:
-            nonlocal done
-            done += n
-            if on_progress is not None:
-                on_progress(min(done, total), total)
+            def bump(n: int) -> None:
+                nonlocal done
+                done += n
+                if on_progress is not None:
+                    on_progress(min(done, total), total)
 
-        parallel = workers if sum(len(r.bounds) for r in runs) > 1 else 1
-        results.update(_prepare_clips(runs, out, opts, parallel, bump))
-    finally:
-        _SOURCES.clear()
-    clip_info = {}
-    for s in sources:
-        r = results[s.clip_id]
-        if r.error is None:
-            clip_info[s.clip_id] = {"subject": s.subject, "n_frames": r.n_frames, "n_valid": r.n_valid,
-                                    "fps": r.fps}
-    # keep clips prepared by earlier runs with other inputs
-    for cid, info in (old["clips"] if old else {}).items():
-        if cid not in clip_info and is_complete_clip(out / cid):
-            clip_info[cid] = info
-    if clip_info:
-        final = sorted({str(c["subject"]) for c in clip_info.values()})
-        splits = {k: [s for s in final if split_of.get(s, "train") == k] for k in SPLITS}
-        folds = old.get("folds") if old else None
-        if folds and sorted(s for f in folds for s in f) != final:
-            warnings.warn(f"{out}: the subjects changed, so its {len(folds)} cross-validation folds were dropped; "
-                          f"remake them with `facedyn split {out} --folds {len(folds)}`", stacklevel=2)
-            folds = None
-        write_index(out, clip_info, __version__, splits=splits, contract=run_contract(opts), folds=folds)
-    for r in results.values():
-        if r.error is None and r.n_frames and r.n_valid == 0:
-            warnings.warn(f"{r.clip_id}: no face found in any of its {r.n_frames} frames; kept, but it gives no "
-                          "windows", stacklevel=2)
-    if check_identities is not False and clip_info and len({c["subject"] for c in clip_info.values()}) >= 2:
-        from facedyn.data import identities
+            parallel = workers if sum(len(r.bounds) for r in runs) > 1 else 1
+            results.update(_prepare_clips(runs, out, opts, parallel, bump))
+        finally:
+            _SOURCES.clear()
+        clip_info = {}
+        for s in sources:
+            r = results[s.clip_id]
+            if r.error is None:
+                clip_info[s.clip_id] = {"subject": s.subject, "n_frames": r.n_frames, "n_valid": r.n_valid,
+                                        "fps": r.fps}
+        # keep clips prepared by earlier runs with other inputs
+        for cid, info in (old["clips"] if old else {}).items():
+            if cid not in clip_info and is_complete_clip(out / cid):
+                clip_info[cid] = info
+        if clip_info:
+            final = sorted({str(c["subject"]) for c in clip_info.values()})
+            splits = {k: [s for s in final if split_of.get(s, "train") == k] for k in SPLITS}
+            folds = old.get("folds") if old else None
+            if folds and sorted(s for f in folds for s in f) != final:
+                warnings.warn(f"{out}: the subjects changed, so its {len(folds)} cross-validation folds were dropped; "
+                              f"remake them with `facedyn split {out} --folds {len(folds)}`", stacklevel=2)
+                folds = None
+            write_index(out, clip_info, __version__, splits=splits, contract=run_contract(opts), folds=folds)
+        for r in results.values():
+            if r.error is None and r.n_frames and r.n_valid == 0:
+                warnings.warn(f"{r.clip_id}: no face found in any of its {r.n_frames} frames; kept, but it gives no "
+                              "windows", stacklevel=2)
+        if check_identities is not False and clip_info and len({c["subject"] for c in clip_info.values()}) >= 2:
+            from facedyn.data import identities
 
-        if check_identities or identities.cached_only(out):
-            identities.warn_same_people(out)
-    return [results[s.clip_id] for s in sources]
+            if check_identities or identities.cached_only(out):
+                identities.warn_same_people(out)
+        return [results[s.clip_id] for s in sources]

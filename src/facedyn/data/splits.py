@@ -31,6 +31,14 @@ def _names(names: Iterable[str] | None) -> list[str]:
     return out
 
 
+def _checked_folds(ds: ClipDataset, k: int) -> None:
+    n = len(ds.subjects)
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 2 <= k <= n:
+        if n < 2:
+            raise ConfigError(f"--folds needs at least 2 subjects; {ds.path} has {n}")
+        raise ConfigError(f"--folds must be between 2 and the number of subjects ({n}) of {ds.path}, got {k}")
+
+
 def _load(dataset_dir: str | os.PathLike[str]) -> tuple[ClipDataset, dict[str, Any]]:
     ds = ClipDataset(dataset_dir)
     return ds, normalize_index(ds.index, ds.path)
@@ -55,6 +63,23 @@ def set_splits(
         ConfigError: the same subject named for both val and test.
     """
     ds, index = _load(dataset_dir)
+    index["splits"] = splits = _planned_splits(ds, val, test)
+    write_json(ds.path / INDEX, index)
+    return splits
+
+
+def check_request(dataset_dir: str | os.PathLike[str], val: list[str] | None = None, test: list[str] | None = None,
+                  folds: int | None = None) -> None:
+    """Raise what :func:`set_splits` / :func:`make_folds` would raise for these arguments, writing nothing (so a
+    command can refuse before slower work, such as the identity check, starts)."""
+    ds, _ = _load(dataset_dir)
+    if val is not None or test is not None:
+        _planned_splits(ds, val, test)
+    if folds is not None:
+        _checked_folds(ds, folds)
+
+
+def _planned_splits(ds: ClipDataset, val: list[str] | None, test: list[str] | None) -> dict[str, list[str]]:
     v, t = _names(val), _names(test)
     known = ds.subjects
     unknown = [s for s in v + t if s not in known]
@@ -66,10 +91,7 @@ def set_splits(
         raise ConfigError(f"subject {', '.join(repr(s) for s in both)} named for both val and test; "
                           "a subject belongs to one split")
     held = set(v) | set(t)
-    splits = {"train": sorted(s for s in known if s not in held), "val": sorted(v), "test": sorted(t)}
-    index["splits"] = splits
-    write_json(ds.path / INDEX, index)
-    return splits
+    return {"train": sorted(s for s in known if s not in held), "val": sorted(v), "test": sorted(t)}
 
 
 def make_folds(dataset_dir: str | os.PathLike[str], k: int, seed: int = 0) -> list[list[str]]:
@@ -91,12 +113,9 @@ def make_folds(dataset_dir: str | os.PathLike[str], k: int, seed: int = 0) -> li
         DatasetError: the store cannot be read.
     """
     ds, index = _load(dataset_dir)
+    _checked_folds(ds, k)
     subjects = sorted(ds.subjects)
     n = len(subjects)
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 2 <= k <= n:
-        if n < 2:
-            raise ConfigError(f"--folds needs at least 2 subjects; {ds.path} has {n}")
-        raise ConfigError(f"--folds must be between 2 and the number of subjects ({n}) of {ds.path}, got {k}")
     order = np.random.default_rng(seed).permutation(n)
     shuffled = [subjects[i] for i in order]
     folds = [sorted(shuffled[j::k]) for j in range(int(k))]

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facedyn.atomic import write_json
+from facedyn.atomic import no_room, write_failed, write_json
 from facedyn.errors import ConfigError, DatasetError, OutputError
 
 INDEX = "index.json"
@@ -128,7 +128,10 @@ class ClipWriter:
             crop, landmarks, valid = self._blank, self._nan_lms, False
         if crop.shape != (self.size, self.size, 3) or crop.dtype != np.uint8:
             raise ValueError(f"crop must be uint8 ({self.size}, {self.size}, 3), got {crop.dtype} {crop.shape}")
-        self._raw.write(np.ascontiguousarray(crop).tobytes())
+        try:
+            self._raw.write(np.ascontiguousarray(crop).tobytes())
+        except OSError as e:
+            raise self._no_room(e, self.tmp / "frames.raw") from None
         self._landmarks.append(np.asarray(landmarks, np.float32).reshape(68, 2))
         self._valid.append(bool(valid))
         self._times.append(float(timestamp))
@@ -148,35 +151,56 @@ class ClipWriter:
             os.replace(part.raw, self.tmp / "frames.raw")
             self._raw = open(self.tmp / "frames.raw", "ab")  # noqa: SIM115 - closed in commit/abort
         else:
-            with open(part.raw, "rb") as f:
-                shutil.copyfileobj(f, self._raw, 1 << 24)
+            try:
+                with open(part.raw, "rb") as f:
+                    shutil.copyfileobj(f, self._raw, 1 << 24)
+            except OSError as e:
+                raise self._no_room(e, self.tmp / "frames.raw") from None
         self._landmarks.extend(np.asarray(part.landmarks, np.float32).reshape(-1, 68, 2))
         self._valid.extend(bool(v) for v in part.valid)
         self._times.extend(float(t) for t in part.timestamps)
         shutil.rmtree(part.raw.parent, ignore_errors=True)
 
+    def _no_room(self, e: BaseException, written: Path) -> BaseException:
+        """A write that ran out of room (:func:`facedyn.atomic.no_room`) as the one-line error naming the clip; the
+        partial clip is thrown away. Any other error is returned as it is."""
+        cause = no_room(e, written)
+        if cause is None:
+            return e
+        self.abort()
+        return write_failed(self.dataset_dir / self.clip_id, cause)
+
     def commit(self, labels: pd.DataFrame | None, meta: dict[str, Any]) -> Path:
         """Write the remaining files and rename the clip into place; returns the clip directory."""
         self._raw.close()
         n = self.n
-        raw = np.memmap(self.tmp / "frames.raw", dtype=np.uint8, mode="r", shape=(n, self.size, self.size, 3)) \
-            if n else np.zeros((0, self.size, self.size, 3), np.uint8)
-        out = np.lib.format.open_memmap(self.tmp / "frames.npy", mode="w+", dtype=np.uint8,
-                                        shape=(n, self.size, self.size, 3))
-        chunk = 1024
-        for i in range(0, n, chunk):
-            out[i:i + chunk] = raw[i:i + chunk]
-        out.flush()
-        del out, raw
-        (self.tmp / "frames.raw").unlink()
-        np.save(self.tmp / "landmarks.npy", np.stack(self._landmarks) if n else np.zeros((0, 68, 2), np.float32))
-        np.save(self.tmp / "valid.npy", np.asarray(self._valid, dtype=bool))
-        np.save(self.tmp / "timestamps.npy", np.asarray(self._times, dtype=np.float64))
-        if labels is not None:
-            labels.to_csv(self.tmp / "labels.csv", index=False, float_format="%.6g")
-        meta = {**meta, "clip_id": self.clip_id, "n_frames": n, "size": self.size,
-                "n_valid": int(np.sum(self._valid))}
-        write_json(self.tmp / "meta.json", meta)
+        written = self.tmp / "frames.npy"
+        try:
+            # frames.npy: the header, then the raw rows copied in chunks (a plain write: running out of room is an
+            # error here, where a memory map would die of SIGBUS)
+            with open(written, "wb") as f, open(self.tmp / "frames.raw", "rb") as raw:
+                np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False,
+                                                         "shape": (n, self.size, self.size, 3)})
+                shutil.copyfileobj(raw, f, 1 << 24)
+            (self.tmp / "frames.raw").unlink()
+            written = self.tmp / "landmarks.npy"
+            np.save(written, np.stack(self._landmarks) if n else np.zeros((0, 68, 2), np.float32))
+            written = self.tmp / "valid.npy"
+            np.save(written, np.asarray(self._valid, dtype=bool))
+            written = self.tmp / "timestamps.npy"
+            np.save(written, np.asarray(self._times, dtype=np.float64))
+            if labels is not None:
+                written = self.tmp / "labels.csv"
+                labels.to_csv(written, index=False, float_format="%.6g")
+            meta = {**meta, "clip_id": self.clip_id, "n_frames": n, "size": self.size,
+                    "n_valid": int(np.sum(self._valid))}
+            written = self.tmp / "meta.json"
+            write_json(written, meta)
+        except (OSError, OutputError) as e:
+            if isinstance(e, OutputError):
+                self.abort()
+                raise
+            raise self._no_room(e, written) from None
         final = self.dataset_dir / self.clip_id
         if final.exists():
             shutil.rmtree(final)

@@ -97,6 +97,7 @@ class FabNetMethod(Method):
     Config = FabNetConfig
     frames = "sources"
     selection = Selection("l1", "min", initial=False)
+    learns_head_motion = True
 
     def build(self) -> FabNet:
         c = self.cfg

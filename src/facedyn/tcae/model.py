@@ -335,6 +335,7 @@ class TCAEMethod(Method):
     Config = TCAEConfig
     frames = "pair"
     selection = Selection("loss", "min", initial=False)
+    learns_head_motion = True
 
     def build(self) -> TCAENet:
         return TCAENet(self.data.size, self.cfg.width, self.cfg.emb_dim, self.data.channels, self.cfg.flow_stride,

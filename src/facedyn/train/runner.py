@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from facedyn import methods, runs
+from facedyn import lock, methods, runs
 from facedyn.config import TrainConfig, coerce, fields_of, from_record, resolve, to_dict
 from facedyn.data.store import ClipDataset
 from facedyn.device import resolve_device
@@ -141,6 +143,9 @@ def train(
         init_sha = runs.file_sha256(runs.init_weights_path(cfg.init_from, cfg.fold))
     store = open_store(data, cfg.fold)
     spec = DataSpec.from_dict(store.spec())
+    if cls.learns_head_motion and spec.align == "similarity":
+        warnings.warn(f"{store.path}: similarity-aligned crops (head roll, scale and shift removed): {cls.name} learns "
+                      "head motion between frames; prepare a store with --align box for it", stacklevel=2)
     seed_everything(cfg.seed)  # the network's initialisation flows from the seed
     m = cls(cfg, spec)
     train_set = m.dataset(store, "train", seed=cfg.seed)
@@ -151,7 +156,7 @@ def train(
     rt = replace(rt, speed=rt.speed or _speed(m, train_set, previous, rt))
     record = runs.RunRecord(
         method=cls.name, module=cls.__module__, config=to_dict(cfg),
-        data={"path": str(Path(data).resolve()), **spec.to_dict(), "fold": cfg.fold,
+        data={**runs.data_identity(data, store.subjects), **spec.to_dict(), "fold": cfg.fold,
               "splits": {k: list(v) for k, v in store.splits.items()},
               "n_train": len(train_set), "n_val": len(val_set) if val_set is not None else 0},  # type: ignore[arg-type]
         extra=m.record(), command=command if command is not None else runs.command_line(),
@@ -161,10 +166,11 @@ def train(
         record.resumed = [*previous.resumed, {"command": record.command, "at": runs.now_utc()}]
         record.command, record.created = previous.command, previous.created
         record.init_sha256 = previous.init_sha256
-    if dist_info()[0] == 0:
-        runs.ensure_run_dir(out)
-        runs.write_record(out, record)
-    history = fit(m, train_set, val_set, out, rt, progress=progress)
+    with lock.hold(out, "train") if dist_info()[0] == 0 else nullcontext():  # one training per run directory
+        if dist_info()[0] == 0:
+            runs.ensure_run_dir(out)
+            runs.write_record(out, record)
+        history = fit(m, train_set, val_set, out, rt, progress=progress)
     return TrainResult(out, cfg, history, rt.speed)
 
 
