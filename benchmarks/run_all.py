@@ -28,6 +28,8 @@ BENCHES = [
     ("train", "bench_train.py", [], "every method's training step, fp32/bf16 x NCHW/NHWC, what --precision auto "
      "picks; the loop vs the bare step"),
     ("rank_loss", "bench_rank_loss.py", [], "the vectorised Rank Loss vs its literal loops"),
+    ("soak", "bench_soak.py", [], "analyze streaming 20 minutes of looped real video: RSS and frames/s each minute, "
+     "memory growth and speed steadiness"),
 ]
 
 

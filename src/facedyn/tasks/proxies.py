@@ -45,6 +45,7 @@ the action counts as present (for F1/AUC).
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -159,7 +160,7 @@ class StreamProxies:
     """AU proxies of one face frame by frame, relative to the face's rest so far (a running low percentile).
 
     Each call adds the frame's measures to the face's sorted history (every frame so far is kept: 6 floats
-    per frame) and returns the proxies relative to the ``percentile`` of that history, and whether at least
+    per frame, 48 bytes) and returns the proxies relative to the ``percentile`` of that history, and whether at least
     ``warmup`` frames with a face had been seen (before that, the rest is an estimate from few frames).
     """
 
@@ -167,7 +168,8 @@ class StreamProxies:
         self.warmup = int(warmup)
         self.percentile = float(percentile)
         self.frames = 0
-        self._seen: dict[str, list[float]] = {c: [] for c in PROXY_COLUMNS}
+        # sorted histories as C doubles (8 bytes a value, not a 32-byte Python float and its list slot)
+        self._seen: dict[str, array[float]] = {c: array("d") for c in PROXY_COLUMNS}
 
     def _rest(self, col: str) -> float:
         v = self._seen[col]
