@@ -125,17 +125,50 @@ def test_dr_table2_affect_on_semaine_beside_the_paper(data_root, out):
     assert "trained from scratch" in md
 
 
+#: TCAE's AU-detection protocol: occurrence of 12 BP4D AUs, 8 DISFA AUs (intensity >= 2), 3 subject-exclusive folds
+TCAE_BP4D_AUS = (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)
+TCAE_DISFA_AUS = (1, 2, 4, 6, 9, 12, 25, 26)
+
+
 @pytest.mark.slow
 def test_tcae_au_probes_on_bp4d_and_disfa(data_root, tmp_path):
     res = run_recipe("tcae-au", data_root, tmp_path, tiny())
     md = res["table"]
-    assert "**BP4D**" in md and "**DISFA**" in md and "images only" in md
-    df = pd.read_csv(tmp_path / "results" / "tcae-au" / "probe_disfa" / "probes_au.csv")
-    assert list(df["representation"]) == ["trained", "init", "pixels"] and list(df["features"])[:2] == ["au", "au"]
-    assert {"AU12 F1", "mean F1"} <= set(df.columns)
+    assert "**BP4D**" in md and "**DISFA**" in md and "images only" in md and "no published numbers" in md
+    assert "| representation | " + " | ".join(f"AU{a}" for a in TCAE_BP4D_AUS) + " | avg |" in md
+    assert "| representation | " + " | ".join(f"AU{a}" for a in TCAE_DISFA_AUS) + " | avg |" in md
+    results = tmp_path / "results" / "tcae-au"
+    for ds, cols, subjects in (("bp4d", [f"AU{a:02d}_occ" for a in TCAE_BP4D_AUS], {"F001", "F002", "F003"}),
+                               ("disfa", [f"AU{a:02d}" for a in TCAE_DISFA_AUS], {"SN001", "SN002", "SN003"})):
+        df = pd.read_csv(results / f"probe_{ds}" / "probes_au.csv")
+        assert list(df["representation"]) == ["trained", "init", "pixels"] and list(df["features"])[:2] == ["au", "au"]
+        assert [c[:-3] for c in df.columns if c.endswith(" F1") and c != "mean F1"] == cols  # exactly the protocol's
+        assert "mean F1" in df.columns
+        folds = json.loads((results / f"probe_{ds}" / "folds.json").read_text())
+        assert len(folds["folds"]) == 3 and "GroupKFold(3) by subject" in folds["folding"]
+        flat = [s for f in folds["folds"] for s in f]
+        assert sorted(flat) == sorted(subjects)  # every subject tested once, in one fold: subject-exclusive
+        assert f"{cols[0]}..{cols[-1]}" in folds["targets"]
+    assert "present = value >= 2" in json.loads((results / "probe_disfa" / "folds.json").read_text())["targets"]
     from facedyn.data.store import ClipDataset
 
     assert ClipDataset(tmp_path / "data" / "disfa-box-32").align == "box"
+    bp4d = ClipDataset(tmp_path / "data" / "bp4d-box-32")  # occurrence beside intensity, NaN off the coded segment
+    labels = bp4d.clip("F001_T1").labels
+    assert {"AU06", "AU12", "AU12_occ", "AU24_occ"} <= set(labels.columns)
+    assert np.isnan(labels["AU12_occ"].iloc[0]) and np.isfinite(labels["AU12_occ"].iloc[1])
+
+
+def test_tcae_au_stages_follow_the_papers_protocol(data_root, tmp_path, capsys, monkeypatch):
+    code, text = run(["eval", "probe", "--help"], capsys, monkeypatch)  # the stages' commands are the CLI's
+    assert code == 0 and "--au-columns" in text
+    probes = {s.output.name: s for s in stage_list("tcae-au", data_root, tmp_path, tiny()) if s.kind == "probe"}
+    bp4d, disfa = probes["probe_bp4d"], probes["probe_disfa"]
+    assert "--au-columns " + ",".join(f"AU{a:02d}_occ" for a in TCAE_BP4D_AUS) in bp4d.command
+    assert "--presence" not in bp4d.command and "--folds 3" in bp4d.command
+    assert "--presence 2 " in disfa.command and "--folds 3" in disfa.command
+    assert "--au-columns " + ",".join(f"AU{a:02d}" for a in TCAE_DISFA_AUS) + " " in disfa.command
+    assert disfa.key["au_columns"] == [f"AU{a:02d}" for a in TCAE_DISFA_AUS] and disfa.key["presence"] == 2.0
 
 
 @pytest.mark.slow
@@ -156,10 +189,28 @@ def test_fabnet_recipes_share_three_runs(data_root, out):
     assert numbers(au["table"], " | paper")[-1] == pytest.approx(76.4) and "EmotioNet" in au["table"]
 
 
-def test_dry_run_plan_commands_and_estimate_basis(data_root, tmp_path):
-    md = dry_run("dr-table1", data_root, tmp_path, Settings(preset="paper"))
+#: a throughput table of fixed numbers: the shipped throughput.json is a measurement (rewritten by
+#: benchmarks/bench_reproduce.py on a CPU, benchmarks/gpu_check.py --write on a GPU) and FACEDYN_THROUGHPUT may name
+#: another one; the estimate is tested on numbers that do not change
+PINNED_THROUGHPUT = {"measured": "never", "machine": "a fixed test table", "device": "cpu", "size": 64,
+                     "basis": "pinned", "rates": {"prepare": 100.0, "train:dr": 1.0}}
+
+
+@pytest.fixture
+def throughput(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path_factory.mktemp("throughput") / "throughput.json"
+    path.write_text(json.dumps(PINNED_THROUGHPUT))
+    monkeypatch.setenv("FACEDYN_THROUGHPUT", str(path))
+    return path
+
+
+def test_dry_run_plan_commands_and_estimate_basis(data_root, tmp_path, throughput):
+    md = dry_run("dr-table1", data_root, tmp_path, Settings(preset="paper"), throughput=throughput)
     assert "facedyn train dr --data" in md and "--preset paper" in md and "--size 224" in md
     assert "Estimate, not a measurement" in md and "1000x" in md and "GPU hours" in md
+    assert "a fixed test table" in md
+    # 20 epochs x 1000 steps x 16 images at 1 image/s, x (224/64)^2 for the crop: 1089 CPU h, / 1000 on a GPU
+    assert "| train:dr/T5_S2 | to do | 3.2e+05 | 1.1 | 1089 |" in md
     assert "| to do |" in md and "done" not in md.split("## Stages")[1].split("**Total")[0].replace("to do", "")
     stages = stage_list("dr-table1", data_root, tmp_path, Settings(preset="paper"))
     assert [s.kind for s in stages].count("train") == 1 + 1 + 3 + 8  # DR, VGG features, 3 baselines, 8 AU inputs
@@ -189,7 +240,7 @@ def test_a_stage_done_with_other_settings_is_refused(data_root, tmp_path):
     assert "another --out" in str(e.value) and "\n" not in str(e.value)
 
 
-def test_cli_dry_run(data_root, tmp_path, capsys, monkeypatch):
+def test_cli_dry_run(data_root, tmp_path, capsys, monkeypatch, throughput):
     code, text = run(["reproduce", "tcae-au", "--data-root", str(data_root), "--out", str(tmp_path), "--dry-run",
                       "--preset", "cpu"], capsys, monkeypatch)
     assert code == 0 and "facedyn train tcae" in text and "facedyn eval probe" in text and "--folds 3" in text

@@ -670,6 +670,10 @@ def eval_probe(
     test_split: Annotated[str | None, typer.Option(help="Evaluate the store's split of this name (a dataset's own "
                                                         "test partition, e.g. MAFL's) instead of folds.")] = None,
     presence: Annotated[float, typer.Option(help="AU labels count as present at this value or above.")] = 1.0,
+    au_columns: Annotated[str | None, typer.Option(help="--task au: exactly these label columns, comma-separated "
+                                                        "(e.g. BP4D occurrence AU01_occ,AU02_occ; only frames "
+                                                        "with one of them known); default: every AUxx column.")
+                          ] = None,
     person_norm: Annotated[bool | None, _PERSON_NORM] = None,
     device: Annotated[str, _DEVICE] = "auto",
     seed: Annotated[int, typer.Option(help="Seed (PCA).")] = 0,
@@ -680,7 +684,8 @@ def eval_probe(
     res = probe_report(run, data, task, out_dir, features=_names(features) or ["encode"], folds=folds,
                        weights=weights, max_frames_per_subject=max_frames, device=device, seed=seed,
                        separation_people=separation_people, cache=cache, progress=lambda line: console.print(line),
-                       test_split=test_split, presence=presence, person_norm=person_norm)
+                       test_split=test_split, presence=presence, person_norm=person_norm,
+                       au_columns=_names(au_columns))
     out.print(res["markdown"])
     out.print(f"wrote {', '.join(str(p) for p in res['files'])}")
 

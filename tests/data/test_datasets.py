@@ -19,6 +19,7 @@ from facedyn.data.datasets.labels import (
 )
 from facedyn.data.video import read_video, write_video
 from facedyn.errors import ConfigError, DatasetError, InputNotFoundError, LabelFormatError
+from support import layouts
 
 RNG = np.random.default_rng(0)
 
@@ -253,13 +254,77 @@ def test_bp4d_discovery_splits_and_au_alignment(tmp_path):
     np.testing.assert_array_equal(lab["AU06"].to_numpy(), [0, 3, np.nan, 5, np.nan])  # 9 -> NaN
     np.testing.assert_array_equal(lab["AU12"].to_numpy(), [1, 2, np.nan, np.nan, np.nan])
     assert lab["AU10"].isna().all()
-    # image folder: the number in each image name is the frame number
+    # image folder: image N (0-based file number) is AU row N + 1 (BP4D user guide), 0101.jpg -> row 102
     img = srcs["M002_T3"].labels(np.arange(4) / 25)
-    np.testing.assert_array_equal(img["AU06"].to_numpy(), [1, np.nan, 2, 4])
+    np.testing.assert_array_equal(img["AU06"].to_numpy(), [np.nan, 2, 4, np.nan])
 
     zero = by_id(discover("bp4d", root, one_based=False, splits={"F001": "test"}))
     np.testing.assert_array_equal(zero["F001_T1"].labels(np.zeros(3))["AU06"].to_numpy(), [np.nan, 0, 3])
+    np.testing.assert_array_equal(zero["M002_T3"].labels(np.zeros(4))["AU06"].to_numpy(), [1, np.nan, 2, 4])
     assert zero["F001_T1"].split == "test"
+
+
+def test_bp4d_occurrence_real_layout_both_alignments(tmp_path):
+    """AU_OCC files as the release lays them out (header 0..99, frame column, LF and CRLF): occurrence of every
+    coded AU on the coded segment, NaN elsewhere and for 9; a video's AU row f is decoded frame f - 1, an image
+    folder's AU row N + 1 is image N (BP4D user guide), each source saying which."""
+    root = tmp_path / "BP4D"
+    touch(root / "videos" / "F001_T1.mp4")
+    images(root / "Sequences" / "F002" / "T1", [f"{n:04d}.jpg" for n in range(2437, 2443)])  # images 2437..2442
+    touch(root / "videos" / "F003_T1.mp4")  # intensity only
+    occ = root / "AUCoding" / "AU_OCC"
+    # F001_T1 (LF): AU rows 3..6 coded; AU1 0,1,9,1; AU12 1,1,0,0; AU27 all absent (coded); other AUs 9
+    layouts.bp4d_occ(occ / "F001_T1.csv", range(3, 7), {1: [0, 1, 9, 1], 12: [1, 1, 0, 0], 27: [0, 0, 0, 0]})
+    # F002_T1 (CRLF): the coded segment starts at AU row 2440 = image 2439.jpg
+    layouts.bp4d_occ(occ / "F002_T1.csv", range(2440, 2444), {1: [1, 0, 1, 9], 12: [9, 9, 9, 9]}, crlf=True)
+    assert (occ / "F002_T1.csv").read_bytes().startswith(b"0,1,2,3,") and b"\r\n2440,1,9,9," in (
+        occ / "F002_T1.csv").read_bytes()
+    write(root / "AUCoding" / "AU_INT" / "AU12" / "F003_T1_AU12.csv", "1,2\n2,3\n")
+    with pytest.warns(UserWarning) as said:
+        srcs = by_id(discover("bp4d", root))
+    (line,) = [str(w.message) for w in said if "BP4D labels" in str(w.message)]
+    assert "occurrence (AU_OCC) for 2 of 3" in line and "intensity (AU_INT) for 1" in line and "\n" not in line
+    assert "videos: AU row f = video frame f counted from 1" in line and "image folders: AU row N+1 = image" in line
+
+    vid = srcs["F001_T1"].labels(np.arange(8) / 25)
+    # intensity columns because the dataset has intensity files; occurrence: AUs with a 0/1 code (27: all 0)
+    assert list(vid.columns) == ["frame", "AU06", "AU10", "AU12", "AU14", "AU17", "AU01_occ", "AU12_occ",
+                                 "AU27_occ"]
+    assert vid["AU12"].isna().all()  # no AU_INT file for F001_T1
+    np.testing.assert_array_equal(vid["AU01_occ"], [np.nan, np.nan, 0, 1, np.nan, 1, np.nan, np.nan])
+    np.testing.assert_array_equal(vid["AU12_occ"], [np.nan, np.nan, 1, 1, 0, 0, np.nan, np.nan])
+    np.testing.assert_array_equal(vid["AU27_occ"], [np.nan, np.nan, 0, 0, 0, 0, np.nan, np.nan])
+    assert srcs["F001_T1"].extra["label_alignment"].startswith("AU row f = video frame f counted from 1")
+
+    img = srcs["F002_T1"].labels(np.arange(6) / 25)  # images 2437..2442 -> AU rows 2438..2443
+    assert [c for c in img.columns if c.endswith("_occ")] == ["AU01_occ"]  # AU12 all 9: not coded
+    np.testing.assert_array_equal(img["AU01_occ"], [np.nan, np.nan, 1, 0, 1, np.nan])
+    assert srcs["F002_T1"].extra["label_alignment"].startswith("AU row N+1 = image file numbered N")
+    assert list(srcs["F003_T1"].labels(np.zeros(2)).columns) == ["frame", "AU06", "AU10", "AU12", "AU14", "AU17"]
+
+    zero = by_id(discover("bp4d", root, one_based=False))  # no offset: AU row f = decoded frame f = image f
+    np.testing.assert_array_equal(zero["F001_T1"].labels(np.zeros(8))["AU01_occ"],
+                                  [np.nan, np.nan, np.nan, 0, 1, np.nan, 1, np.nan])
+    np.testing.assert_array_equal(zero["F002_T1"].labels(np.zeros(6))["AU01_occ"],
+                                  [np.nan, np.nan, np.nan, 1, 0, 1])
+
+
+def test_bp4d_occurrence_wrong_layouts_fail_in_one_line(tmp_path):
+    touch(tmp_path / "F001_T1.mp4")
+    occ = tmp_path / "AUCoding" / "AU_OCC" / "F001_T1.csv"
+    cases = {
+        "2440,0,1,9\n2441,1,1,9\n": ("line 1", "header row 0,1,2,...,99"),  # no header row
+        "0,1,2,3\n2440,0,1,9\n2441,1,2,9\n": ("line 3", "AU 2 has code '2'"),
+        "0,1,2,3\n2440,0,1,9\n2441,1\n": ("line 3", "has 2 cells, the header 4"),
+        "0,1,2,3\n2440,0,1,9\n2440,1,1,9\n": ("line 3", "frame 2440 appears again"),
+    }
+    for text, (where, what) in cases.items():
+        write(occ, text)
+        (src,) = discover("bp4d", tmp_path)
+        with pytest.raises(LabelFormatError) as e:
+            src.labels(np.zeros(3))
+        msg = one_line_error(e)
+        assert "F001_T1.csv" in msg and where in msg and what in msg, msg
 
 
 def test_bp4d_bad_au_file_is_label_format_error(tmp_path):

@@ -77,8 +77,27 @@ def semaine(root: Path, sessions: tuple[tuple[str, str], ...] = (("train", "s01"
     return root
 
 
+#: AUs the BP4D release codes 0/1 in the fixtures' AU_OCC files (every other AU of the header is 9 throughout).
+BP4D_OCC_CODED = (1, 2, 4, 6, 7, 10, 11, 12, 14, 15, 17, 23, 24)
+
+
+def bp4d_occ(path: Path, frames: list[int] | range, codes: dict[int, list[int]], crlf: bool = False) -> Path:
+    """A BP4D ``AUCoding/AU_OCC/<seq>.csv`` byte for byte as the release lays it out: a header row ``0,1,...,99``
+    (cell 0 heads the frame column, cell k is AU k), then ``frame,code,...`` per coded frame; AUs not in ``codes``
+    are 9 (not coded); CRLF line ends when ``crlf``."""
+    frames = list(frames)
+    rows = [",".join(str(k) for k in range(100))]
+    for i, f in enumerate(frames):
+        rows.append(",".join([str(f), *(str(codes[a][i]) if a in codes else "9" for a in range(1, 100))]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(("\r\n" if crlf else "\n").join(rows).encode() + (b"\r\n" if crlf else b"\n"))
+    return path
+
+
 def bp4d(root: Path, subjects: tuple[str, ...] = ("F001", "F002", "F003")) -> Path:
-    """FERA 2015 BP4D: <seq>.mp4 and AUCoding/AU_INT/AU06/<seq>_AU06.csv (1-based frames, 9 = not coded)."""
+    """BP4D: <seq>.mp4, AUCoding/AU_OCC/<seq>.csv (the release's occurrence codes of the frames 2..N-1, 1-based;
+    the second subject's file with CRLF) and the FERA 2015 AUCoding/AU_INT/AU06/<seq>_AU06.csv (1-based frames,
+    9 = not coded). Occurrence: the generator's intensity >= 1 where it has the AU, else absent; one 9."""
     for k, subj in enumerate(subjects):
         seq = f"{subj}_T1"
         lab = video(root / "videos" / f"{seq}.mp4", seed=300 + k)
@@ -87,6 +106,11 @@ def bp4d(root: Path, subjects: tuple[str, ...] = ("F001", "F002", "F003")) -> Pa
             vals[0] = 9  # the first frame not coded
             write(root / "AUCoding" / "AU_INT" / au / f"{seq}_{au}.csv",
                   "\n".join(f"{i + 1},{v}" for i, v in enumerate(vals)) + "\n")
+        frames = range(2, len(lab))  # AU coding frame f = decoded frame f - 1; the first and last not coded
+        codes = {a: [int(round(lab[f"AU{a:02d}"].iloc[f - 1]) >= 1) if f"AU{a:02d}" in lab else 0 for f in frames]
+                 for a in BP4D_OCC_CODED}
+        codes[12][1] = 9  # one frame whose AU12 was not coded
+        bp4d_occ(root / "AUCoding" / "AU_OCC" / f"{seq}.csv", frames, codes, crlf=k == 1)
     return root
 
 

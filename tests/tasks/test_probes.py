@@ -118,6 +118,32 @@ def test_targets_synthetic_labels_and_proxy_fallback(synth_store: Path, tmp_path
     assert err[0] < 3 and err[2] < 1, err
 
 
+def test_targets_of_given_au_columns_and_their_labelled_frames(synth_store: Path, tmp_path: Path) -> None:
+    """A paper's protocol names its label columns (BP4D occurrence ``AU01_occ``, ...): exactly those are the
+    targets, NaN where a clip lacks one, and only frames with one of them known are probed (a coded segment)."""
+    copy = tmp_path / "occ"
+    shutil.copytree(synth_store, copy, ignore=shutil.ignore_patterns(".cache"))
+    store = ClipDataset(copy)
+    first = store.clips()[0]
+    df = pd.read_csv(first.path / "labels.csv")
+    occ = np.full(len(df), np.nan)
+    occ[5:15] = (np.arange(10) % 2).astype(float)  # a coded segment of 10 frames: 0, 1, 0, 1, ...
+    df["AU01_occ"] = occ
+    df.to_csv(first.path / "labels.csv", index=False)
+    store = ClipDataset(copy)
+    cols = ["AU01_occ", "AU99_occ"]  # AU99_occ: in no clip -> all NaN
+    frames = select_frames(store, None, labelled=cols)
+    assert set(frames["clip"]) == {first.clip_id} and set(frames["frame"]) <= set(range(5, 15))
+    t = probe_targets(store, frames, "au", au_columns=cols)
+    assert t.binary_columns == cols and t.binary is not None and np.isnan(t.binary[:, 1]).all()
+    np.testing.assert_array_equal(t.binary[:, 0], (frames["frame"].to_numpy() - 5) % 2)
+    assert "AU01_occ..AU99_occ" in t.source
+    with pytest.raises(DatasetError, match="AU98_occ"):
+        select_frames(store, None, labelled=["AU98_occ"])
+    with pytest.raises(DatasetError, match="no clip has any of the AU labels AU98_occ"):
+        probe_targets(store, frames, "au", au_columns=["AU98_occ"])
+
+
 @pytest.mark.parametrize("task", ["au", "pose", "landmarks"])
 def test_run_probes_tables(tcae_run: Path, synth_store: Path, task: str) -> None:
     df = run_probes(tcae_run, synth_store, task, features=["au", "pose"], max_frames_per_subject=30, device="cpu",

@@ -282,23 +282,32 @@ def evaluate_task(ctx: Context, task: str, store: Path, runs: Sequence[Path], ou
 
 
 def probe(ctx: Context, run: Path, store: Path, task: str, out: Path, features: Sequence[str] = ("encode",),
-          test_split: str | None = None, folds: int | None = None, presence: float = 1.0) -> Path:
-    """Linear probes of a run's frozen features on ``store`` (vs its init network and PCA pixels)."""
+          test_split: str | None = None, folds: int | None = None, presence: float = 1.0,
+          au_columns: Sequence[str] | None = None) -> Path:
+    """Linear probes of a run's frozen features on ``store`` (vs its init network and PCA pixels).
+
+    ``au_columns``: the AU label columns of a paper's protocol (``--au-columns``), present at ``presence`` or above;
+    they and ``presence`` are part of the stage's key, so an ``OUT`` probed under another protocol is refused.
+    """
     frames = int(ctx.settings.get("frames", 150))
+    cols = list(au_columns) if au_columns else None
 
     def action() -> None:
         from facedyn.tasks.probes import run_probes, write_probe_report
 
         df = run_probes(run, store, task, features=list(features), folds=folds, max_frames_per_subject=frames,
                         device=ctx.settings.device, seed=ctx.settings.seed, test_split=test_split,
-                        presence=presence)
+                        presence=presence, au_columns=cols)
         write_probe_report(df, out)
+        write_text(out / "folds.json", json.dumps({"folding": df.attrs["folding"], "folds": df.attrs["folds"],
+                                                   "targets": df.attrs["targets"]}, indent=1) + "\n")
 
     cmd = sh("facedyn", "eval", "probe", "--run", run, "--data", store, "--task", task,
              "--features", ",".join(features), "--max-frames", frames,
              *(("--test-split", test_split) if test_split else ()), *(("--folds", folds) if folds else ()),
-             *(("--presence", f"{presence:g}") if presence != 1.0 else ()), "--separation-people", 0, "--out", out)
+             *(("--presence", f"{presence:g}") if presence != 1.0 else ()),
+             *(("--au-columns", ",".join(cols)) if cols else ()), "--separation-people", 0, "--out", out)
+    key = ctx.key(frames=frames, **({"au_columns": cols, "presence": presence} if cols else {}))
     ctx.add(Stage(f"probe:{ctx.recipe}:{run.name}:{store.name}:{task}", "probe", out, cmd, action,
-                  Cost("probe", _size_of(ctx, store), dataset=_dataset_of(store), per_frame=3.0),
-                  ctx.key(frames=frames)))
+                  Cost("probe", _size_of(ctx, store), dataset=_dataset_of(store), per_frame=3.0), key))
     return out

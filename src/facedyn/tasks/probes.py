@@ -4,8 +4,10 @@
 its network's ``outputs()``), a clip store and a task, and fits linear models on the frozen features:
 
 * ``au``: logistic regression per AU for presence (F1 at probability 0.5, AUC; class weights balanced)
-  and ridge regression per AU for intensity (PCC, MAE). Targets: the synthetic generator's AU
-  intensities when the store has them (``AU..`` label columns; present = intensity >= 1), else the
+  and ridge regression per AU for intensity (PCC, MAE). Targets: the label columns given as
+  ``au_columns`` (a paper's protocol, e.g. BP4D's occurrence codes ``AU01_occ``, ...; only frames with one
+  of them known are probed), else the store's AU intensities when it has them (``AU..`` label columns,
+  the synthetic generator's or a dataset's; present = intensity >= ``presence``, 1 by default), else the
   landmark AU proxies of :mod:`facedyn.tasks.proxies` (present = above
   :func:`~facedyn.tasks.proxies.presence_threshold`);
 * ``pose``: ridge regression of yaw, pitch, roll in degrees (MAE, PCC). Targets: the synthetic labels
@@ -89,15 +91,22 @@ _AU_LABEL = re.compile(r"^AU\d\d$")
 
 # -- frames and targets -------------------------------------------------------------------------------------
 
-def select_frames(store: ClipDataset, max_per_subject: int | None = 150) -> pd.DataFrame:
+def select_frames(store: ClipDataset, max_per_subject: int | None = 150,
+                  labelled: Sequence[str] | None = None) -> pd.DataFrame:
     """Valid frames to probe: per subject, at most ``max_per_subject`` evenly spaced over all of its clips.
+
+    ``labelled``: label columns; only frames where at least one of them is known are candidates (e.g. the coded
+    segment of a BP4D task, whose other frames have no occurrence codes).
 
     Returns a table with ``clip`` (clip id), ``frame`` (index in the clip) and ``subject``, one row per frame.
     """
     rows: list[tuple[str, int, str]] = []
     by_subject: dict[str, list[tuple[str, int]]] = {}
     for clip in store.clips():
-        for t in np.flatnonzero(clip.valid):
+        ok = np.asarray(clip.valid, bool)
+        if labelled is not None:
+            ok = ok & np.isfinite(_label_columns(clip, labelled)).any(1)
+        for t in np.flatnonzero(ok):
             by_subject.setdefault(clip.subject, []).append((clip.clip_id, int(t)))
     for subject, items in sorted(by_subject.items()):
         if max_per_subject is not None and len(items) > max_per_subject:
@@ -105,6 +114,10 @@ def select_frames(store: ClipDataset, max_per_subject: int | None = 150) -> pd.D
             items = [items[i] for i in pick]
         rows.extend((c, t, subject) for c, t in items)
     if not rows:
+        if labelled is not None:
+            raise DatasetError(f"{store.path}: no frame with a face has any of the labels {', '.join(labelled)}; "
+                               f"check the clips' label columns (`facedyn info {store.path}`) and re-prepare the "
+                               "dataset into a new store if its adapter reads these labels now")
         raise DatasetError(f"{store.path}: no frame with a face found; check `facedyn info {store.path}`")
     return pd.DataFrame(rows, columns=["clip", "frame", "subject"])
 
@@ -126,6 +139,17 @@ class ProbeTargets:
     source: str
     binary: np.ndarray | None = None
     binary_columns: list[str] = field(default_factory=list)
+
+
+def _label_columns(clip: Clip, columns: Sequence[str]) -> np.ndarray:
+    """``(N, K)`` the clip's label ``columns``; NaN for a column (or a whole clip) without labels."""
+    df = clip.labels
+    out = np.full((len(clip), len(columns)), np.nan)
+    if df is not None:
+        for j, c in enumerate(columns):
+            if c in df.columns:
+                out[:, j] = df[c].to_numpy(np.float64)
+    return out
 
 
 def _labels_of(clip: Clip, columns: Sequence[str]) -> np.ndarray | None:
@@ -194,11 +218,17 @@ def _source_landmarks(clip: Clip) -> np.ndarray:
     return np.asarray(clip.landmarks, dtype=np.float64)
 
 
-def probe_targets(store: ClipDataset, frames: pd.DataFrame, task: str, presence: float = 1.0) -> ProbeTargets:
+def probe_targets(store: ClipDataset, frames: pd.DataFrame, task: str, presence: float = 1.0,
+                  au_columns: Sequence[str] | None = None) -> ProbeTargets:
     """Targets of ``task`` for the rows of :func:`select_frames` (see the module docstring).
 
     ``presence``: an AU label column counts as present at this value or above (intensities 0-5: 1 is FACS
-    level A; 0/1 presence labels: 1).
+    level A; 0/1 presence labels: 1). ``au_columns``: the AU task's label columns, exactly these (a paper's
+    protocol, e.g. BP4D's occurrence columns ``AU01_occ``, ...; NaN where a clip lacks one) instead of every
+    ``AUxx`` column the clips share.
+
+    Raises:
+        DatasetError: ``au_columns`` given and no clip of the store has any of them.
     """
     if task not in TASKS:
         raise ConfigError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -239,6 +269,15 @@ def probe_targets(store: ClipDataset, frames: pd.DataFrame, task: str, presence:
             y[rows] = estimate_pose(lm)
         return ProbeTargets("pose", y, cols, "head pose from the source video's landmarks (facedyn.tasks.pose, "
                                              "solvePnP on MEAN_FACE_3D), degrees")
+    if au_columns is not None:
+        cols = list(au_columns)
+        if not any(c.labels is not None and set(cols) & set(c.labels.columns) for c in store.clips()):
+            raise DatasetError(f"{store.path}: no clip has any of the AU labels {', '.join(cols)}; check the clips' "
+                               f"label columns (`facedyn info {store.path}`)")
+        y = gather(lambda clip: _label_columns(clip, cols), len(cols))
+        b = np.where(np.isnan(y), np.nan, (y >= presence).astype(np.float64))
+        return ProbeTargets("au", y, cols, f"the store's AU labels {cols[0]}..{cols[-1]} ({len(cols)} columns; "
+                                           f"present = value >= {presence:g})", b, cols)
     au_cols = _synthetic_au_columns(store)
     if au_cols:
         y = gather(lambda clip: _labels_of(clip, au_cols), len(au_cols))  # type: ignore[arg-type,return-value]
@@ -547,7 +586,7 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
                max_frames_per_subject: int | None = 150, baselines: bool = True, device: str = "auto",
                seed: int = 0, cache: bool = True, progress: Callable[[str], None] | None = None,
                test_split: str | None = None, presence: float = 1.0,
-               person_norm: bool | None = None) -> pd.DataFrame:
+               person_norm: bool | None = None, au_columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Linear probes of a run's frozen features on ``task`` (``au``, ``pose`` or ``landmarks``).
 
     Args:
@@ -566,6 +605,8 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
         test_split: evaluate one fold, the store's split of this name (a dataset's own train/test partition,
             e.g. MAFL's or 300-W's), with the linear models fitted on every other person; default: folds.
         presence: AU labels count as present at this value or above (see :func:`probe_targets`).
+        au_columns: the AU task's label columns, exactly these (see :func:`probe_targets`); only frames with at
+            least one of them known are probed.
         person_norm: every representation's features minus each person's median (:func:`person_centred`)
             before the linear models; None: :func:`default_person_norm` (on for ``au`` only).
 
@@ -598,14 +639,17 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
     if store.size != model.size:
         raise ConfigError(f"{data}: crops of {store.size} px, but the run was trained on {model.size} px; probe a "
                           "store prepared with the run's --size")
-    frames = select_frames(store, max_frames_per_subject)
+    cols = list(au_columns) if au_columns else None
+    if cols is not None and task != "au":
+        raise ConfigError(f"AU label columns ({', '.join(cols)}) are for --task au, not {task}")
+    frames = select_frames(store, max_frames_per_subject, labelled=cols)
     groups = frames["subject"].to_numpy().astype(str)
     if test_split is not None:
         test_folds, how = split_fold(store, groups, test_split, _seen_people(run_dir))
     else:
         test_folds, how = person_folds(groups, store.folds, folds, _seen_people(run_dir))
     say(f"{len(frames)} frames of {len(set(groups))} people; {how}")
-    targets = probe_targets(store, frames, task, presence=presence)
+    targets = probe_targets(store, frames, task, presence=presence, au_columns=cols)
     images = _pixels(store, frames)
     pc = ProbeCache(Path(data), images, groups, test_folds, targets, device=str(model.device), say=say) \
         if cache else None
@@ -897,7 +941,8 @@ def probe_report(run: str | Path, data: str | Path, task: str, out: str | Path,
                  weights: str | Sequence[str] = "best", max_frames_per_subject: int | None = 150,
                  device: str = "auto", seed: int = 0, separation_people: int = 8, cache: bool = True,
                  progress: Callable[[str], None] | None = None, test_split: str | None = None,
-                 presence: float = 1.0, person_norm: bool | None = None) -> dict[str, Any]:
+                 presence: float = 1.0, person_norm: bool | None = None,
+                 au_columns: Sequence[str] | None = None) -> dict[str, Any]:
     """:func:`run_probes` written as a report into ``out`` (``probes_<task>.md``/``.csv``).
 
     ``weights`` as in :func:`run_probes` (several: one row per checkpoint, a learning curve). The run's figures
@@ -915,7 +960,7 @@ def probe_report(run: str | Path, data: str | Path, task: str, out: str | Path,
     df = run_probes(run, data, task, features=features, folds=folds, weights=weights,
                     max_frames_per_subject=max_frames_per_subject, device=device, seed=seed, cache=cache,
                     progress=progress, test_split=test_split, presence=presence,
-                    person_norm=person_norm)
+                    person_norm=person_norm, au_columns=au_columns)
     out = Path(out)
     extra: list[str] = []
     files: list[Path] = []
