@@ -5,9 +5,10 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from facedyn.errors import OutputError
@@ -92,6 +93,33 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         if cause:
             raise write_failed(path, cause) from None
         raise
+
+
+#: what :func:`atomic_path` and :class:`NpyWriter` name their temporary files
+#: (``tempfile.mkstemp``: a dot, the published file's stem, a dot, 8 random characters, the suffix)
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)?")
+
+
+def clean_temporaries(*directories: str | os.PathLike[str]) -> int:
+    """Remove, in ``directories`` (not their subfolders), the temporary files of atomic writes whose process was
+    killed (SIGKILL, power loss: nothing removed them); returns how many.
+
+    They are never read (readers open only the published names), but would pile up on every interruption. Call
+    only while holding the lock of the directory they belong to (:func:`facedyn.lock.hold`), so that no live
+    writer's temporary goes.
+    """
+    n = 0
+    for d in directories:
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            if _TEMPORARY.fullmatch(e.name) and e.is_file(follow_symlinks=False):
+                with suppress(OSError):
+                    os.unlink(e.path)
+                    n += 1
+    return n
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -10,6 +10,10 @@ SIGKILL included: a lock file left behind by a process that died is stale and is
 a word (its pid no longer holds the lock), so no one ever has to delete it by hand. Where the file
 system does not support ``flock`` (some network file systems), the lock falls back to the recorded
 pid: held while a process with that pid runs on this host.
+
+Holding the lock, a writer may also remove what a killed writer left:
+:func:`facedyn.atomic.clean_temporaries` removes the hidden temporary files of atomic writes (never read, but
+they would pile up on every kill).
 """
 
 from __future__ import annotations

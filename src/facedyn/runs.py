@@ -5,14 +5,21 @@ Layout::
     RUN/config.json                    the run record (:class:`RunRecord`)
     RUN/checkpoints/init.safetensors   the network before training (``facedyn.load(run, weights="init")``)
     RUN/checkpoints/best.safetensors   the epoch chosen by the method's selection rule
-    RUN/checkpoints/last.safetensors   the latest epoch (resume point)
-    RUN/checkpoints/last.state.pt      optimiser states, epoch, step, best value, RNG states (resume)
+    RUN/checkpoints/last.safetensors   the latest epoch
+    RUN/checkpoints/last.state.pt      the resume point: the weights, optimiser states, epoch, step, best value
+                                       and RNG states of the last epoch
     RUN/metrics.csv                    one row per epoch: train losses, validation metrics, time
     RUN/figures/*.png                  figures
     RUN/onnx/<weights>.onnx            the network exported to ONNX (``--engine onnx``)
 
 Every file is written atomically. Weights are safetensors with one flat ``"<module>.<param>"`` key
 space, so several modules (a GAN's generator and discriminator) live in one file.
+
+An epoch ends by writing ``metrics.csv``, ``last.safetensors``, ``last.state.pt`` and (when it improved)
+``best.safetensors``, in that order; ``last.state.pt`` is the commit point. A run killed between these
+writes resumes from the last state written: the metrics rows after it are dropped and ``last``/``best``
+rewritten from it (:func:`facedyn.train.loop.fit`), so they never disagree with the state. The
+temporary files of writes a kill interrupted are removed when training starts again (:func:`clean_partial`).
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from facedyn import __version__
-from facedyn.atomic import atomic_path, write_json
+from facedyn.atomic import atomic_path, clean_temporaries, write_json
 from facedyn.errors import CheckpointError, ConfigError, OutputError
 
 CONFIG_FILE = "config.json"
@@ -206,6 +213,14 @@ def load_weights(path: str | Path, modules: dict[str, nn.Module], missing_ok: bo
             metadata = dict(f.metadata() or {})
     except Exception as e:  # safetensors raises its own error types
         raise CheckpointError(f"{path}: not a readable safetensors file ({type(e).__name__})") from None
+    restore_weights(state, modules, path, missing_ok)
+    return metadata
+
+
+def restore_weights(state: dict[str, torch.Tensor], modules: dict[str, nn.Module], source: str | Path,
+                    missing_ok: bool = False) -> None:
+    """Load ``modules`` from a flat ``{"module.param": tensor}`` (:func:`state_dict_of`), as :func:`load_weights`;
+    ``source`` names where it came from in errors."""
     loaded = 0
     for name, m in modules.items():
         m = getattr(m, "module", m)
@@ -218,11 +233,10 @@ def load_weights(path: str | Path, modules: dict[str, nn.Module], missing_ok: bo
             m.load_state_dict(sub, strict=True)
         except RuntimeError as e:
             first = str(e).splitlines()[0]
-            raise CheckpointError(f"{path}: weights do not match the model ({first}); was it trained with other "
+            raise CheckpointError(f"{source}: weights do not match the model ({first}); was it trained with other "
                                   "settings?") from None
     if not loaded:
-        raise CheckpointError(f"{path}: holds none of the modules {', '.join(modules)}; give weights of this method")
-    return metadata
+        raise CheckpointError(f"{source}: holds none of the modules {', '.join(modules)}; give weights of this method")
 
 
 def init_weights_path(spec: str, fold: int | None = None) -> Path:
@@ -288,13 +302,23 @@ def _train_state_path(run_dir: str | Path) -> Path:
     return Path(run_dir) / CHECKPOINTS / "last.state.pt"
 
 
+def clean_partial(run_dir: str | Path) -> int:
+    """Remove the temporary files that writes interrupted by a kill left in a run directory and its checkpoints
+    (what training writes); returns how many.
+
+    Call only while holding the run's lock (:func:`facedyn.lock.hold`), as training does.
+    """
+    run_dir = Path(run_dir)
+    return clean_temporaries(run_dir, run_dir / CHECKPOINTS)
+
+
 def has_train_state(run_dir: str | Path) -> bool:
     """Whether the run finished an epoch: a resumed run continues from it (:func:`load_train_state`)."""
     return _train_state_path(run_dir).is_file() and (Path(run_dir) / CHECKPOINTS / "last.safetensors").is_file()
 
 
 def save_train_state(run_dir: str | Path, state: dict[str, Any]) -> None:
-    """Optimiser states, counters and RNG states of the last epoch (``last.state.pt``)."""
+    """The resume point (``last.state.pt``): weights, optimiser states, counters and RNG states of the last epoch."""
     with atomic_path(_train_state_path(run_dir)) as tmp:
         torch.save(state, tmp)
 

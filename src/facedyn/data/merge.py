@@ -9,22 +9,23 @@ version in ``index.json``.
 
 The parts must share the store contract (size, mask, align, template, detector) and hold disjoint
 clips, and a subject must be in the same split in every part; otherwise nothing is written. The store
-is built in a temporary directory beside ``out`` and renamed into place, so it appears complete or
-not at all. Clip files are hard-linked where the parts are on the same file system (facedyn
-replaces its files, never rewrites them in place) and copied elsewhere; the parts are left as they are.
+is built in a temporary directory beside ``out`` (``.tmp-merge-<name>``) and renamed into place, so it
+appears complete or not at all; a second merge into the same ``out`` while one runs is refused, and a
+rerun after a merge was killed takes over and replaces what it left. Clip files are hard-linked where
+the parts are on the same file system (facedyn replaces its files, never rewrites them in place) and
+copied elsewhere; the parts are left as they are.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from facedyn import __version__
+from facedyn import __version__, lock
 from facedyn.data.store import (
     CONTRACT_KEYS,
     INDEX,
@@ -131,25 +132,29 @@ def merge(parts: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) 
                       f"`facedyn split {out} --folds K`", stacklevel=2)
     versions = {index["facedyn_version"] for index in indexes}
     version = versions.pop() if len(versions) == 1 else __version__
-    tmp = out.parent / f"{TMP_PREFIX}merge-{out.name}-{uuid.uuid4().hex[:8]}"
-    try:
-        tmp.mkdir(parents=True)
-    except OSError as e:
-        raise OutputError(f"{out.parent}: cannot write here ({e.strerror}); choose a writable --out") from None
-    try:
-        for cid in sorted(clips):
-            shutil.copytree(origin[cid] / cid, tmp / cid, copy_function=_link_or_copy)
-        subjects = {str(c["subject"]) for c in clips.values()}
-        splits = {k: sorted(s for s in subjects if split_of.get(s, "train") == k) for k in SPLITS}
-        index = write_index(tmp, clips, version, splits=splits, contract=contract)
-        _check_out(out)
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"{out}: cannot write the merged store ({e.strerror})") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    tmp = out.parent / f"{TMP_PREFIX}merge-{out.name}"
+    # one merge into ``out`` at a time; what a killed one left in ``tmp`` is taken over and thrown away
+    with lock.hold(tmp, "merge"):
+        try:
+            for p in tmp.iterdir():
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                elif p.name != lock.LOCK_FILE:
+                    p.unlink()
+            for cid in sorted(clips):
+                shutil.copytree(origin[cid] / cid, tmp / cid, copy_function=_link_or_copy)
+            subjects = {str(c["subject"]) for c in clips.values()}
+            splits = {k: sorted(s for s in subjects if split_of.get(s, "train") == k) for k in SPLITS}
+            index = write_index(tmp, clips, version, splits=splits, contract=contract)
+            _check_out(out)
+            if out.exists():
+                out.rmdir()
+            os.replace(tmp, out)
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise OutputError(f"{out}: cannot write the merged store ({e.strerror})") from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        lock.lock_path(out).unlink(missing_ok=True)  # the lock file came along; the lock is still held
     return index

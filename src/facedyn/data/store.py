@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facedyn.atomic import no_room, write_failed, write_json
+from facedyn.atomic import clean_temporaries, no_room, write_failed, write_json
 from facedyn.errors import ConfigError, DatasetError, OutputError
 
 INDEX = "index.json"
@@ -215,12 +215,13 @@ class ClipWriter:
 
 
 def clean_partial(dataset_dir: Path) -> int:
-    """Remove temporary directories left by an interrupted ``prepare``; returns how many."""
+    """Remove what an interrupted ``prepare`` left: the temporary directories of partial clips and the temporary
+    files of writes a kill cut short (``index.json``'s); returns how many. Call while holding the store's lock."""
     n = 0
     for p in Path(dataset_dir).glob(f"{TMP_PREFIX}*"):
         shutil.rmtree(p, ignore_errors=True)
         n += 1
-    return n
+    return n + clean_temporaries(dataset_dir)
 
 
 def is_complete_clip(path: Path) -> bool:

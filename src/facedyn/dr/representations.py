@@ -17,11 +17,13 @@ name      what                                                                  
 
 ``facedyn represent --run R1 --run R2 --data D`` computes every run's output once for every frame of
 every clip and caches it under ``D/representations/<key>/<clip_id>.npy``: float16 ``(N, 3, H, W)``
-(memory-mapped on read; zeros on frames without a face), each file written atomically. The ``key``
-names the run's label, window and a hash of its checkpoint's bytes (``dr-T5S2-1a2b3c4d5e``), so a
-retrained or another run never reuses a stale cache. ``D/representations/index.json`` lists every
-cached source and which were given to the latest ``represent`` call (the *active* ones), against which
-the names above are resolved (:func:`resolve_input`). A task run records the keys it was trained on.
+(memory-mapped on read; zeros on frames without a face), each file written atomically (a rerun after a
+kill removes the temporary files the kill left; one ``represent`` or ``prepare`` writes a store at a
+time). The ``key`` names the run's label, window and a hash of its checkpoint's bytes
+(``dr-T5S2-1a2b3c4d5e``), so a retrained or another run never reuses a stale cache.
+``D/representations/index.json`` lists every cached source and which were given to the latest
+``represent`` call (the *active* ones), against which the names above are resolved
+(:func:`resolve_input`). A task run records the keys it was trained on.
 
 Only DR-family runs (``dr``, ``unet_mse``, ``unet_p``, ``pix2pix``: a UNet from one face to a
 3-channel map) can be representations; :func:`build_source_net` rebuilds such a network from what the
@@ -39,8 +41,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from facedyn import runs
-from facedyn.atomic import atomic_path, write_json
+from facedyn import lock, runs
+from facedyn.atomic import atomic_path, clean_temporaries, write_json
 from facedyn.data.store import ClipDataset
 from facedyn.data.windows import scaled_stride, to_float
 from facedyn.dr.dynamic_image import make_target
@@ -270,20 +272,24 @@ def represent(store: ClipDataset | str | Path, run_dirs: Sequence[str | Path] = 
     for s in sources:
         if s.run:
             _check_contract(ds, s)
-    index = cache_index(ds)
-    clip_ids = ds.clip_ids
-    for s in sources:
-        net = load_source_net(s).to(dev) if s.run else None
-        for i, cid in enumerate(clip_ids):
-            p = part_path(ds, s.key, cid)
-            clip = ds.clip(cid)
-            if not (p.is_file() and np.load(p, mmap_mode="r").shape[0] == len(clip.valid)):
-                _write_part(p, _compute_clip(s, net, clip, batch_size, dev))
-            if progress:
-                progress(s.label, i + 1, len(clip_ids))
-        index["sources"][s.key] = s.to_dict()
-    index["active"] = [s.key for s in sources]
-    write_json(cache_dir(ds) / _INDEX, index)
+    with lock.hold(ds.path, "represent"):  # one writer per store (prepare, represent)
+        root = cache_dir(ds)
+        if root.is_dir():  # what writes a killed represent had begun
+            clean_temporaries(root, *(d for d in root.iterdir() if d.is_dir()))
+        index = cache_index(ds)
+        clip_ids = ds.clip_ids
+        for s in sources:
+            net = load_source_net(s).to(dev) if s.run else None
+            for i, cid in enumerate(clip_ids):
+                p = part_path(ds, s.key, cid)
+                clip = ds.clip(cid)
+                if not (p.is_file() and np.load(p, mmap_mode="r").shape[0] == len(clip.valid)):
+                    _write_part(p, _compute_clip(s, net, clip, batch_size, dev))
+                if progress:
+                    progress(s.label, i + 1, len(clip_ids))
+            index["sources"][s.key] = s.to_dict()
+        index["active"] = [s.key for s in sources]
+        write_json(root / _INDEX, index)
     return sources
 
 

@@ -140,10 +140,11 @@ def run_section(run: Path) -> str:
                  _table([{"setting": k, "value": v} for k, v in rec.config.items()]) + "</details>")
     if rec.extra:
         parts.append(_table([{"fact": k, "value": v} for k, v in rec.extra.items()]))
-    figs = sorted((run / runs.FIGURES).glob("*.png")) if (run / runs.FIGURES).is_dir() else []
+    # [!.]: never the hidden temporary of a write (facedyn.atomic), half-written if its process was killed
+    figs = sorted((run / runs.FIGURES).glob("[!.]*.png")) if (run / runs.FIGURES).is_dir() else []
     if figs:
         parts.append("<h3>Figures</h3>" + "".join(_img(f, f.stem.replace("_", " ")) for f in figs))
-    for md in sorted(run.glob("*.md")):
+    for md in sorted(run.glob("[!.]*.md")):
         parts.append(f"<h3>{html.escape(md.stem)}</h3>" + markdown_to_html(md.read_text(), md.parent))
     return "\n".join(parts)
 
@@ -152,11 +153,11 @@ def results_section(folder: Path) -> str:
     """The HTML of a results folder (markdown tables and figures written by ``facedyn eval``/``cv``)."""
     parts = [f"<h2>Results — <code>{html.escape(str(folder))}</code></h2>"]
     shown: set[Path] = set()
-    for md in sorted(folder.glob("*.md")):
+    for md in sorted(folder.glob("[!.]*.md")):
         text = md.read_text()
         parts.append(f"<h3>{html.escape(md.stem)}</h3>" + markdown_to_html(text, md.parent))
         shown |= {(md.parent / p).resolve() for p in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)}
-    for fig in sorted(folder.glob("figures/*.png")) + sorted(folder.glob("*.png")):
+    for fig in sorted(folder.glob("figures/[!.]*.png")) + sorted(folder.glob("[!.]*.png")):
         if fig.resolve() not in shown:
             parts.append(_img(fig, fig.stem.replace("_", " ")))
     return "\n".join(parts)

@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from facedyn import runs
 from facedyn.config import parse_duration
 from facedyn.device import resolve_device
-from facedyn.errors import ConfigError
+from facedyn.errors import CheckpointError, ConfigError
 from facedyn.method import Method, move_to
 from facedyn.precision import SpeedChoice, autocast, choose
 
@@ -77,12 +77,35 @@ def lr_factor(schedule: str, step: int, total: int) -> float:
     raise ConfigError(f"unknown lr schedule {schedule!r}; use constant or cosine")
 
 
+class _Shuffle(Sampler[int]):
+    """A permutation of the indices of ``data`` drawn from :attr:`seed` alone (set before each pass over the data),
+    so the order of the batches does not depend on the loader's workers (a DataLoader that shuffles itself draws from
+    its generator once more for each new iterator, and persistent workers reuse one).
+
+    The draw is the one such a DataLoader makes (one int64 for its workers' base seed, then ``randperm``), so a run
+    sees the batches that runs of earlier versions saw with ``--workers 0``.
+    """
+
+    def __init__(self, data: Dataset) -> None:
+        self.data, self.seed = data, 0
+
+    def __len__(self) -> int:
+        return len(self.data)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed)
+        torch.empty((), dtype=torch.int64).random_(generator=g)
+        return iter(torch.randperm(len(self), generator=g).tolist())
+
+
 def _epoch_batches(loader: DataLoader, sampler: Any, g: torch.Generator, seed: int, epoch: int) -> Iterator[Any]:
     """Batches of one epoch, shuffled from (seed, epoch) alone, so a resumed run sees the same order."""
     k = 0
     while True:
         g.manual_seed(seed * 1_000_003 + epoch * 1009 + k)
-        if sampler is not None:
+        if isinstance(sampler, _Shuffle):
+            sampler.seed = seed * 1_000_003 + epoch * 1009 + k
+        elif sampler is not None:
             sampler.set_epoch(epoch * 1009 + k)
         yield from loader
         k += 1
@@ -200,12 +223,12 @@ def fit(
 
     g = torch.Generator()
     g.manual_seed(cfg.seed)
-    sampler = None
+    sampler: Sampler[int] = _Shuffle(train_set)
     if distributed:
         from torch.utils.data.distributed import DistributedSampler
 
         sampler = DistributedSampler(train_set, shuffle=True, seed=cfg.seed)
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler,
                         num_workers=rt.workers, drop_last=len(train_set) >= cfg.batch_size, generator=g,
                         persistent_workers=rt.workers > 0, pin_memory=device.type == "cuda")
     if len(loader) == 0:
@@ -217,17 +240,21 @@ def fit(
     keep = keep_milestones(getattr(cfg, "keep_steps", ""), 10**9)
 
     history: list[dict[str, Any]] = []
-    start_epoch, step, best, spent = 0, 0, None, 0.0
+    start_epoch, step, best, best_step, spent = 0, 0, None, None, 0.0
     if state is not None:
-        runs.load_weights(run_dir / runs.CHECKPOINTS / "last.safetensors", plain)
+        if "weights" in state:  # the weights the state goes with (last.safetensors may be an epoch ahead)
+            runs.restore_weights(state["weights"], plain, run_dir / runs.CHECKPOINTS / "last.state.pt")
+        else:  # written before states held the weights
+            runs.load_weights(run_dir / runs.CHECKPOINTS / "last.safetensors", plain)
         for k, o in opts.items():
             o.load_state_dict(state["optim"][k])
-        start_epoch, step, best = state["epoch"], state["step"], state["best"]
+        start_epoch, step, best, best_step = state["epoch"], state["step"], state["best"], state.get("best_step")
         spent = float(state.get("elapsed_s", 0.0))
         total_steps = int(state.get("total_steps", total_steps)) if budget else total_steps
         torch.set_rng_state(state["torch_rng"])
         np.random.set_state(state["numpy_rng"])
-        history = runs.read_metrics(run_dir)
+        # rows of an epoch whose state was never written (killed part-way through its checkpoint) are redone
+        history = [r for r in runs.read_metrics(run_dir) if int(r.get("epoch", 0)) <= start_epoch]
     session_t0, session_step0 = time.perf_counter(), step
 
     def elapsed() -> float:
@@ -262,12 +289,22 @@ def fit(
                               {"epoch": str(epoch), "step": str(step)})
 
     key = f"val_{sel.metric}"
+    if state is not None and rank == 0 and "weights" in state:
+        # killed after the state was written but before last/best followed: write them from it
+        for name in ("last", *(["best"] if state.get("best_step") == step else [])):
+            try:
+                behind = (not (run_dir / runs.CHECKPOINTS / f"{name}.safetensors").is_file()
+                          or runs.checkpoint_step(run_dir, name) != step)
+            except CheckpointError:
+                behind = True
+            if behind:
+                save(name, start_epoch)
     if start_epoch == 0 and rank == 0:
         v0 = run_validation()
         history = [{"epoch": 0, "step": 0, "time_s": 0.0, **v0}]
         runs.write_metrics(run_dir, history)
         if sel.initial and key in v0:
-            best = v0[key]
+            best, best_step = v0[key], 0
             save("best", 0)
         if progress:
             progress({"epoch": 0, "step": 0, "total_steps": total_steps, **v0})
@@ -317,22 +354,25 @@ def fit(
         last = elapsed() >= budget if budget else epoch == cfg.epochs
         row: dict[str, Any] = {"epoch": epoch, "step": step, "time_s": round(time.perf_counter() - t0, 2),
                                **{f"train_{k}": v / max(n, 1) for k, v in sums.items()}}
+        improved = False
         if rank == 0 and (epoch % cfg.val_every == 0 or last or budget):
             row.update(run_validation())
             if key in row and sel.better(row[key], best):
-                best = row[key]
-                save("best", epoch)
+                best, best_step, improved = row[key], step, True
         if budget:
             total_steps = step if elapsed() >= budget else reproject()
         row.update({"total_steps": total_steps, "lr_factor": round(f, 6), "elapsed_s": round(elapsed(), 1)})
-        if rank == 0:
+        if rank == 0:  # the state is the commit point: see facedyn.runs
             history.append(row)
             runs.write_metrics(run_dir, history)
             save("last", epoch)
-            runs.save_train_state(run_dir, {"optim": {k: o.state_dict() for k, o in opts.items()}, "epoch": epoch,
-                                            "step": step, "best": best, "torch_rng": torch.get_rng_state(),
-                                            "numpy_rng": np.random.get_state(), "elapsed_s": elapsed(),
-                                            "total_steps": total_steps})
+            runs.save_train_state(run_dir, {"weights": runs.state_dict_of(plain),
+                                            "optim": {k: o.state_dict() for k, o in opts.items()}, "epoch": epoch,
+                                            "step": step, "best": best, "best_step": best_step,
+                                            "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
+                                            "elapsed_s": elapsed(), "total_steps": total_steps})
+            if improved:
+                save("best", epoch)
         if progress:
             progress({"epoch": epoch, "step": step, "total_steps": total_steps, **row})
     method.use_modules(plain)

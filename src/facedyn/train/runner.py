@@ -169,6 +169,7 @@ def train(
     with lock.hold(out, "train") if dist_info()[0] == 0 else nullcontext():  # one training per run directory
         if dist_info()[0] == 0:
             runs.ensure_run_dir(out)
+            runs.clean_partial(out)  # temporaries of writes a killed run left
             runs.write_record(out, record)
         history = fit(m, train_set, val_set, out, rt, progress=progress)
     return TrainResult(out, cfg, history, rt.speed)
