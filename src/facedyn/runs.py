@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from facedyn import __version__
@@ -192,9 +192,25 @@ def state_dict_of(modules: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
 
 
 def save_weights(path: str | Path, modules: dict[str, nn.Module], metadata: dict[str, str] | None = None) -> None:
-    """Save modules' weights as safetensors, atomically."""
+    """Save modules' weights as safetensors, atomically; the same weights and metadata give the same bytes (a
+    checkpoint's SHA-256 identifies it: ``init_sha256``, representation caches)."""
+    blob = _sorted_metadata(save(state_dict_of(modules), metadata=metadata or {}))
     with atomic_path(path) as tmp:
-        save_file(state_dict_of(modules), str(tmp), metadata=metadata or {})
+        Path(tmp).write_bytes(blob)
+
+
+def _sorted_metadata(blob: bytes) -> bytes:
+    """safetensors writes ``__metadata__`` in the order of a per-process hash map: sort it, keeping the header's
+    length (padded with spaces, as the format allows) so the tensors' offsets stay valid."""
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    if not header.get("__metadata__"):
+        return blob
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) > n:  # cannot happen (same keys and values), but never write a broken header
+        return blob
+    return blob[:8] + text.ljust(n) + blob[8 + n:]
 
 
 def load_weights(path: str | Path, modules: dict[str, nn.Module], missing_ok: bool = False) -> dict[str, str]:

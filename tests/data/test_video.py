@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -38,6 +39,31 @@ def test_odd_size_is_padded_and_no_temp_left(tmp_path: Path) -> None:
     write_video(p, np.zeros((3, 31, 33, 3), np.uint8), fps=10)
     assert read_video(p)[0].shape == (3, 32, 34, 3)
     assert [q.name for q in tmp_path.iterdir()] == ["odd.mp4"]
+
+
+def test_deterministic_encoding_repeats_whatever_the_cores(tmp_path: Path) -> None:
+    """``deterministic=True``: the same bytes on every encode, with one core or all of them (libx264's default SIMD
+    code and thread count gave these frames other bitstreams, and other pixels, from encode to encode)."""
+    from facedyn.data.synthetic import synthesize_clip
+
+    frames = list(synthesize_clip(3, 1.2, size=160).frames())
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    p = tmp_path / "a.mp4"
+    encoded = []
+    for k in range(4):
+        one_core = cores is not None and len(cores) > 1 and k % 2 == 1
+        if one_core:
+            os.sched_setaffinity(0, {min(cores)})  # libx264's own thread count follows the cores it may use
+        try:
+            write_video(p, frames, fps=25, deterministic=True)
+        finally:
+            if one_core:
+                os.sched_setaffinity(0, cores)
+        encoded.append(p.read_bytes())
+    assert all(e == encoded[0] for e in encoded)
+    assert np.abs(read_video(p)[0].astype(int) - np.stack(frames)).mean() < 8
+    with pytest.raises(ValueError, match="libx264"):
+        write_video(p, frames, fps=25, codec="mpeg4", deterministic=True)
 
 
 def test_resize_inside_ffmpeg(tmp_path: Path) -> None:

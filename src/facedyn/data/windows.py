@@ -104,9 +104,13 @@ def window_centres(valid: np.ndarray, T: int, stride: int) -> np.ndarray:
 
 
 def to_float(frames: np.ndarray) -> torch.Tensor:
-    """uint8 ``(..., H, W, 3)`` → float32 ``(..., 3, H, W)`` in [0, 1]."""
+    """uint8 ``(..., H, W, 3)`` → float32 ``(..., 3, H, W)`` in [0, 1], contiguous.
+
+    Contiguous, not a channels-last view of the frames: a DataLoader collates views like that into a channels-last
+    batch without workers and a contiguous one with them, and the networks' float results differ between the two.
+    """
     t = torch.from_numpy(np.array(frames, copy=True))
-    return t.movedim(-1, -3).float().div_(255.0)
+    return t.movedim(-1, -3).to(torch.float32, memory_format=torch.contiguous_format).div_(255.0)
 
 
 def _dataset(data: ClipDataset | str | os.PathLike[str]) -> ClipDataset:

@@ -47,7 +47,8 @@ def synth(
     Layout, per subject ``S001``, ``S002``, ...: ``out/S001/S001.mp4`` (H.264, ``size`` x ``size``),
     ``out/S001/S001.csv`` (the :class:`SyntheticClip` labels), ``out/S001/S001.landmarks.npy``
     (float32 ``(N, 68, 2)`` in video pixels), plus ``out/synth.json`` (generator version and
-    settings). Subjects whose three files exist are skipped, so an interrupted run can be resumed.
+    settings). Subjects whose three files exist are skipped, so an interrupted run can be resumed. The same
+    arguments write the same files, the videos included (encoded with ``write_video(deterministic=True)``).
 
     Args:
         progress: called with ``1`` after each subject (written or skipped).
@@ -103,7 +104,7 @@ def synth(
             clip = synthesize_clip(subject_seed(seed, i), seconds, fps, size, resting=resting)
             try:
                 d.mkdir(parents=True, exist_ok=True)
-                write_video(mp4, clip.frames(), clip.fps)
+                write_video(mp4, clip.frames(), clip.fps, deterministic=True)
                 _atomic_write(csv, lambda p, c=clip: c.labels.to_csv(p, index=False, float_format="%.6f"))
 
                 def _save(p: Path, c: SyntheticClip = clip) -> None:
