@@ -7,7 +7,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 export MALLOC_TOP_PAD_ ?= 1073741824
 
-.PHONY: venv demo test lint bench models report-check clean
+.PHONY: venv demo test test-random lint bench models report-check clean
 
 venv: $(STAMP)
 
@@ -24,8 +24,13 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 
+# the suite in file order; `make test-random` runs it in a random order (pytest-randomly, which prints its seed:
+# SEED=N reruns that order). No test depends on the order: both must pass.
 test: $(STAMP) lint
-	$(BIN)/pytest
+	$(BIN)/pytest -p no:randomly
+
+test-random: $(STAMP) lint
+	$(BIN)/pytest $(if $(SEED),--randomly-seed=$(SEED),)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
