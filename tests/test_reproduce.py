@@ -245,3 +245,18 @@ def test_cli_dry_run(data_root, tmp_path, capsys, monkeypatch, throughput):
                       "--preset", "cpu"], capsys, monkeypatch)
     assert code == 0 and "facedyn train tcae" in text and "facedyn eval probe" in text and "--folds 3" in text
     assert not (tmp_path / "runs").exists()
+
+
+def test_dry_run_checks_every_clips_labels_and_lists_what_is_missing(data_root, tmp_path, throughput):
+    md = dry_run("tcae-au", data_root, tmp_path, Settings(preset="paper"), throughput=throughput)
+    labels = md.split("## Labels")[1].split("## Equivalent commands")[0]
+    assert "**voxceleb**" in labels and "no labels used" in labels
+    bp4d_part, disfa_part = labels.split("**labels of bp4d")[1].split("**labels of disfa")
+    assert f"({data_root / 'BP4D'}): 3 clip(s)" in bp4d_part and "AU occurrence: 13 columns AU01_occ" in bp4d_part
+    assert "alignment: AU row f = video frame f counted from 1" in bp4d_part and "- missing: nothing" in bp4d_part
+    # the fixture's DISFA has no AU9 / AU26 files, two of TCAE's eight DISFA AUs
+    assert "- missing: disfa: no labelled frame of AU09, AU26, which the recipe needs" in disfa_part
+    assert not (tmp_path / "data").exists()  # nothing prepared
+    absent = dry_run("fabnet-au", tmp_path / "nothing", tmp_path, Settings(preset="paper"), throughput=throughput)
+    assert "**labels of emotionet: " in absent and "- missing: " in absent
+    assert "EmotioNet: not found; expected EmotioNet: an annotation file" in absent

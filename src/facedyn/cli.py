@@ -165,6 +165,7 @@ def prepare(
     for r in results:
         if r.warning:
             console.print(f"[yellow]warning:[/] {r.warning}", highlight=False, soft_wrap=True)
+    _label_summary(out_dir, [r.clip_id for r in results if not r.error], dataset)
     if not check_identities and len({r.subject for r in results if not r.error}) >= 2:
         from facedyn.data.identities import cached_only
 
@@ -176,6 +177,20 @@ def prepare(
             console.print(f"[red]error:[/] {r.error}")
         raise FacedynError(f"{len(failed)} of {len(results)} clips failed (listed above); fix or remove them and "
                            "rerun: complete clips are kept")
+
+
+def _label_summary(store: Path, clip_ids: list[str], dataset: str) -> None:
+    """What labels the clips hold: columns and frames labelled per kind, the adapters' notes; clips without labels
+    in a warning (:mod:`facedyn.data.datasets.report`)."""
+    from rich.markup import escape
+
+    from facedyn.data.datasets.report import store_report
+
+    rep = store_report(store, clip_ids, dataset.strip().lower())
+    for line in rep.lines():
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+    for w in rep.warnings():
+        console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
 
 
 @app.command()

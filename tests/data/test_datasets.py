@@ -457,3 +457,161 @@ def test_prepare_collect_sources_uses_the_registry(tmp_path):
     touch(tmp_path / "y.mp4")
     srcs = collect_sources([tmp_path / "x", tmp_path / "y.mp4"])
     assert sorted(s.clip_id for s in srcs) == ["S1", "y"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the published variants, told apart by their content; each with a wrong-layout twin failing in one line
+
+
+def fails_in_one_line(load, *expected: str) -> str:
+    with pytest.raises(LabelFormatError) as e:
+        load()
+    msg = one_line_error(e)
+    assert all(x in msg for x in expected), msg
+    return msg
+
+
+def test_recola_original_release_per_rater_files_averaged_and_counted(tmp_path):
+    root = tmp_path / "RECOLA"
+    touch(root / "RECOLA-Video-recordings" / "P16.mp4")
+    touch(root / "RECOLA-Video-recordings" / "P17.mp4")  # no annotation: no labels
+    ann = root / "RECOLA-Annotation" / "emotional_behaviour"
+    t = np.arange(4) * 0.04
+    six = {n: [0.1 * k + 0.01 * i for i in range(4)] for k, n in enumerate(("FM1", "FM2", "FM3", "FF1", "FF2", "FF3"))}
+    layouts.recola_raters(ann / "arousal" / "P16.csv", t, six)
+    layouts.recola_raters(ann / "valence" / "P16.csv", t, {"FM1": [0.0, 0.2, 0.4, 0.6],
+                                                           "FF1": [0.2, np.nan, 0.6, 0.8]}, crlf=True)
+    assert (ann / "arousal" / "P16.csv").read_text().startswith("time;FM1 ;FM2 ;FM3 ;FF1 ;FF2 ;FF3\n0.00;0.0000;")
+    srcs = by_id(discover("recola", root))
+    assert srcs["P17"].labels is None and srcs["P16"].split == "train"
+    assert srcs["P16"].extra["label_raters"] == ("arousal: 6 raters (FM1, FM2, FM3, FF1, FF2, FF3); "
+                                                 "valence: 2 raters (FM1, FF1)")
+    assert srcs["P16"].extra["label_format"].startswith("original release: per-rater annotations")
+    lab = srcs["P16"].labels(np.array([0.0, 0.04, 0.06, 0.2]))
+    np.testing.assert_allclose(lab["arousal"], [0.25, 0.26, 0.265, np.nan])  # the mean of the six raters
+    np.testing.assert_allclose(lab["valence"], [0.1, 0.2, 0.35, np.nan])  # FF1's empty cell left out of the mean
+
+    arousal = ann / "arousal" / "P16.csv"
+    src = srcs["P16"]
+    write(arousal, "time;FM1 ;FM2\n0,00;0,1;0,2\n")  # decimal commas
+    fails_in_one_line(lambda: src.labels(np.zeros(2)), "P16.csv, line 2", "'0,00'", "decimal point")
+    write(arousal, "t;FM1 ;FM2\n0.00;0.1;0.2\n")  # no time column
+    fails_in_one_line(lambda: src.labels(np.zeros(2)), "P16.csv, line 1", "no time column", "found t, FM1, FM2")
+    write(arousal, "time;FM1 ;FM2\n0.00;0.1;0.2\n0.04;0.1\n")  # a rater's cell missing
+    fails_in_one_line(lambda: src.labels(np.zeros(2)), "P16.csv, line 3", "has 2 fields, line 1 has 3")
+    write(arousal, "time;FM1 ;FM2\n0.00;0.1;0.2\n0.04;0.1;0.2l\n")  # a typo never drops a rater silently
+    fails_in_one_line(lambda: src.labels(np.zeros(2)), "P16.csv, line 3", "'0.2l' in column 'FM2'")
+
+
+def test_semaine_session_tu_va_files(tmp_path):
+    root = tmp_path / "SEMAINE"
+    touch(root / "sessions" / "12" / "2009.01.06.14.53.49_User HeadMounted.avi")
+    touch(root / "sessions" / "12" / "2009.01.06.14.53.49_Operator HeadMounted.avi")  # TU = the target user
+    touch(root / "sessions" / "13" / "2009.01.07.10.02.11_User HeadMounted.avi")  # no TU_VA.csv
+    layouts.tu_va(root / "TrainingInput" / "12" / "TU_VA.csv", np.arange(3) * 0.02, np.array([0.1, 0.2, 0.3]),
+                  np.array([-0.1, 0.0, 0.5]))
+    srcs = {s.video.name: s for s in discover("semaine", root)}
+    user = srcs["2009.01.06.14.53.49_User HeadMounted.avi"]
+    assert user.subject == "12" and user.extra["label_format"] == "session file TU_VA.csv (time, arousal, valence)"
+    assert srcs["2009.01.06.14.53.49_Operator HeadMounted.avi"].labels is None
+    assert srcs["2009.01.07.10.02.11_User HeadMounted.avi"].labels is None
+    lab = user.labels(np.array([0.0, 0.01, 0.04, 0.06]))
+    assert list(lab.columns) == ["frame", "arousal", "valence"]
+    np.testing.assert_allclose(lab["arousal"], [0.1, 0.15, 0.3, np.nan])
+    np.testing.assert_allclose(lab["valence"], [-0.1, -0.05, 0.5, np.nan])
+
+    write(root / "TrainingInput" / "12" / "TU_VA.csv", "Time,Arousal\n0.00,0.1\n")  # no valence column
+    fails_in_one_line(lambda: user.labels(np.zeros(2)), "TU_VA.csv, line 1", "no valence column",
+                      "expected a header time, arousal, valence", "found Time, Arousal")
+
+
+EMOTIONET_AUS = (1, 2, 4, 25, 43)
+
+
+@pytest.mark.parametrize("name", ["EmotioNet_FACS_aws_2020_24600.csv", "EmotioNet_FACS.tsv",
+                                  "EmotioNet_FACS_aws_2020_24600.xlsx"])
+def test_emotionet_facs_release_csv_tab_and_xlsx(tmp_path, name):
+    root = tmp_path / "EmotioNet"
+    images(root / "images", ["N_0000000.jpg", "N_0000001.jpg", "N_0000002_orig.jpg"])
+    rows = [("http://a.example.org/img/N_0000000.jpg", "http://o.example.org/N_0000000.jpg", {1: 1, 2: 0, 25: 1}),
+            ("http://a.example.org/img/N_0000001.jpg", "http://o.example.org/N_0000001.jpg", {1: 0, 2: 1, 43: 1}),
+            # not downloaded under its URL's name: the original URL's name is used
+            ("http://a.example.org/img/N_0000002.jpg", "http://o.example.org/N_0000002_orig.jpg", {1: 1})]
+    ann = layouts.emotionet_facs(root / name, rows, EMOTIONET_AUS)
+    srcs = by_id(discover("emotionet", root))
+    assert set(srcs) == {"N_0000000", "N_0000001", "N_0000002"}
+    lab = {k: s.labels(np.zeros(1)).iloc[0] for k, s in srcs.items()}
+    assert [c for c in lab["N_0000000"].index if c != "frame"] == ["AU01", "AU02", "AU25", "AU43"]  # AU4 never coded
+    assert (lab["N_0000000"]["AU01"], lab["N_0000000"]["AU02"], lab["N_0000000"]["AU25"]) == (1, 0, 1)
+    assert np.isnan(lab["N_0000000"]["AU43"]) and lab["N_0000001"]["AU43"] == 1  # 999 -> NaN
+    assert srcs["N_0000002"].video.name == "N_0000002_orig.jpg"
+    fmt = srcs["N_0000000"].extra["label_format"]
+    assert "image URL column 'URL', 'URL orig' where it is missing, 5 AU columns by name" in fmt
+    assert "never coded, left out: AU04" in fmt and ("XLSX" in fmt) == name.endswith(".xlsx")
+
+    # the wrong-layout twin: a value that is not 0, 1 or 999 on the second image's row
+    rows[1] = (rows[1][0], rows[1][1], {1: 0, 2: 7})
+    layouts.emotionet_facs(ann, rows, EMOTIONET_AUS)
+    where = "sheet 'Sheet' row 3" if name.endswith(".xlsx") else "line 3"
+    fails_in_one_line(lambda: discover("emotionet", root), f"{name}, {where}", "AU 2 has '7'",
+                      "expected 1 (present), 0 (absent) or 999 (not coded)")
+
+
+def test_emotionet_headerless_lists_and_wrong_headers(tmp_path):
+    from facedyn.data.datasets.emotionet import read_table
+
+    # the original image lists: tab-separated, no header, URL, original URL, then AU1..AU60
+    wide = write(tmp_path / "list.txt", "http://a.org/N_1.jpg\thttp://b.org/N_1.jpg\t" + "\t".join(
+        ["1", "0"] + ["999"] * 58) + "\r\n")
+    t = read_table(wide)
+    assert t.columns == ["AU01", "AU02"] and t.rows == [("N_1.jpg", "N_1.jpg", {"AU01": 1.0, "AU02": 0.0})]
+    assert "no header: image URL, original URL, then AU1..AU60 (60 columns)" in t.form
+    fails_in_one_line(lambda: read_table(write(tmp_path / "a.csv", "URL,foo,bar\nhttp://a.org/N.jpg,1,0\n")),
+                      "a.csv, line 1", "expected a header row")
+    fails_in_one_line(lambda: read_table(write(tmp_path / "b.csv", "http://a.org/N.jpg,1,0,0\n")),
+                      "b.csv, line 1", "3 AU values", "expected 12")
+    fails_in_one_line(lambda: read_table(write(tmp_path / "c.tsv", "URL\tAU1\tAU2\nhttp://a.org/N.jpg\t1\n")),
+                      "c.tsv, line 2", "has 2 cells, the first row 3")
+    fails_in_one_line(lambda: read_table(write(tmp_path / "d.csv", "URL,AU1,AU 1\nhttp://a.org/N.jpg,1,1\n")),
+                      "d.csv, line 1", "AU 1 heads two columns")
+    fails_in_one_line(lambda: read_table(write(tmp_path / "e.xls", "")), "e.xls", "save it as .xlsx or CSV")
+
+
+@pytest.mark.parametrize("form,crlf,bom,trailing", [
+    ("frame,intensity", False, False, ""), ("frame,intensity", True, True, "  "),
+    ("intensity", False, False, ""), ("intensity", True, True, " ")])
+def test_disfa_both_line_formats_crlf_bom_trailing_spaces(tmp_path, form, crlf, bom, trailing):
+    root = tmp_path / "DISFA"
+    touch(root / "Videos_LeftCamera" / "LeftVideoSN001_comp.avi")
+    lab_dir = root / "ActionUnit_Labels" / "SN001"
+    layouts.disfa_au(lab_dir / "SN001_au1.txt", [0, 1, 5], form, crlf, bom, trailing)
+    layouts.disfa_au(lab_dir / "SN001_au12.txt", [2, 2, 2, 2], form, crlf, bom, trailing)
+    (src,) = discover("disfa", root)
+    fmt = "frame,value lines" if form == "frame,intensity" else "one value per line (line k = frame k, from 1)"
+    assert src.extra == {"label_format": fmt, "label_alignment": "label frame f (or line f) = video frame f counted "
+                                                                   "from 1 (decoded frame f-1)"}
+    lab = src.labels(np.zeros(4))
+    np.testing.assert_array_equal(lab["AU01"], [0, 1, 5, np.nan])
+    np.testing.assert_array_equal(lab["AU12"], [2, 2, 2, 2])
+
+    # the wrong-layout twin: the second line in the other form
+    other = "2" if form == "frame,intensity" else "2,1"
+    end = "\r\n" if crlf else "\n"
+    first = ("1,0" if form == "frame,intensity" else "0") + trailing
+    (lab_dir / "SN001_au1.txt").write_bytes(f"{first}{end}{other}{end}".encode())
+    fails_in_one_line(lambda: src.labels(np.zeros(4)), "SN001_au1.txt, line 2", "expected")
+
+
+def test_value_files_refuse_gaps_text_and_wide_lines_in_one_line(tmp_path):
+    from facedyn.data.datasets.labels import read_value_file
+
+    fails_in_one_line(lambda: read_value_file(write(tmp_path / "gap.txt", "0\n\n3\n")), "gap.txt, line 2",
+                      "without gaps")
+    fails_in_one_line(lambda: read_value_file(write(tmp_path / "x.txt", "1,0\n2,x\n")), "x.txt, line 2",
+                      "value 'x' is not a number")
+    fails_in_one_line(lambda: read_value_file(write(tmp_path / "w.txt", "1,0,3\n")), "w.txt, line 1",
+                      "expected frame,value")
+    fails_in_one_line(lambda: read_value_file(write(tmp_path / "h.csv", "frame,intensity,extra\n1,2,3\n")),
+                      "h.csv, line 1", "header frame, intensity, extra")
+    df = read_value_file(write(tmp_path / "ok.csv", "frame,intensity\n1,2\n2,9\n\n"))
+    assert df["frame"].tolist() == [1, 2] and df.attrs["format"] == "frame,value lines"

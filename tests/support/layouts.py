@@ -4,6 +4,8 @@ Every builder writes real files (H.264 videos through facedyn's encoder, JPEG/PN
 with their quirks: 1-based frame numbers and the code 9 for "not coded" in BP4D, DISFA's headerless rows,
 SEMAINE's separate annotator files, RECOLA's ARFF gold standards, 300-W's ``.pts`` headers and 1-based points,
 CelebA's count and header lines, AFLW's SQLite tables with radians, EmotioNet's 999) and returns the root.
+The helpers at the end write the other published forms of the label files byte for byte (RECOLA's per-rater
+CSVs, SEMAINE's ``TU_VA.csv``, EmotioNet's FACS table as CSV / TSV / XLSX, DISFA's two line forms).
 """
 
 from __future__ import annotations
@@ -218,3 +220,58 @@ def emotionet(root: Path, n: int = 8) -> Path:
 
 BUILDERS = {"recola": recola, "semaine": semaine, "bp4d": bp4d, "disfa": disfa, "voxceleb": voxceleb, "300w": w300,
             "mafl": mafl, "aflw": aflw, "emotionet": emotionet}
+
+
+# -- the published variants of the label files, byte for byte (the adapters tell them apart by their content) --
+
+
+def recola_raters(path: Path, times: np.ndarray, raters: dict[str, list[float]], crlf: bool = False) -> Path:
+    """An original-release RECOLA annotation file (``RECOLA-Annotation/emotional_behaviour/arousal/P16.csv``):
+    ``;``-separated, a header ``time;FM1 ;FM2 ;...`` whose rater names are padded with a space (the last not),
+    then ``time;value;...`` rows; an empty cell where a rater gave none (``nan`` in ``raters``)."""
+    names = list(raters)
+    head = ";".join(["time", *(f"{n} " if i < len(names) - 1 else n for i, n in enumerate(names))])
+    rows = [head] + [";".join([f"{t:.2f}", *("" if np.isnan(raters[n][i]) else f"{raters[n][i]:.4f}" for n in names)])
+                     for i, t in enumerate(times)]
+    end = "\r\n" if crlf else "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes((end.join(rows) + end).encode())
+    return path
+
+
+def tu_va(path: Path, times: np.ndarray, arousal: np.ndarray, valence: np.ndarray) -> Path:
+    """A SEMAINE session's ``TU_VA.csv``: header ``Time,Arousal,Valence``, one comma-separated row per sample."""
+    rows = ["Time,Arousal,Valence", *(f"{t:.2f},{a:.4f},{v:.4f}" for t, a, v in zip(times, arousal, valence,
+                                                                                     strict=True))]
+    return write(path, "\n".join(rows) + "\n")
+
+
+def emotionet_facs(path: Path, rows: list[tuple[str, str, dict[int, int]]], aus: tuple[int, ...]) -> Path:
+    """EmotioNet's FACS release table: header ``URL,URL orig,'AU 1',...`` and URL cells wrapped in single quotes,
+    as in ``EmotioNet_FACS_aws_2020_24600.csv``; ``.tsv``: tab-separated; ``.xlsx``: the same cells in one sheet
+    (numbers as numbers)."""
+    head = ["URL", "URL orig", *(f"'AU {a}'" for a in aus)]
+    body = [[f"'{url}'", f"'{orig}'", *(codes.get(a, 999) for a in aus)] for url, orig, codes in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".xlsx":
+        import openpyxl
+
+        book = openpyxl.Workbook()
+        sheet = book.active
+        for r in [head, *body]:
+            sheet.append(r)
+        book.save(path)
+        return path
+    sep = "\t" if path.suffix == ".tsv" else ","
+    return write(path, "\n".join(sep.join(map(str, r)) for r in [head, *body]) + "\n")
+
+
+def disfa_au(path: Path, values: list[int], form: str = "frame,intensity", crlf: bool = False, bom: bool = False,
+             trailing: str = "") -> Path:
+    """A DISFA ``SN001_au1.txt``: lines ``frame,intensity`` (1-based) or ``form="intensity"``: the intensity alone
+    per line; CRLF line ends, a UTF-8 BOM and trailing spaces on each line when asked."""
+    lines = [(f"{i + 1},{v}" if form == "frame,intensity" else f"{v}") + trailing for i, v in enumerate(values)]
+    end = "\r\n" if crlf else "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(("\ufeff" if bom else "").encode() + (end.join(lines) + end).encode())
+    return path

@@ -128,8 +128,30 @@ def dry_run(recipe: str, data_root: str | Path, out: str | Path, settings: Setti
              + (" (plus stages whose size is unknown: '?')" if unknown else "") + ".**", "",
              f"Basis: {basis(ctx, table)} Units: training images (epochs x steps x batch) for training stages, "
              "frames (x networks) for represent/probe/eval, windows for ranking.", "",
-             "## Equivalent commands", "", *cmds, ""]
+             *label_checks(ctx), "## Equivalent commands", "", *cmds, ""]
     return "\n".join(lines)
+
+
+def label_checks(ctx: Context) -> list[str]:
+    """The dry run's ``## Labels`` section: prepare's label checks on every clip of each dataset the recipe needs,
+    nothing prepared (:func:`facedyn.data.datasets.report.check_dataset`), and what is missing per dataset: the
+    dataset, clips without labels, label files that cannot be read, columns a probe of the recipe needs."""
+    from facedyn.data.datasets.report import LABELLED, check_dataset
+
+    r = get_recipe(ctx.recipe)
+    required: dict[str, list[str]] = {}
+    for s in ctx.stages:
+        if s.cost.dataset and s.key.get("au_columns"):
+            cols = required.setdefault(s.cost.dataset, [])
+            cols += [c for c in s.key["au_columns"] if c not in cols]
+    out = ["## Labels", "", "Each clip's labels read as `prepare` reads them (frame counts from the video headers; "
+           "nothing prepared):", ""]
+    for ds in r.datasets:
+        if ds not in LABELLED:
+            out += [f"**{ds}** ({ctx.dataset_dir(ds)}): no labels used", ""]
+            continue
+        out += [*check_dataset(ds, ctx.dataset_dir(ds), required.get(ds, ())).markdown(), ""]
+    return out
 
 
 def stage_list(recipe: str, data_root: str | Path, out: str | Path, settings: Settings | None = None) -> list[Stage]:

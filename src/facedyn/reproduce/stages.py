@@ -147,6 +147,11 @@ def prepare(ctx: Context, dataset: str, family: str, align: str = "similarity") 
                                "(README, 'Reproducing the papers', says what goes where)")
         res = _prepare([src], store, PrepareOptions(size=size, align=align, seed=ctx.settings.seed), workers=workers,
                        kind=dataset)
+        from facedyn.data.datasets.report import store_report
+
+        said = store_report(store, [r.clip_id for r in res if not r.error], dataset)
+        for line in [*said.lines(), *(f"warning: {w}" for w in said.warnings())]:
+            ctx.say(line)
         bad = [r for r in res if r.error]
         if bad:
             raise FacedynError(f"{len(bad)} of {len(res)} {dataset} clips failed to prepare (first: {bad[0].error}); "

@@ -5,7 +5,8 @@
 =========  ====================================================================================
 folder     videos / image folders with optional ``<stem>.csv`` labels (``frame`` 0-based) and
            ``<stem>.landmarks.npy`` (what ``facedyn synth`` writes)
-bp4d       BP4D as in FERA 2015: AU06/10/12/14/17 intensities, FERA 2015 train/development split
+bp4d       BP4D: the release's AU occurrence codes (AU_OCC), FERA 2015 AU06/10/12/14/17
+           intensities, FERA 2015 train/development split
 disfa      DISFA: 12 AU intensities, left/right camera
 semaine    SEMAINE (AVEC 2012 style): continuous valence/arousal traces, ~50 fps video
 recola     RECOLA (AVEC 2016): arousal/valence gold-standard ARFFs, 25 fps video

@@ -12,11 +12,15 @@ Videos are found anywhere under ``root`` by name (``LeftVideoSN001*.avi`` / ``Ri
 label files anywhere under ``labels_dir`` (default ``root/ActionUnit_Labels``, else ``root``)
 by name (``SN001_au12.txt``, case-insensitive).
 
-Label files hold lines ``frame,intensity`` (intensity 0-5, no header). Frame numbers are
-**1-based** in the original files: decoded frame ``i`` (0-based) takes the row of frame
-``i + 1`` (``one_based=False`` overrides). Columns ``AU01, AU02, AU04, AU05, AU06, AU09, AU12,
-AU15, AU17, AU20, AU25, AU26``; an AU without a file is all NaN. DISFA defines no official
-split (``split`` is None unless ``splits`` gives one); its videos are 20 fps.
+Label files hold lines ``frame,intensity`` (intensity 0-5, no header) or, in other copies, the
+intensity alone on each line (line ``k`` = frame ``k``); either form is read, told apart by the first
+line (:func:`facedyn.data.datasets.labels.read_value_file`), with CRLF line ends, a UTF-8 BOM and
+trailing spaces; a line in neither form fails with one line naming the file and the line number.
+Frame numbers are **1-based** in the original files: decoded frame ``i`` (0-based) takes the row of
+frame ``i + 1`` (``one_based=False`` overrides). Each labelled clip's ``meta.json`` says which line
+form was read (``label_format``) and the rule (``label_alignment``). Columns ``AU01, AU02, AU04,
+AU05, AU06, AU09, AU12, AU15, AU17, AU20, AU25, AU26``; an AU without a file is all NaN. DISFA
+defines no official split (``split`` is None unless ``splits`` gives one); its videos are 20 fps.
 
 Clip ids are ``SN001_left`` / ``SN001_right``; the subject is ``SN001`` for both cameras.
 """
@@ -32,14 +36,18 @@ import pandas as pd
 
 from facedyn.data.datasets.base import ClipSource, LabelLoader
 from facedyn.data.datasets.folder import normalize_splits, require_root
-from facedyn.data.datasets.labels import value_files_labels
+from facedyn.data.datasets.labels import peek_value_format, value_files_labels
 from facedyn.data.video import VIDEO_EXTS
 from facedyn.errors import ConfigError
 
 LAYOUT = ("DISFA: Videos_LeftCamera/LeftVideoSN001_comp.avi (or Videos_RightCamera/RightVideo...) and "
-          "ActionUnit_Labels/SN001/SN001_au1.txt files with lines frame,intensity (1-based)")
+          "ActionUnit_Labels/SN001/SN001_au1.txt files with lines frame,intensity (1-based) or one intensity per "
+          "line")
 
 AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
+#: How label frames meet decoded frames, by ``one_based``.
+ALIGNMENT = {True: "label frame f (or line f) = video frame f counted from 1 (decoded frame f-1)",
+             False: "label frame f = decoded video frame f (one_based=False)"}
 CAMERAS = ("left", "right")
 
 _VIDEO = re.compile(r"^(left|right)video(SN\d+)", re.IGNORECASE)
@@ -98,11 +106,15 @@ def discover(
     out = []
     for (subject, c), path in sorted(videos.items()):
         files = {a: f for a, f in label_files.get(subject, {}).items() if a in aus}
+        forms = sorted({f for p in files.values() if (f := peek_value_format(p)) is not None})
+        notes = {"label_format": " and ".join(forms) or "unknown (see the error when it is read)",
+                 "label_alignment": ALIGNMENT[bool(one_based)]} if files else {}
         out.append(ClipSource(
             clip_id=f"{subject}_{c}",
             video=path,
             subject=subject,
             labels=_labels(files, aus, one_based) if files else None,
             split=override.get(subject),
+            extra=notes,
         ))
     return sorted(out, key=lambda s: s.clip_id)

@@ -34,6 +34,42 @@ TIME_COLUMNS: tuple[str, ...] = ("frameTime", "time", "timestamp", "frame_time",
 # --------------------------------------------------------------------------------------------
 # Small table helpers
 
+_SEP_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", " ": "spaces"}
+
+
+def sniff_delimiter(lines: Sequence[str], delimiters: str = ",;\t ") -> str:
+    """The delimiter of a few table lines (one of ``delimiters``; a comma when it cannot tell)."""
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=delimiters).delimiter
+    except csv.Error:
+        return next((d for d in delimiters if d != " " and d in "".join(lines)), ",")
+
+
+def _numbered_lines(path: Path) -> list[tuple[int, str]]:
+    """``(line number from 1, text)`` of the non-blank lines of a text file (UTF-8, a BOM and CRLF allowed)."""
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    return [(i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln.strip()]
+
+
+def peek_header(path: str | Path) -> list[str]:
+    """The cells of a delimited text file's header row, stripped; ``[]`` when it has none (its first field is a
+    number), is an ARFF file, or cannot be read. Reads one line: for saying what a file holds before loading it."""
+    path = Path(path)
+    if path.suffix.lower() == ".arff":
+        return []
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            first = next((ln for ln in f if ln.strip()), "")
+    except OSError:
+        return []
+    sep = sniff_delimiter([first])
+    cells = [c.strip().strip("'\"").strip() for c in (first.split() if sep == " " else first.split(sep))]
+    try:
+        float(cells[0])
+        return []
+    except (ValueError, IndexError):
+        return [c for c in cells if c]
+
 
 def _read_text_table(path: Path, names: Sequence[str] | None) -> tuple[pd.DataFrame, bool]:
     """Read a delimited text table; returns it and whether the file had a header row.
@@ -54,10 +90,7 @@ def _read_text_table(path: Path, names: Sequence[str] | None) -> tuple[pd.DataFr
     lines = [ln for ln in head.splitlines() if ln.strip()]
     if not lines:
         raise LabelFormatError(f"{path}: label file is empty; expected a table with a header or numeric rows")
-    try:
-        sep = csv.Sniffer().sniff("\n".join(lines[:20]), delimiters=",;\t ").delimiter
-    except csv.Error:
-        sep = ","
+    sep = sniff_delimiter(lines[:20], ",;\t ")
     pattern = r"\s+" if sep == " " else re.escape(sep)
     first_field = re.split(pattern, lines[0].strip())[0].strip().strip("'\"")
     try:
@@ -65,6 +98,19 @@ def _read_text_table(path: Path, names: Sequence[str] | None) -> tuple[pd.DataFr
         has_header = False
     except ValueError:
         has_header = True
+    numbered = _numbered_lines(path)
+
+    def fields(text: str) -> int:  # quoted cells may hold the separator
+        return len(text.split()) if sep == " " else len(next(csv.reader([text.strip()], delimiter=sep)))
+
+    width = fields(numbered[0][1]) if numbered else 0
+    for line, text in numbered[1:]:
+        cells = fields(text)
+        if cells != width:
+            raise LabelFormatError(
+                f"{path}, line {line}: has {cells} fields, line {numbered[0][0]} has {width}; expected every line "
+                f"to have {width} fields separated by {_SEP_NAMES.get(sep, repr(sep))}"
+            )
     try:
         df = pd.read_csv(path, sep=r"\s+" if sep == " " else sep, header=0 if has_header else None,
                          skipinitialspace=True, encoding="utf-8-sig")
@@ -72,6 +118,8 @@ def _read_text_table(path: Path, names: Sequence[str] | None) -> tuple[pd.DataFr
         raise LabelFormatError(
             f"{path}: not a readable table ({type(e).__name__}); expected delimited text"
         ) from None
+    rows = [ln for ln, _ in numbered[1 if has_header else 0:]]
+    df.attrs["lines"] = rows if len(rows) == len(df) else [i + (2 if has_header else 1) for i in range(len(df))]
     if not has_header:
         if names is not None:
             if df.shape[1] != len(names):
@@ -226,6 +274,105 @@ def frame_labels(
     return out.reset_index(drop=True)
 
 
+#: The two line formats of a one-label file (:func:`read_value_file`).
+VALUE_FORMATS = {2: "frame,value lines", 1: "one value per line (line k = frame k, from 1)"}
+_CELL_SPLIT = re.compile(r"\s*[,;\t]\s*|\s+")
+
+
+def _number(cell: str) -> float | None:
+    try:
+        v = float(cell)
+    except ValueError:
+        return None
+    return v if np.isfinite(v) else None
+
+
+def read_value_file(path: str | Path) -> pd.DataFrame:
+    """Read a one-label file, as DISFA (``SN001_au12.txt``) and BP4D / FERA 2015 (``F001_T1_AU06.csv``) ship AUs.
+
+    Two line formats, told apart by the first data line: ``frame,value`` (comma, semicolon, tab or spaces between;
+    a header row such as ``frame,intensity`` is allowed), or the value alone, line ``k`` of the values being frame
+    ``k`` (from 1, like the other format's numbers). A UTF-8 BOM, CRLF line ends, blank lines at the end and spaces
+    around cells are accepted.
+
+    Returns:
+        ``frame`` (int64) and ``value`` (float64); ``attrs["format"]`` names the line format read.
+
+    Raises:
+        InputNotFoundError: no such file.
+        LabelFormatError: one line naming the file, the line number and what was expected (every line in the
+            format of the first; whole frame numbers; numbers as values).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(f"{path}: label file not found; check the dataset layout")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise LabelFormatError(f"{path}: cannot be read as text ({type(e).__name__}); expected lines frame,value "
+                               "or one value per line") from None
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    rows = [(i + 1, [c for c in _CELL_SPLIT.split(ln.strip())]) for i, ln in enumerate(lines) if ln.strip()]
+    if not rows:
+        raise LabelFormatError(f"{path}: empty; expected lines frame,value (e.g. 1,0) or one value per line")
+    line0, head = rows[0]
+    if _number(head[0]) is None:  # a header row
+        if len(head) != 2:
+            raise LabelFormatError(f"{path}, line {line0}: header {', '.join(head)}; expected two columns "
+                                   "frame,value (e.g. frame,intensity) or no header")
+        rows = rows[1:]
+        if not rows:
+            raise LabelFormatError(f"{path}: has a header and no data line; expected frame,value lines")
+    width = len(rows[0][1])
+    if width not in VALUE_FORMATS:
+        raise LabelFormatError(f"{path}, line {rows[0][0]}: has {width} values; expected frame,value (e.g. 1,0) "
+                               "or one value per line")
+    if width == 1:  # line k of the values is frame k: a blank line between them would shift every frame after it
+        first = rows[0][0]
+        gap = next((ln for k, (ln, _) in enumerate(rows) if ln != first + k), None)
+        if gap is not None:
+            raise LabelFormatError(f"{path}, line {gap - 1}: empty; expected one value per line without gaps "
+                                   "(line k = frame k)")
+    frames = np.empty(len(rows), np.int64)
+    values = np.empty(len(rows), np.float64)
+    for k, (ln, cells) in enumerate(rows):
+        if len(cells) != width:
+            raise LabelFormatError(f"{path}, line {ln}: has {len(cells)} values, line {rows[0][0]} has {width}; "
+                                   f"expected {VALUE_FORMATS[width]} on every line")
+        v = _number(cells[-1])
+        if v is None:
+            raise LabelFormatError(f"{path}, line {ln}: value {cells[-1]!r} is not a number; expected "
+                                   f"{VALUE_FORMATS[width]}")
+        values[k] = v
+        if width == 2:
+            f = _number(cells[0])
+            if f is None or f != round(f):
+                raise LabelFormatError(f"{path}, line {ln}: frame {cells[0]!r} is not a whole number; expected "
+                                       "frame,value lines")
+            frames[k] = int(f)
+        else:
+            frames[k] = k + 1
+    out = pd.DataFrame({"frame": frames, "value": values})
+    out.attrs["format"] = VALUE_FORMATS[width]
+    return out
+
+
+def peek_value_format(path: str | Path) -> str | None:
+    """The line format of a one-label file (:data:`VALUE_FORMATS`) from its first data line, without reading the
+    rest; None when that line is neither (or the file cannot be read): :func:`read_value_file` then says why."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            for ln in f:
+                cells = _CELL_SPLIT.split(ln.strip()) if ln.strip() else []
+                if cells and _number(cells[0]) is not None:
+                    return VALUE_FORMATS.get(len(cells))
+    except OSError:
+        return None
+    return None
+
+
 def value_files_labels(
     files: Mapping[str, Path | None],
     n: int,
@@ -233,8 +380,8 @@ def value_files_labels(
     unlabelled: float | Sequence[float] | None = None,
     numbers: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Labels from one two-column file per label (``frame,value`` rows, header optional), as
-    BP4D/FERA 2015 and DISFA ship AUs.
+    """Labels from one file per label (``frame,value`` lines, header optional, or one value per line: see
+    :func:`read_value_file`), as BP4D/FERA 2015 and DISFA ship AUs.
 
     Args:
         files: ``{column name: file}``; a None file gives an all-NaN column.
@@ -248,15 +395,9 @@ def value_files_labels(
         if path is None:
             out[col] = np.nan
             continue
-        df = read_frame_csv(path, required=("frame",), names=("frame", "value"))
-        others = [c for c in df.columns if c != "frame"]
-        if len(others) != 1:
-            raise LabelFormatError(
-                f"{path}: has columns {', '.join(map(str, df.columns))}; expected two columns "
-                "frame,value (e.g. frame,intensity)"
-            )
+        df = read_value_file(path)
         out[col] = frame_labels(df, n, one_based=one_based, unlabelled=unlabelled, numbers=numbers,
-                                columns=others, source=path)[others[0]].to_numpy()
+                                columns=["value"], source=path)["value"].to_numpy()
     return out
 
 
@@ -265,26 +406,46 @@ def value_files_labels(
 
 
 def _split_time(df: pd.DataFrame, path: Path, time_columns: Sequence[str]) -> pd.DataFrame:
-    """``time`` plus the numeric columns of ``df``; string columns (instance names) are dropped."""
+    """``time`` plus the numeric columns of ``df``; columns with no number at all (instance names) are dropped.
+
+    A time or value column with numbers and some other text is refused, naming the first such line (from
+    ``df.attrs["lines"]`` where the reader recorded the rows' line numbers): a decimal comma or a typo never
+    drops a column silently."""
     lower = {str(c).lower(): c for c in df.columns}
     tcol = next((lower[t.lower()] for t in time_columns if t.lower() in lower), None)
+    where = f"{path}, line 1" if df.attrs.get("lines") else str(path)
     if tcol is None:
         raise LabelFormatError(
-            f"{path}: no time column; expected one of {', '.join(time_columns)} (seconds) plus value "
+            f"{where}: no time column; expected one of {', '.join(time_columns)} (seconds) plus value "
             f"columns, found {', '.join(map(str, df.columns[:12]))}"
         )
+    lines = df.attrs.get("lines") or [None] * len(df)
+
+    def first_text(c: object, num: pd.Series) -> str | None:
+        bad = num.isna() & df[c].notna()
+        if not bad.any():
+            return None
+        i = int(np.argmax(bad.to_numpy()))
+        at = f", line {lines[i]}" if lines[i] is not None else f", row {i + 1}"
+        return f"{path}{at}: {df[c].iloc[i]!r} in column '{c}'"
+
     times = pd.to_numeric(df[tcol], errors="coerce").astype(np.float64)
+    if (bad := first_text(tcol, times)) is not None:
+        raise LabelFormatError(f"{bad} is not a number; expected the time in seconds (a decimal point, not a comma)")
     if times.isna().all():
         raise LabelFormatError(f"{path}: time column '{tcol}' holds no numbers; expected seconds")
     out = pd.DataFrame({"time": times.to_numpy()})
     for c in df.columns:
-        if c == tcol:
+        if c == tcol or (str(c).startswith("Unnamed:") and df[c].isna().all()):  # a trailing separator's cells
             continue
         num = pd.to_numeric(df[c], errors="coerce")
+        if num.notna().any() and (bad := first_text(c, num)) is not None:
+            raise LabelFormatError(f"{bad} is not a number; expected a number (a decimal point, not a comma) "
+                                   "or an empty cell in every value column")
         if num.notna().sum() == df[c].notna().sum():  # every non-missing entry is a number
             out[str(c)] = num.astype(np.float64).to_numpy()
     if out.shape[1] == 1:
-        raise LabelFormatError(f"{path}: has a time column '{tcol}' but no numeric value column; "
+        raise LabelFormatError(f"{where}: has a time column '{tcol}' but no numeric value column; "
                                "expected time plus one column per label")
     return out
 
@@ -422,17 +583,26 @@ def trace_files_labels(
     per_label: Mapping[str, Path | Sequence[Path]],
     combined: Sequence[Path] = (),
     time_scale: float = 1.0,
+    require: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Frame labels from trace files: ``combined`` files (time + several label columns, names
     lower-cased) and ``per_label`` files (time + one value column, or several averaged, e.g.
     raters), resampled to ``timestamps`` with :func:`trace_labels`; per-label files win.
 
     A label given several files (one per annotator, e.g. SEMAINE's) is the mean of their resampled
-    traces (NaN where none covers a frame)."""
+    traces (NaN where none covers a frame). ``require``: columns (lower-case) every combined file must
+    have, else a one-line LabelFormatError naming its header line."""
     traces = []
     for path in combined:
         tr = read_trace(path)
-        traces.append(tr.rename(columns={c: str(c).lower() for c in tr.columns}))
+        tr = tr.rename(columns={c: str(c).lower() for c in tr.columns})
+        missing = [c for c in require if c not in tr.columns]
+        if missing:
+            raise LabelFormatError(
+                f"{path}, line 1: no {', '.join(missing)} column; expected a header time, {', '.join(require)} "
+                f"(found {', '.join(peek_header(path)) or 'no header'})"
+            )
+        traces.append(tr)
     several: dict[str, list[Path]] = {}
     for name, path in per_label.items():
         if isinstance(path, str | Path):

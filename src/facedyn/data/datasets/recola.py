@@ -1,21 +1,32 @@
-"""RECOLA as distributed for AVEC 2016 (continuous arousal and valence, 25 fps video).
+"""RECOLA: continuous arousal and valence, 25 fps video, as AVEC 2016 distributed it or as the original release.
 
-Layout::
+Layouts (told apart by the files present; no option needed)::
 
-    root/
+    root/                                 AVEC 2016
       recordings_video/P16.mp4            one video per participant (any VIDEO_EXTS; the AVEC
       recordings_video/train_1.mp4        2016 release names them train_1..9, dev_1..9, test_1..9)
       ratings_gold_standard/arousal/P16.arff
       ratings_gold_standard/valence/P16.arff
 
+    root/                                 the original RECOLA release
+      RECOLA-Video-recordings/P16.mp4
+      RECOLA-Annotation/emotional_behaviour/arousal/P16.csv
+      RECOLA-Annotation/emotional_behaviour/valence/P16.csv
+
 Gold-standard ARFFs hold ``@attribute Instance_name string``, ``@attribute frameTime numeric``
-(seconds, 0.04 s steps over the first 300 s) and ``@attribute GoldStandard numeric``; CSV / text
+(seconds, 0.04 s steps over the first 300 s) and ``@attribute GoldStandard numeric``. The original
+release's annotation files are ``;``-separated text with a header ``time;FM1 ;FM2 ;FM3 ;FF1 ;FF2 ;FF3``
+(time in seconds, then one column per rater, names padded with spaces): the gold standard is the
+mean of the raters at each time (NaN cells left out), and the clip's ``meta.json`` records how many
+raters each dimension had (``label_raters``) and which form was read (``label_format``). CSV / text
 traces with a time column work too, as do ``<name>_arousal.arff`` files next to the video.
-Videos are searched under ``video_dir`` (default ``root/recordings_video``, else ``root``),
-traces under ``ratings_dir`` (default ``root/ratings_gold_standard``, else ``root``). Labels
-``arousal`` and ``valence`` are resampled to each decoded frame's timestamp by linear
-interpolation, NaN outside the rated time range (e.g. after 300 s, or a test file without
-ratings).
+Videos are searched under ``video_dir`` (default ``root/recordings_video``, else
+``root/RECOLA-Video-recordings``, else ``root``), traces under ``ratings_dir`` (default
+``root/ratings_gold_standard``, else ``root/RECOLA-Annotation``, else ``root``; an ARFF gold standard
+wins over a CSV of the same recording). Labels ``arousal`` and ``valence`` are resampled to each
+decoded frame's timestamp by linear interpolation, NaN outside the rated time range (e.g. after
+300 s, or a test file without ratings). A file in none of these forms fails with one line naming
+the file, the line and what was expected.
 
 Subject: the recording name (``P16``, or ``train_1``). Split:
 
@@ -49,11 +60,12 @@ from facedyn.data.datasets.folder import (
     require_root,
     split_from_parts,
 )
-from facedyn.data.datasets.labels import trace_files_labels
+from facedyn.data.datasets.labels import TIME_COLUMNS, peek_header, trace_files_labels
 
-LAYOUT = ("RECOLA (AVEC 2016): recordings_video/P16.mp4 (or train_1.mp4) and "
-          "ratings_gold_standard/arousal/P16.arff, ratings_gold_standard/valence/P16.arff "
-          "(Instance_name, frameTime, GoldStandard)")
+LAYOUT = ("RECOLA: recordings_video/P16.mp4 (or train_1.mp4) and ratings_gold_standard/arousal/P16.arff, "
+          "ratings_gold_standard/valence/P16.arff (AVEC 2016: Instance_name, frameTime, GoldStandard), or "
+          "RECOLA-Video-recordings/P16.mp4 and RECOLA-Annotation/emotional_behaviour/arousal/P16.csv (original "
+          "release: time;FM1;FM2;FM3;FF1;FF2;FF3, one column per rater)")
 
 DIMENSIONS: tuple[str, ...] = ("arousal", "valence")
 FPS = 25.0
@@ -77,6 +89,27 @@ def avec2016_split(name: str) -> str | None:
     return None
 
 
+#: ``label_format`` of each form of trace file (recorded in the clip's meta.json).
+FORMATS = {"arff": "AVEC 2016 gold standard (ARFF: frameTime, GoldStandard)",
+           "raters": "original release: per-rater annotations (time;FM1;...;FF3), gold standard = mean of the raters",
+           "trace": "trace file (time, value)"}
+
+
+def label_notes(per_label: dict[str, Path]) -> dict[str, str]:
+    """``label_format`` (the forms of the files found) and, for per-rater files, ``label_raters``
+    (``arousal: 6 raters (FM1, ...)``), read from the files' header lines only."""
+    forms: list[str] = []
+    raters = []
+    for dim, path in per_label.items():
+        values = [c for c in peek_header(path) if c.lower() not in {t.lower() for t in TIME_COLUMNS}]
+        form = "arff" if path.suffix.lower() == ".arff" else "raters" if len(values) > 1 else "trace"
+        if FORMATS[form] not in forms:
+            forms.append(FORMATS[form])
+        if form == "raters":
+            raters.append(f"{dim}: {len(values)} raters ({', '.join(values)})")
+    return {"label_format": "; ".join(forms), **({"label_raters": "; ".join(raters)} if raters else {})}
+
+
 def _labels(per_label: dict[str, Path]) -> LabelLoader:
     def load(timestamps: np.ndarray) -> pd.DataFrame:
         return trace_files_labels(timestamps, per_label)
@@ -95,19 +128,23 @@ def discover(
 
     Args:
         root: dataset root.
-        video_dir: folder of the videos (default ``root/recordings_video`` or ``root``).
-        ratings_dir: folder of the traces (default ``root/ratings_gold_standard`` or ``root``).
+        video_dir: folder of the videos (default ``root/recordings_video``, ``root/RECOLA-Video-recordings``
+            or ``root``).
+        ratings_dir: folder of the traces (default ``root/ratings_gold_standard``, ``root/RECOLA-Annotation``
+            or ``root``).
         dimensions: label names to look for.
         splits: ``{subject: split}`` replacing the built-in partition for those subjects.
 
     Returns:
-        ClipSources (clip id = subject = recording name) sorted by clip id.
+        ClipSources (clip id = subject = recording name) sorted by clip id; a labelled one says in ``extra``
+        which form its traces have (``label_format``) and, for per-rater files, how many raters
+        (``label_raters``).
     """
     root = require_root(root)
-    vid_root = require_root(video_dir) if video_dir is not None else (
-        root / "recordings_video" if (root / "recordings_video").is_dir() else root)
-    rat_root = require_root(ratings_dir) if ratings_dir is not None else (
-        root / "ratings_gold_standard" if (root / "ratings_gold_standard").is_dir() else root)
+    vid_root = require_root(video_dir) if video_dir is not None else next(
+        (root / d for d in ("recordings_video", "RECOLA-Video-recordings") if (root / d).is_dir()), root)
+    rat_root = require_root(ratings_dir) if ratings_dir is not None else next(
+        (root / d for d in ("ratings_gold_standard", "RECOLA-Annotation") if (root / d).is_dir()), root)
     override = normalize_splits(splits)
     index = index_files(rat_root, TRACE_EXTS) if rat_root.is_dir() else {}
     dims = [str(d).lower() for d in dimensions]
@@ -125,5 +162,6 @@ def discover(
             labels=_labels(per_label) if per_label else None,
             split=override.get(name, avec2016_split(name)),
             fps=FPS if is_folder else None,
+            extra=label_notes(per_label) if per_label else {},
         ))
     return sorted(out, key=lambda s: s.clip_id)

@@ -15,6 +15,19 @@ SEMAINE distributions differ, so this adapter maps one documented layout::
         <session>_valence_R1.txt ...       one file per annotator (any suffix after the dimension):
                                            their traces are averaged frame by frame
 
+A session may instead have one ``TU_VA.csv`` (the target user's valence and arousal, as public loaders of
+the SEMAINE "TrainingInput" folders read it): a header with a time column and ``Arousal``, ``Valence``
+(any case, any order; comma-separated), one row per trace sample::
+
+    root/
+      sessions/<id>/<video>.avi       the session's user video(s), in a folder named by the session id
+      TrainingInput/<id>/TU_VA.csv    time,Arousal,Valence (or the file beside the video)
+
+It is used for the videos of a folder named like the folder holding it (the closest such file wins), except
+videos whose name says ``Operator`` (TU = target user), and only where the video has none of the files
+named by the session above. There the session (for ``subjects``, ``splits`` and the default subject) is
+the folder's name. A ``TU_VA.csv`` without a time, arousal or valence column fails with one line naming it.
+
 Trace files are searched anywhere under ``root`` by name; where several match, the one closest
 to the video wins. Per-dimension files (dimensions ``valence``, ``arousal``, ``power``,
 ``expectancy`` by default) override the combined file's column of the same name; combined
@@ -57,8 +70,13 @@ from facedyn.data.datasets.folder import (
 from facedyn.data.datasets.labels import trace_files_labels
 
 LAYOUT = ("SEMAINE: <session>.avi/.mp4 videos with traces <session>.csv (time,valence,arousal) or "
-          "<session>_valence.arff/.csv and <session>_arousal.arff/.csv, optional train/devel/test folders "
+          "<session>_valence.arff/.csv and <session>_arousal.arff/.csv, or session folders <id>/ with a "
+          "TU_VA.csv (time,Arousal,Valence) in a folder of the same name; optional train/devel/test folders "
           "or splits.csv")
+
+#: The per-session file of the target user's valence and arousal, and the columns it must have.
+TU_VA = "tu_va.csv"
+TU_VA_COLUMNS = ("arousal", "valence")
 
 DIMENSIONS: tuple[str, ...] = ("valence", "arousal", "power", "expectancy")
 
@@ -74,9 +92,19 @@ def annotator_traces(index: dict[str, list[Path]], session: str, label: str, nea
     return sorted(p for p in hits if p.parent == best)
 
 
-def _labels(per_label: dict[str, Path | list[Path]], combined: list[Path], time_scale: float) -> LabelLoader:
+def session_file(index: dict[str, list[Path]], clip: Path) -> Path | None:
+    """The ``TU_VA.csv`` of the session folder holding ``clip``: in a folder named like the clip's folder (the
+    closest one), None for an operator's video or when there is none."""
+    if "operator" in clip.name.lower():
+        return None
+    hits = [p for p in index.get(TU_VA, []) if p.parent.name.lower() == clip.parent.name.lower()]
+    return closest(hits, clip.parent) if hits else None
+
+
+def _labels(per_label: dict[str, Path | list[Path]], combined: list[Path], time_scale: float,
+            require: tuple[str, ...] = ()) -> LabelLoader:
     def load(timestamps: np.ndarray) -> pd.DataFrame:
-        return trace_files_labels(timestamps, per_label, combined, time_scale=time_scale)
+        return trace_files_labels(timestamps, per_label, combined, time_scale=time_scale, require=require)
 
     return load
 
@@ -128,6 +156,16 @@ def discover(
         for d in dims:
             if d not in per_label and (raters := annotator_traces(index, session, d, path.parent)):
                 per_label[d] = raters
+        require: tuple[str, ...] = ()
+        extra: dict[str, str] = {}
+        if not per_label and not combined and (tu_va := session_file(index, path)) is not None:
+            combined, require, session = [tu_va], TU_VA_COLUMNS, path.parent.name
+            extra = {"label_format": f"session file {tu_va.name} (time, arousal, valence)"}
+        elif per_label or combined:
+            forms = (["combined trace <session>.csv"] if combined else []) + [
+                f"{d}: {len(f)} annotator files, averaged" if isinstance(f, list) else f"{d}: {f.suffix} trace"
+                for d, f in per_label.items()]
+            extra = {"label_format": "; ".join(forms)}
         subject = subjects.get(session) or subject_from(session, subject_regex, session)
         split = (subject_split.get(subject) or session_split.get(session)
                  or split_from_parts(path.relative_to(root).parts[:-1]))
@@ -135,8 +173,9 @@ def discover(
             clip_id=cid,
             video=path,
             subject=subject,
-            labels=_labels(per_label, combined, float(time_scale)) if (per_label or combined) else None,
+            labels=_labels(per_label, combined, float(time_scale), require) if (per_label or combined) else None,
             split=split,
             fps=float(fps) if is_folder and fps is not None else None,
+            extra=extra,
         ))
     return sorted(out, key=lambda s: s.clip_id)
