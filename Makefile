@@ -24,13 +24,16 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 
-# the suite in file order; `make test-random` runs it in a random order (pytest-randomly, which prints its seed:
-# SEED=N reruns that order). No test depends on the order: both must pass.
+# the suite in file order, on 2 processes (pytest-xdist: TEST_WORKERS=0 runs it in this one); `make test-random`
+# runs it in a random order (pytest-randomly, which prints its seed: SEED=N reruns that order). No test depends on
+# the order or on running alone: all must pass.
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS))
 test: $(STAMP) lint
-	$(BIN)/pytest -p no:randomly
+	$(BIN)/pytest $(XDIST) -p no:randomly
 
 test-random: $(STAMP) lint
-	$(BIN)/pytest $(if $(SEED),--randomly-seed=$(SEED),)
+	$(BIN)/pytest $(XDIST) $(if $(SEED),--randomly-seed=$(SEED),)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

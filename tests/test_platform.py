@@ -92,9 +92,18 @@ def test_unet_p_uses_a_vgg_features_run_and_stays_self_contained(synth_store: Pa
     assert facedyn.load(tmp_path / "p", device="cpu").encode(torch.rand(2, 3, 32, 32)).shape == (2, 3 * 32 * 32)
 
 
-def test_resume_keeps_recorded_settings_and_extends(synth_store: Path, tmp_path: Path) -> None:
+def test_resume_keeps_recorded_settings_and_extends(synth_store: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+    import itertools
+
     from facedyn.train.loop import Runtime
 
+    # the records' clock: one second later at every reading (the wall clock may repeat a second, or step back)
+    ticks = itertools.count()
+    start = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    monkeypatch.setattr(runs, "now_utc",
+                        lambda: (start + dt.timedelta(seconds=next(ticks))).isoformat(timespec="seconds"))
     run = tmp_path / "dr"
     first = train("dr", synth_store, run, {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "T": 2, "S": 1,
                                             "width": 4, "depth": 2}, command="facedyn train dr --first")
@@ -106,7 +115,8 @@ def test_resume_keeps_recorded_settings_and_extends(synth_store: Path, tmp_path:
     # provenance: the record keeps the command that started the run and lists the one that resumed it
     rec = runs.read_record(run)
     assert rec.command == "facedyn train dr --first" and rec.created == created
-    assert [r["command"] for r in rec.resumed] == ["python make.py --resume"] and rec.resumed[0]["at"] >= created
+    assert created.startswith("2030-01-01T00:00:")
+    assert [r["command"] for r in rec.resumed] == ["python make.py --resume"] and rec.resumed[0]["at"] > created
     with pytest.raises(facedyn.errors.CheckpointError, match="cannot resume"):
         train("toy", synth_store, run, {"epochs": 3}, Runtime(resume=True))
 

@@ -151,7 +151,7 @@ def prepare(
             if started:
                 bar.stop()
     for w in caught:
-        console.print(f"[yellow]warning:[/] {w.message}")
+        console.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
     table = Table(title=f"prepared into {out_dir}")
     for col in ("clip", "subject", "split", "frames", "face found", "fps", "status"):
         table.add_column(col)
@@ -174,7 +174,7 @@ def prepare(
                       "--check-identities`[/]", highlight=False, soft_wrap=True)
     if failed:
         for r in failed:
-            console.print(f"[red]error:[/] {r.error}")
+            console.print(f"[red]error:[/] {r.error}", highlight=False, soft_wrap=True)  # one line each, however long
         raise FacedynError(f"{len(failed)} of {len(results)} clips failed (listed above); fix or remove them and "
                            "rerun: complete clips are kept")
 
@@ -205,7 +205,7 @@ def merge(
         warnings.simplefilter("always")
         index = _merge(parts, out_dir)
     for w in caught:
-        console.print(f"[yellow]warning:[/] {w.message}")
+        console.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
     out.print(f"merged {len(parts)} parts into {out_dir}: {len(index['clips'])} clips, "
               f"{len(index['subjects'])} subjects")
     _print_splits(index["splits"])

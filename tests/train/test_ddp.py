@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +17,24 @@ sys.path.insert(0, {tests!r})
 from test_loop import LineConfig, LineFit, Lines
 from facedyn.train.loop import Runtime, fit
 torch.manual_seed(0)
-m = LineFit(LineConfig(epochs={epochs}, bn=True))
-fit(m, Lines(), Lines(16, seed=1), {out!r}, Runtime(device="cpu", resume={resume}))
+# fp32 and NCHW given: with `auto` each rank would time the settings on its own (and could choose apart)
+m = LineFit(LineConfig(epochs={epochs}, bn=True, precision="fp32"))
+fit(m, Lines(), Lines(16, seed=1), {out!r}, Runtime(device="cpu", resume={resume}, channels_last="off"))
 '''
+
+
+def _free_port() -> int:
+    """A port no process listens on now (a fixed one fails where another test session runs torchrun too)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _torchrun(tmp_path: Path, out: Path, nproc: int, epochs: int, resume: bool = False) -> None:
     script = tmp_path / f"ddp_fit_{nproc}_{epochs}.py"
     script.write_text(SCRIPT.format(tests=str(Path(__file__).parent), out=str(out), epochs=epochs, resume=resume))
     p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
-                        "--master_port", "29531", str(script)], capture_output=True, text=True, timeout=180,
+                        "--master_port", str(_free_port()), str(script)], capture_output=True, text=True, timeout=180,
                        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
     assert p.returncode == 0, p.stderr[-2000:]
 
