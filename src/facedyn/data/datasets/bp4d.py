@@ -58,8 +58,8 @@ import pandas as pd
 
 from facedyn.data.datasets.base import ClipSource, LabelLoader
 from facedyn.data.datasets.folder import iter_clips, normalize_splits, require_root
-from facedyn.data.datasets.labels import frame_labels, image_numbers, value_files_labels
-from facedyn.errors import InputNotFoundError, LabelFormatError
+from facedyn.data.datasets.labels import frame_labels, image_numbers, read_label_text, value_files_labels
+from facedyn.errors import LabelFormatError
 
 LAYOUT = ("BP4D: sequence videos or image folders named like F001_T1 (or F001/T1), AU occurrence files "
           "AUCoding/AU_OCC/<subject>_<task>.csv (header 0,1,...,99; codes 0/1, 9 = not coded) and/or FERA 2015 "
@@ -147,13 +147,7 @@ def read_occurrence(path: str | Path) -> pd.DataFrame:
             each frame once).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputNotFoundError(f"{path}: AU occurrence file not found; check the dataset layout")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise LabelFormatError(f"{path}: cannot be read as text ({type(e).__name__}); expected a BP4D AU_OCC "
-                               "table (header 0,1,...,99, then frame,code,... rows)") from None
+    text = read_label_text(path, "a BP4D AU_OCC table (header 0,1,...,99, then frame,code,... rows)")
     rows = [(i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln.strip()]
     if not rows:
         raise LabelFormatError(f"{path}: empty; expected a BP4D AU_OCC table (header 0,1,...,99, then "

@@ -48,7 +48,7 @@ import numpy as np
 
 from facedyn.data.datasets.base import ClipSource
 from facedyn.data.datasets.folder import require_root, safe_id
-from facedyn.data.datasets.labels import sniff_delimiter
+from facedyn.data.datasets.labels import read_label_text, sniff_delimiter
 from facedyn.data.datasets.stills import index_images, still_source
 from facedyn.errors import DatasetError, LabelFormatError
 
@@ -132,11 +132,7 @@ def _blocks(path: Path) -> Iterator[_Block]:
         finally:
             book.close()
         return
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise LabelFormatError(f"{path}: cannot be read as text ({type(e).__name__}); expected EmotioNet's "
-                               "annotation table (CSV, tab-separated or .xlsx)") from None
+    text = read_label_text(path, "EmotioNet's annotation table (CSV, tab-separated or .xlsx)")
     lines = text.splitlines()
     sep = sniff_delimiter([ln for ln in lines[:20] if ln.strip()], ",\t;")
     block = _Block(path, None)

@@ -287,6 +287,17 @@ def _number(cell: str) -> float | None:
     return v if np.isfinite(v) else None
 
 
+def read_label_text(path: Path, expected: str) -> str:
+    """The text of a label file (a UTF-8 BOM dropped); one-line errors for a missing or unreadable file, saying what
+    was ``expected`` ("lines frame,value or one value per line")."""
+    if not path.is_file():
+        raise InputNotFoundError(f"{path}: label file not found; check the dataset layout")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise LabelFormatError(f"{path}: cannot be read as text ({type(e).__name__}); expected {expected}") from None
+
+
 def read_value_file(path: str | Path) -> pd.DataFrame:
     """Read a one-label file, as DISFA (``SN001_au12.txt``) and BP4D / FERA 2015 (``F001_T1_AU06.csv``) ship AUs.
 
@@ -304,13 +315,7 @@ def read_value_file(path: str | Path) -> pd.DataFrame:
             format of the first; whole frame numbers; numbers as values).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputNotFoundError(f"{path}: label file not found; check the dataset layout")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise LabelFormatError(f"{path}: cannot be read as text ({type(e).__name__}); expected lines frame,value "
-                               "or one value per line") from None
+    text = read_label_text(path, "lines frame,value or one value per line")
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
