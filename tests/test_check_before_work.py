@@ -40,3 +40,13 @@ def test_dr_on_similarity_crops_does_not_warn(synth_store, tmp_path, capsys, mon
                              capsys, monkeypatch)
     assert code == 0, err
     assert "head roll" not in out + err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--T", "0"), ("--S", "0"), ("--batch-size", "0"), ("--epochs", "0"),
+                                               ("--lr", "-0.1"), ("--width", "0")])
+def test_out_of_range_settings_refuse_before_reading_data(option, value, tmp_path, capsys, monkeypatch) -> None:
+    # the data does not even exist: the setting is refused first, and nothing is written
+    code, _, err = run_cli(["train", "dr", "--data", str(tmp_path / "nodata"), "--out", str(tmp_path / "r"), option,
+                            value], capsys, monkeypatch)
+    assert code == 2 and f"{option} must be at least" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()

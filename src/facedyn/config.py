@@ -23,9 +23,10 @@ from typing import Any, ClassVar
 from facedyn.errors import ConfigError
 
 
-def option(default: Any, help: str, choices: tuple[Any, ...] | None = None) -> Any:
-    """A config field with its default, help text and optional allowed values."""
-    meta = {"help": help, "choices": choices}
+def option(default: Any, help: str, choices: tuple[Any, ...] | None = None, minimum: float | None = None) -> Any:
+    """A config field with its default, help text, optional allowed values and optional smallest value (checked by
+    :func:`validate` before any work starts)."""
+    meta = {"help": help, "choices": choices, "minimum": minimum}
     if isinstance(default, list | dict | set):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -37,12 +38,13 @@ class TrainConfig:
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}}
 
-    epochs: int = option(8, "Epochs (validation and checkpoints after each).")
-    steps_per_epoch: int | None = option(None, "Optimiser steps per epoch (default: one pass over the data).")
-    batch_size: int = option(16, "Batch size.")
-    lr: float = option(1e-3, "Adam learning rate.")
+    epochs: int = option(8, "Epochs (validation and checkpoints after each).", minimum=1)
+    steps_per_epoch: int | None = option(None, "Optimiser steps per epoch (default: one pass over the data).",
+                                         minimum=1)
+    batch_size: int = option(16, "Batch size.", minimum=1)
+    lr: float = option(1e-3, "Adam learning rate.", minimum=0)
     betas: tuple[float, float] = option((0.5, 0.9), "Adam betas (dr-paper.txt §4.2: 0.5, 0.9).")
-    weight_decay: float = option(0.0, "Adam weight decay.")
+    weight_decay: float = option(0.0, "Adam weight decay.", minimum=0)
     lr_schedule: str = option("constant", "Learning-rate schedule over all steps.", ("constant", "cosine"))
     grad_clip: float | None = option(None, "Clip the gradient norm to this value.")
     precision: str = option("auto", "auto: bf16 autocast where this machine does bf16 natively and a short "
@@ -137,6 +139,9 @@ def validate(cfg: Any) -> Any:
         v = getattr(cfg, f.name)
         if choices and v not in choices:
             raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(map(str, choices))}, got {v!r}")
+        least = f.metadata.get("minimum")
+        if least is not None and v is not None and v < least:
+            raise ConfigError(f"--{f.name.replace('_', '-')} must be at least {least:g}, got {v!r}")
     if getattr(cfg, "time_budget", None):
         parse_duration(cfg.time_budget)
     if getattr(cfg, "checkpoint_every", 1.0) <= 0:

@@ -25,10 +25,10 @@ PAIR_SIDES = ("all", "before", "after")
 class WindowUNetConfig(TrainConfig):
     """Settings shared by every DR-family method: the window and the UNet."""
 
-    T: int = option(5, "Window half-length: 2T+1 frames around the centre frame.")
-    S: int = option(2, "Stride between window frames, in frames at 25 fps (scaled by each clip's fps).")
-    depth: int = option(4, "UNet levels (the crop size must be divisible by 2^depth).")
-    width: int = option(16, "UNet base width (paper: 64).")
+    T: int = option(5, "Window half-length: 2T+1 frames around the centre frame.", minimum=1)
+    S: int = option(2, "Stride between window frames, in frames at 25 fps (scaled by each clip's fps).", minimum=1)
+    depth: int = option(4, "UNet levels (the crop size must be divisible by 2^depth).", minimum=1)
+    width: int = option(16, "UNet base width (paper: 64).", minimum=1)
     norm: str = option("batch", "UNet normalisation.", ("batch", "instance", "none"))
 
 
