@@ -6,6 +6,7 @@ Public API::
     model = facedyn.load("runs/dr")                 # any trained run (or a shipped model's name)
     z = model.encode(faces)                         # (N, D) representation of aligned faces in [0, 1]
     df = facedyn.analyze("video.mp4", runs=["runs/dr"])   # every face of every frame → DataFrame
+    facedyn.summarize(df)                           # one row per face: time visible, pose range, AUs, blinks
     df.pipe(facedyn.view, "video.html")             # frames, landmarks, pose, AU proxies, DRs in one page
 
     from facedyn.train import train                 # train any registered method
@@ -18,7 +19,7 @@ from typing import Any
 
 __version__ = "0.2.0"
 
-__all__ = ["__version__", "analyze", "evaluate", "load", "view"]
+__all__ = ["__version__", "analyze", "evaluate", "load", "summarize", "view"]
 
 
 def load(run: Any, weights: str = "best", device: Any = "auto") -> Any:
@@ -34,6 +35,15 @@ def analyze(source: Any, runs: Any = (), device: Any = "auto", arrays: bool = Tr
     from facedyn.analysis import analyze as _analyze
 
     return _analyze(source, runs, device=device, arrays=arrays, every=every, engine=engine, track=track)
+
+
+def summarize(table: Any, maps: Any = None) -> Any:
+    """One row per face of an :func:`analyze` table (frames, time visible, mean confidence, pose range, per AU
+    proxy the share of time active and its peak, blinks, the DR's motion energy): see
+    :func:`facedyn.face_summary.summarize`."""
+    from facedyn.face_summary import summarize as _summarize
+
+    return _summarize(table, maps=maps)
 
 
 def view(table: Any, out: Any = "facedyn_view.html", source: Any = None, **kw: Any) -> Any:

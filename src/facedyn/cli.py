@@ -762,8 +762,8 @@ def infer(
     run: Annotated[list[str] | None, typer.Option("--run", help="Trained run directory or shipped model name "
                                                                  "(repeat for several; default: the shipped dr-t5).")]
     = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for faces.csv, per-output arrays, PNGs, mp4.")]
-    = Path("infer_out"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for faces.csv, summary.csv, per-output arrays, "
+                                                         "PNGs, mp4.")] = Path("infer_out"),
     device: Annotated[str, _DEVICE] = "auto",
     engine: Annotated[str, typer.Option(help="torch, or onnx (onnxruntime; the run is exported once into "
                                              "RUN/onnx/).")] = "torch",
@@ -772,7 +772,8 @@ def infer(
     html: Annotated[bool, typer.Option("--html", help="Also write view.html: frames with landmarks and boxes, "
                                                       "pose and AU proxies over time, DRs, a PCA map.")] = False,
 ) -> None:
-    """Run models on every face of an image or video: faces.csv (OpenFace-style), outputs, PNGs, mp4."""
+    """Run models on every face of an image or video: faces.csv (OpenFace-style), summary.csv (one row per face),
+    outputs, PNGs, mp4."""
     from facedyn.infer import infer_file
 
     res = infer_file(run or [], source, out_dir, device=device, engine=engine, track=track, html=html)

@@ -7,6 +7,9 @@ Files in ``out``:
     ``<output>.npy``        each image-valued output (e.g. ``dr.npy``), float32 ``(R, C, H, W)``, one entry
                             per row of faces.csv (NaN on rows without a face)
     ``png/``                ``<output>_<frame>_<face_id>.png``: each image-valued output, per-image min–max
+    ``summary.csv``         one row per face (:func:`facedyn.face_summary.summarize`): frames, time visible,
+                            mean confidence, pose range, per AU proxy the share of time active and its peak,
+                            blinks and blink rate, each image-valued output's motion energy
     ``side_by_side.mp4``    videos only: aligned face | first image-valued output, of the lowest face_id
                             in each frame (black where no face)
     ``view.html``           with ``html=True``: the page of :mod:`facedyn.reports.video_page` (frames with
@@ -94,8 +97,9 @@ def infer_file(runs: Sequence[str | Path], source: str | Path, out: str | Path,
     ``track``: ``fit`` (detect every few frames, fit the landmarks in between) or ``detect`` (every frame);
     ``html``: also write ``view.html``.
 
-    Returns ``{"frames", "faces", "files"}``. NoFaceError when no frame has a face (nothing is left
-    behind but the empty folder).
+    Returns ``{"frames", "faces", "files", "summary"}``: ``frames`` the frames decoded (one row or more each
+    in faces.csv, whatever the container's header says), ``summary`` the DataFrame of summary.csv. NoFaceError
+    when no frame has a face (nothing is left behind but the empty folder).
     """
     source = Path(source)
     if not source.exists():
@@ -136,15 +140,21 @@ def infer_file(runs: Sequence[str | Path], source: str | Path, out: str | Path,
             raise
     if is_video:
         files.append("side_by_side.mp4")
-    if html:
-        import pandas as pd
+    import pandas as pd
 
+    from facedyn.face_summary import summarize, write_summary
+
+    table = pd.read_csv(out / "faces.csv")
+    maps = {Path(f).stem: np.load(out / f, mmap_mode="r") for f in files if f.endswith(".npy")}
+    summary = summarize(table, maps)
+    write_summary(summary, out / "summary.csv")
+    files.insert(1, "summary.csv")
+    if html:
         from facedyn.reports.video_page import write_video_page
 
-        maps = {Path(f).stem: np.load(out / f, mmap_mode="r") for f in files if f.endswith(".npy")}
-        write_video_page(pd.read_csv(out / "faces.csv"), source, out / "view.html", maps=maps)
+        write_video_page(table, source, out / "view.html", maps=maps, summary=summary)
         files.append("view.html")
-    return {"frames": frames, "faces": w.faces, "files": files}
+    return {"frames": frames, "faces": w.faces, "files": files, "summary": summary}
 
 
 def _panel(r: FaceResult, size: int) -> np.ndarray:

@@ -651,7 +651,8 @@ def _prepare_clips(runs: list[_ClipRun], out: Path, opts: PrepareOptions, worker
 
 
 def _plan_clip(index: int, opts: PrepareOptions, workers: int) -> tuple[_ClipRun, int]:
-    """The clip run of ``_SOURCES[index]`` (fps, time segments for ``workers``) and its frame count estimate.
+    """The clip run of ``_SOURCES[index]`` (fps, time segments for ``workers``) and its frame count estimate
+    (:attr:`~facedyn.data.video.VideoInfo.n_frames`, for the progress bar; the clip gets the frames decoded).
 
     Raises:
         FacedynError: the source cannot be opened (not a video, no such file).
@@ -759,13 +760,16 @@ def prepare(
             done = 0
 
             def bump(n: int) -> None:
-                nonlocal done
+                nonlocal done, total
                 done += n
+                total = max(total, done)  # the headers' counts are estimates: the frames decoded are what counts
                 if on_progress is not None:
-                    on_progress(min(done, total), total)
+                    on_progress(done, total)
 
             parallel = workers if sum(len(r.bounds) for r in runs) > 1 else 1
             results.update(_prepare_clips(runs, out, opts, parallel, bump))
+            if on_progress is not None and runs:
+                on_progress(done, done)  # the decoded count, where a header promised more frames
         finally:
             _SOURCES.clear()
         clip_info = {}

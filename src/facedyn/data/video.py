@@ -4,6 +4,12 @@ Frames are streamed (never a whole video in memory unless asked for with :func:`
 each is an RGB ``uint8`` array ``(H, W, 3)`` with its presentation time in seconds taken from the
 container, so variable-frame-rate files keep their real timing. Folders of numbered images
 (``0001.png``, ``img_2.jpg``, ...) are read in natural numeric order at an assumed frame rate.
+
+Frame ``i`` is always the ``i``-th frame a decode from the start gives, in every container (MPEG-1/2
+program and transport streams ``.mpg``/``.ts``, ``.avi``, ``.mkv``, ``.webm``, ``.mp4``, image folders):
+the count of frames is the count decoded. A container's own count (:attr:`VideoInfo.n_frames`) is an
+estimate: an MPEG program stream declares none, and its duration, estimated by FFmpeg from the bitrate,
+gave 54-74 frames for 75-frame files; an ``.mp4`` whose edit list cuts its first frames declares them too.
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ from facedyn.errors import InputNotFoundError, VideoDecodeError
 VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".webm", ".wmv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv"}
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 DEFAULT_IMAGE_FPS = 25.0
+#: Containers (PyAV's ``format.name``) whose index gives every frame its own timestamp, so that a seek lands
+#: on a known frame. Others are decoded from the start: in MPEG program streams (``.mpg``) a seek decoded
+#: frames under another frame's timestamp (or failed near the end), measured on files of 75 frames.
+INDEXED_FORMATS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi"})
 #: libx264 threads of :func:`write_video` ``(deterministic=True)``: fixed, as the bitstream depends on the count.
 DETERMINISTIC_THREADS = 4
 
@@ -32,7 +42,11 @@ DETERMINISTIC_THREADS = 4
 class VideoInfo:
     """What the container says about a video (or image folder).
 
-    ``n_frames`` is the container's count when it has one, else an estimate from duration x fps.
+    ``n_frames``: the frames the container declares (``.mp4``, ``.avi``); where it declares none, the
+    packets counted without decoding in containers without an index (MPEG program / transport / elementary
+    streams, whose duration is estimated from the bitrate), else duration x fps (``.mkv``, ``.webm``). An
+    estimate for progress bars and plans: a file may decode to a few frames fewer than it declares. The
+    exact count is the decoded one (:func:`iter_frames`; :func:`frame_count` without decoding).
     """
 
     path: Path
@@ -105,7 +119,11 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             duration = c.duration / av.time_base
         else:
             duration = 0.0
-        n = s.frames or round(duration * fps)
+        n = s.frames
+        if not n and c.format.name not in INDEXED_FORMATS:
+            pts = _packet_pts(c)  # no index: the header's duration is a guess from the bitrate
+            n = len(pts[0]) if pts else 0
+        n = n or round(duration * fps)
         return VideoInfo(path, fps, int(n), s.codec_context.width, s.codec_context.height, duration)
 
 
@@ -121,49 +139,102 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         return frame.to_ndarray(format="rgb24")
 
 
-def _packet_pts(container: av.container.InputContainer) -> list[int] | None:
-    """Presentation times (stream ticks) of the video stream's packets, sorted: one per frame.
+def _packet_pts(container: av.container.InputContainer) -> tuple[list[int], int] | None:
+    """Presentation times (stream ticks) of the video stream's packets that decode to a frame, sorted (one per
+    frame), and the number of packets (those the container marks discarded included).
 
-    None when a packet carries no timestamp (then frames can only be counted by decoding). Leaves
-    ``container`` at its end: seek or reopen before decoding.
+    Packets marked discarded are left out: an edit list that starts the video after its first frames (a
+    phone's ``.mp4``: 98 packets, the first 3 discarded, 95 frames decoded). None when a packet carries no
+    timestamp (then frames can only be counted by decoding). Times may repeat: an MPEG program stream with
+    several frames per packet has times the demuxer interpolated (a run of frames placed two frames early,
+    seen in files of 600 and more small frames). Leaves ``container`` at its end: seek or reopen before
+    decoding.
     """
     stream = container.streams.video[0]
     pts: list[int] = []
+    total = 0
     try:
         for packet in container.demux(stream):
             if packet.size == 0:
                 continue  # the demuxer's end-of-stream marker
             if packet.pts is None:
                 return None
-            pts.append(int(packet.pts))
+            total += 1
+            if not getattr(packet, "is_discard", False):
+                pts.append(int(packet.pts))
     except av.FFmpegError:
         return None
     pts.sort()
-    return pts if len(set(pts)) == len(pts) else None
+    return pts, total
+
+
+def _counted(container: av.container.InputContainer) -> list[int] | None:
+    """The frames' packet times (:func:`_packet_pts`) when their packets agree with the frames the container
+    declares (when it declares any), else None (a damaged file, or packets without timestamps)."""
+    declared = container.streams.video[0].frames
+    got = _packet_pts(container)
+    if got is None or not got[0] or (declared and declared != got[1]):
+        return None
+    return got[0]
+
+
+def _unique(pts: list[int] | None) -> list[int] | None:
+    """``pts`` when no time repeats (then each identifies its frame), else None."""
+    return pts if pts is not None and len(set(pts)) == len(pts) else None
 
 
 def frame_count(path: str | os.PathLike[str]) -> int | None:
     """The exact number of frames, read from the container without decoding; None when it cannot tell.
 
-    Image folders: their number of images. Videos: their number of video packets, when every packet
-    has a timestamp and the count agrees with the frames the container declares (when it declares
-    any); a damaged file whose counts disagree gives None.
+    Image folders: their number of images. Videos: their number of video packets less those the container
+    marks discarded (an edit list's), when every packet has a timestamp and the packets agree with the
+    frames the container declares (when it declares any); a damaged file whose counts disagree gives None.
+    Tested equal to the decoded count on ``.mpg`` (MPEG-1/2), ``.avi`` (MPEG-4, MJPEG), ``.mkv``, ``.webm``
+    and ``.mp4`` files, and on a phone's ``.mp4`` with an edit list (98 declared, 95 decoded).
     """
     path = Path(path)
     _check_exists(path)
     if path.is_dir():
         return len(_folder_images(path))
     with _open(path) as c:
-        declared = c.streams.video[0].frames
-        pts = _packet_pts(c)
-    if pts is None or not pts or (declared and declared != len(pts)):
+        pts = _counted(c)
+    return None if pts is None else len(pts)
+
+
+def frame_times(path: str | os.PathLike[str], fps: float | None = None) -> np.ndarray | None:
+    """Every frame's timestamp in seconds from the first, read from the packets without decoding (None
+    when they cannot tell: a packet without a timestamp, repeated times, counts that disagree).
+
+    What :func:`iter_frames` gives, one per frame: image folders ``i / fps`` (default 25), videos their
+    packets' presentation times, sorted.
+    """
+    path = Path(path)
+    _check_exists(path)
+    if path.is_dir():
+        return np.arange(len(_folder_images(path))) / float(fps or DEFAULT_IMAGE_FPS)
+    with _open(path) as c:
+        base = c.streams.video[0].time_base
+        pts = _unique(_counted(c))
+    if not pts or base is None:
         return None
-    return len(pts)
+    return (np.asarray(pts, np.float64) - pts[0]) * float(base)
 
 
-def _frame_time(frame: av.VideoFrame, index: int, stream: av.video.stream.VideoStream) -> float:
-    """Presentation time of the ``index``-th frame in seconds (from its frame rate when it has no pts)."""
-    return frame.time if frame.time is not None else index / float(stream.average_rate or 25)
+def _frame_time(frame: av.VideoFrame, index: int, stream: av.video.stream.VideoStream,
+                prev: float | None = None) -> float:
+    """Presentation time of the ``index``-th frame in seconds, from the stream.
+
+    A frame without a timestamp, or whose timestamp is not after the previous frame's (``prev``, the time
+    this function gave it), is placed one frame period (the stream's frame rate) after it: the demuxer of an
+    MPEG program stream interpolates the times of frames that share a packet and placed runs of such frames
+    two frames early (their times repeating the frames' before). The first frame without one: ``index /
+    frame rate``.
+    """
+    rate = float(stream.average_rate or stream.guessed_rate or DEFAULT_IMAGE_FPS)
+    t = frame.time
+    if prev is not None and (t is None or t <= prev):
+        return prev + 1.0 / rate
+    return float(t) if t is not None else index / rate
 
 
 def _to_array(frame: av.VideoFrame, size: tuple[int, int] | None) -> np.ndarray:
@@ -172,19 +243,24 @@ def _to_array(frame: av.VideoFrame, size: tuple[int, int] | None) -> np.ndarray:
     return frame.reformat(width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR").to_ndarray()
 
 
-_Decoded = tuple[int, av.VideoFrame, av.video.stream.VideoStream]
+#: ``(index, frame, time)``: the frame's index from the first decoded frame, its time in seconds (:func:`_frame_time`).
+_Decoded = tuple[int, av.VideoFrame, float]
 
 
 def _sought_frames(container: av.container.InputContainer, start: int) -> Generator[_Decoded, None, int | None]:
-    """``(index, frame, stream)`` from frame ``start`` on, decoded after seeking to the keyframe before it.
+    """``(index, frame, time)`` from frame ``start`` on, decoded after seeking to the keyframe before it.
 
-    Frames are identified by their timestamps among the packets' (:func:`_packet_pts`). Returns None
-    once the stream ended, else the index of the first frame it could not place (``start`` when the
-    stream cannot be sought this way), from which the caller decodes from the start.
+    Frames are identified by their timestamps among the packets' (:func:`_packet_pts`, each time once), in
+    containers with an index (:data:`INDEXED_FORMATS`). Returns None once the stream ended, else the index of
+    the first frame it could not place (``start`` when the stream cannot be sought this way), from which the
+    caller decodes from the start.
     """
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
-    pts = _packet_pts(container)
+    if container.format.name not in INDEXED_FORMATS:
+        return start
+    got = _packet_pts(container)
+    pts = _unique(got[0] if got is not None else None)
     if pts is None or start >= len(pts):
         return start
     i = start
@@ -197,7 +273,7 @@ def _sought_frames(container: av.container.InputContainer, start: int) -> Genera
                 continue
             if i >= len(pts) or frame.pts != pts[i]:
                 return i
-            yield i, frame, stream
+            yield i, frame, _frame_time(frame, i, stream)  # increasing: the packets' times, each once
             i += 1
     except av.FFmpegError:
         return i
@@ -205,11 +281,11 @@ def _sought_frames(container: av.container.InputContainer, start: int) -> Genera
 
 
 def _decoded_frames(path: Path, start: int) -> Iterator[_Decoded]:
-    """``(index, frame, stream)`` of every frame from ``start`` on, indices counted from the first frame.
+    """``(index, frame, time)`` of every frame from ``start`` on, indices counted from the first frame.
 
     From ``start > 0`` the container seeks (:func:`_sought_frames`); where that cannot place a frame,
-    decoding restarts from the first frame and skips to the next index wanted, so the frames are the
-    ones a decode from the start gives.
+    decoding restarts from the first frame and skips to the next index wanted, so the frames and times are
+    the ones a decode from the start gives.
     """
     nxt: int | None = start
     if start > 0:
@@ -221,17 +297,19 @@ def _decoded_frames(path: Path, start: int) -> Iterator[_Decoded]:
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        t: float | None = None
         for i, frame in enumerate(container.decode(stream)):
+            t = _frame_time(frame, i, stream, t)
             if i >= nxt:
-                yield i, frame, stream
+                yield i, frame, t
     finally:
         container.close()
 
 
 def _first_time(path: Path) -> float:
     """Presentation time of a video's first decoded frame in seconds (timestamps count from it)."""
-    for i, frame, stream in _decoded_frames(path, 0):
-        return _frame_time(frame, i, stream)
+    for _, _, t in _decoded_frames(path, 0):
+        return t
     return 0.0
 
 
@@ -282,10 +360,9 @@ def iter_frames(
     t0 = _first_time(path) if start > 0 else None
     count = start
     try:
-        for i, frame, stream in _decoded_frames(path, start):
+        for i, frame, t in _decoded_frames(path, start):
             if stop is not None and i >= stop:
                 break
-            t = _frame_time(frame, i, stream)
             if t0 is None:
                 t0 = t
             count = i + 1
@@ -314,9 +391,11 @@ def frames_at(path: str | os.PathLike[str], indices: Iterable[int]) -> Iterator[
     """Stream ``(index, frame)`` for the wanted frame indices only (sorted, each once), RGB ``uint8 (H, W, 3)``.
 
     Index ``i`` is the ``i``-th decoded frame, as in :func:`iter_frames` and the clip store. Each frame
-    is reached by seeking to the keyframe before it (videos whose packets carry timestamps), so a few
-    frames of a long video cost a few keyframe intervals of decoding, not the whole file. Indices past
-    the end of the file, or past the point where a damaged file stops decoding, are left out.
+    is reached by seeking to the keyframe before it (videos whose packets carry timestamps, in a container
+    with an index: :data:`INDEXED_FORMATS`), so a few frames of a long video cost a few keyframe intervals of
+    decoding, not the whole file; other containers (``.mpg``) are decoded once from the start up to the last
+    index wanted. Indices past the end of the file, or past the point where a damaged file stops decoding,
+    are left out.
     """
     path = Path(path)
     _check_exists(path)
@@ -326,6 +405,23 @@ def frames_at(path: str | os.PathLike[str], indices: Iterable[int]) -> Iterator[
         for i in wanted:
             if i < len(images):
                 yield i, read_image(images[i])
+        return
+    with _open(path) as c:
+        indexed = c.format.name in INDEXED_FORMATS
+    if not indexed and wanted:
+        todo = set(wanted)
+        frames = _decoded_frames(path, 0)
+        try:
+            for i, frame, _ in frames:
+                if i in todo:
+                    yield i, frame.to_ndarray(format="rgb24")
+                    todo.discard(i)
+                    if not todo:
+                        return
+        except av.FFmpegError:
+            return
+        finally:
+            frames.close()
         return
     for i in wanted:
         frames = _decoded_frames(path, i)

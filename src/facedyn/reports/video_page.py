@@ -2,6 +2,8 @@
 
 The page shows, for the table :func:`facedyn.analyze` returns (or ``faces.csv`` of ``facedyn infer``):
 
+* a summary per face (:func:`facedyn.summarize`, as ``summary.csv`` of ``facedyn infer``): frames, time visible,
+  mean confidence, pose range, per AU proxy the share of time active and its peak, blinks, the DR's motion;
 * a frame scrubber (slider, play button, arrow keys; ``view.html#120`` opens at frame 120): the frame with
   each face's 68 landmarks, box and id drawn, and beside it each face's DR (or other image-valued output);
 * per face, time series of the head pose (degrees) and of the landmark AU proxies, with a cursor at the
@@ -186,9 +188,31 @@ def _sampled_frames(source: Path, wanted: set[int], width: int) -> dict[int, tup
     return out
 
 
+def _summary_table(summary: pd.DataFrame) -> str:
+    """The per-face summary as an HTML table: one column per face, one row per measure."""
+    def cell(c: str, v: Any) -> str:
+        if c.endswith("_active"):
+            return f"{100 * v:.1f} %" if np.isfinite(v) else "–"
+        if isinstance(v, int | np.integer):
+            return str(int(v))
+        return f"{v:.3g}" if np.isfinite(v) else "–"
+
+    rows = summary.reset_index(drop=True)
+    head = "".join(f"<th>face {int(f)}</th>" for f in rows["face_id"])
+    body = "".join(f"<tr><td>{html.escape(c)}</td>" + "".join(f"<td>{cell(c, rows.loc[i, c])}</td>"
+                                                               for i in rows.index) + "</tr>"
+                   for c in rows.columns if c != "face_id")
+    return ('<h2>Summary per face</h2><p class="meta">As <code>summary.csv</code> / <code>facedyn.summarize</code>: '
+            "time visible in seconds; pose range as its 5th–95th percentiles (degrees); an AU proxy is active above "
+            "its presence threshold (share of the face's time); blinks are onsets of AU45 activity; "
+            "<code>*_motion</code>: mean squared frame-to-frame change of the output per second.</p>"
+            f'<table class="summary"><tr><th></th>{head}</tr>{body}</table>')
+
+
 def write_video_page(table: pd.DataFrame, source: str | Path, out: str | Path,
                      maps: Mapping[str, Sequence[np.ndarray]] | None = None, title: str | None = None,
-                     max_frames: int = 240, width: int = 480, strip: int = 12, max_points: int = 2000) -> Path:
+                     max_frames: int = 240, width: int = 480, strip: int = 12, max_points: int = 2000,
+                     summary: pd.DataFrame | None = None) -> Path:
     """Write the page for ``table`` (rows of :func:`facedyn.analyze` of ``source``) to ``out``; returns ``out``.
 
     Args:
@@ -201,6 +225,7 @@ def write_video_page(table: pd.DataFrame, source: str | Path, out: str | Path,
         width: width in pixels of the embedded frames.
         strip: DRs per face in the strip.
         max_points: most frames per face in the charts and the PCA map (evenly spaced; long videos).
+        summary: the table's :func:`facedyn.summarize` (computed here when None).
 
     Raises:
         NoFaceError: no row of ``table`` has a face.
@@ -213,6 +238,10 @@ def write_video_page(table: pd.DataFrame, source: str | Path, out: str | Path,
     if faces.empty:
         raise NoFaceError(f"{source}: no face in the table; nothing to show")
     maps = dict(maps) if maps is not None else {c: list(table[c]) for c in _map_columns(table)}
+    if summary is None:
+        from facedyn.face_summary import summarize
+
+        summary = summarize(table, maps)
     map_name = next(iter(maps), None)
     all_frames = np.unique(table["frame"].astype(int))
     keep = set(all_frames[_even(len(all_frames), max_frames)].tolist())
@@ -274,7 +303,7 @@ def write_video_page(table: pd.DataFrame, source: str | Path, out: str | Path,
             "pitch &gt; 0 raises the chin, roll &gt; 0 tilts clockwise. DRs by per-image min–max.</p>"
             '<div id="viewer"><div><canvas id="frame"></canvas><div class="controls"><button id="play">▶</button>'
             '<input id="slider" type="range" min="0" value="0"><span id="pos"></span></div></div>'
-            '<div id="maps"></div></div>' + "".join(sections) +
+            '<div id="maps"></div></div>' + _summary_table(summary) + "".join(sections) +
             f'<script type="application/json" id="data">{data}</script><script>{_JS}</script></body></html>\n')
     out = Path(out)
     write_text(out, page)
@@ -307,7 +336,9 @@ align-items:center;font-size:.85rem}#slider{flex:1}#maps figure{margin:0 0 .4rem
 .lg{font-size:10px}.tk{font-size:9px;fill:#888}.ax{stroke:#999}.zero{stroke:#ccc;stroke-dasharray:3 3}
 .cursor{stroke:#000;stroke-width:1}.pca{display:inline-block;margin:0}.pcasvg{width:260px;height:260px}
 .pca figcaption{font-size:.75rem;color:#666;max-width:260px}.frame{fill:none;stroke:#ddd}.now{fill:none;
-stroke:#000;stroke-width:2}button{font-size:.9rem}
+stroke:#000;stroke-width:2}button{font-size:.9rem}.summary{border-collapse:collapse;font-size:.8rem}
+.summary td,.summary th{border:1px solid #ddd;padding:.15rem .5rem;text-align:right}
+.summary td:first-child{text-align:left}
 """
 
 _JS = """

@@ -189,14 +189,21 @@ def store_report(store: str | Path, clip_ids: Iterable[str], dataset: str) -> La
 
 
 def _frame_times(video: Path, fps: float | None) -> np.ndarray:
-    """The decoded frames' timestamps of a clip, from its header (no decoding): a still image is one frame."""
+    """The decoded frames' timestamps of a clip, from its packets (no decoding): a still image is one frame.
+
+    Where the packets cannot tell (:func:`~facedyn.data.video.frame_times`), the packets' count (else the
+    header's estimate) at the header's frame rate.
+    """
     from facedyn.data import video as vid
 
     if video.is_file() and video.suffix.lower() in vid.IMAGE_EXTS:
         return np.zeros(1)
     info = vid.probe(video)
     rate = float(fps or info.fps) if info.is_image_folder else float(info.fps)
-    return np.arange(int(info.n_frames)) / (rate or 25.0)
+    times = vid.frame_times(video, rate)
+    if times is not None:
+        return times
+    return np.arange(int(vid.frame_count(video) or info.n_frames)) / (rate or 25.0)
 
 
 def check_sources(sources: Sequence[Any], dataset: str, required: Sequence[str] = ()) -> LabelReport:
