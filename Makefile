@@ -7,7 +7,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 export MALLOC_TOP_PAD_ ?= 1073741824
 
-.PHONY: venv demo test test-random lint bench models report-check clean
+.PHONY: venv demo test test-random lint bench models report-check docs docs-check clean
 
 venv: $(STAMP)
 
@@ -24,11 +24,11 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 
-# the suite in file order, on 2 processes (pytest-xdist: TEST_WORKERS=0 runs it in this one); `make test-random`
-# runs it in a random order (pytest-randomly, which prints its seed: SEED=N reruns that order). No test depends on
-# the order or on running alone: all must pass.
+# the suite in file order, on 2 processes (pytest-xdist, each test file in one process; TEST_WORKERS=0: all in
+# this one); `make test-random` runs it in a random order (pytest-randomly, which prints its seed: SEED=N reruns
+# that order). No test depends on the order or on running alone: all must pass.
 TEST_WORKERS ?= 2
-XDIST = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS))
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile)
 test: $(STAMP) lint
 	$(BIN)/pytest $(XDIST) -p no:randomly
 
@@ -62,5 +62,18 @@ report-check: $(STAMP)
 	$(CHROMIUM) --window-size=1200,1800 --screenshot=$(VIEW:.html=.png) file://$$(realpath $(VIEW))
 	@echo "screenshots: $(REPORT:.html=.png) $(VIEW:.html=.png)"
 
+# The documentation site (mkdocs.yml, docs/) built into site/ with --strict: a broken link, a missing page or anchor,
+# a docstring reference that does not resolve fails it (tests/test_docs.py runs the same build). Nothing is
+# downloaded: the CLI reference comes from the Typer app, MathJax from a pip package (scripts/mkdocs_hooks.py).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+# Render the site's index, the DR method page and the API page in headless Chromium (Debian's package), check that
+# MathJax typeset the equations, and save screenshots to look at: $(DOCS_SHOTS)/{index,method-dr,api}.png.
+DOCS_SHOTS ?= build/docs-check
+docs-check: docs
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	$(BIN)/python scripts/docs_check.py site $(DOCS_SHOTS)
+
 clean:
-	rm -rf $(VENV) demo_out models_work .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo_out models_work site .pytest_cache .ruff_cache

@@ -83,13 +83,16 @@ def test_dr_fig3_ranks_on_bp4d_and_semaine_and_resumes(data_root, out):
     assert numbers(md, "5 | 2 | RankSVM")[-1] > 90  # fits each window's own frames
     assert (out / "results" / "dr-fig3" / "table.md").read_text() == md
     again = run_recipe("dr-fig3", data_root, out, tiny())  # everything done: nothing reruns
-    assert again["ran"] == [] and len(again["skipped"]) == len(res["ran"]) == 13
+    # (in another test order dr-fig4 or dr-table2 may have made some of its 13 stages already)
+    assert len(res["ran"]) + len(res["skipped"]) == 13 and res["ran"]
+    assert again["ran"] == [] and len(again["skipped"]) == 13
 
 
 @pytest.mark.slow
 def test_dr_fig4_grid_shares_the_fig3_runs(data_root, out):
+    run_recipe("dr-fig3", data_root, out, tiny())  # nothing to do after its own test (the file's order); any order
     res = run_recipe("dr-fig4", data_root, out, tiny())
-    assert "train:dr/T5_S2" in res["skipped"] and "train:dr/T3_S2" in res["ran"]
+    assert "train:dr/T5_S2" in res["skipped"] and "train:dr/T3_S2" in res["ran"] + res["skipped"]
     for T in (3, 5):
         assert len(numbers(res["table"], f"{T} | 2 | DR (Rank Loss)")) == 5
     csv = pd.read_csv(out / "results" / "dr-fig4" / "rank_bp4d" / "ranking.csv")
@@ -116,6 +119,7 @@ def test_dr_table1_au_on_bp4d_beside_the_paper(data_root, out):
 
 @pytest.mark.slow
 def test_dr_table2_affect_on_semaine_beside_the_paper(data_root, out):
+    run_recipe("dr-fig4", data_root, out, tiny())  # nothing to do after its own test (the file's order); any order
     res = run_recipe("dr-table2", data_root, out, tiny())
     md = res["table"]
     assert "train:dr/T3_S2" in res["skipped"]  # made by dr-fig4
