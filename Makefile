@@ -33,7 +33,8 @@ test: $(STAMP) lint
 	$(BIN)/pytest $(XDIST) -p no:randomly
 
 test-random: $(STAMP) lint
-	$(BIN)/pytest $(XDIST) $(if $(SEED),--randomly-seed=$(SEED),)
+	@seed=$${SEED:-$$(date +%s)}; echo "random order: SEED=$$seed make test-random repeats it"; \
+	$(BIN)/pytest $(XDIST) --randomly-seed=$$seed
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
