@@ -7,7 +7,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 export MALLOC_TOP_PAD_ ?= 1073741824
 
-.PHONY: venv demo test test-random lint bench models report-check docs docs-check clean
+.PHONY: venv demo test test-random lint dist bench models report-check docs docs-check clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,10 @@ test: $(STAMP) lint
 test-random: $(STAMP) lint
 	@seed=$${SEED:-$$(date +%s)}; echo "random order: SEED=$$seed make test-random repeats it"; \
 	$(BIN)/pytest $(XDIST) --randomly-seed=$$seed
+
+# the wheel and the sdist into dist/ (tests/test_wheel.py installs the wheel into a fresh environment and runs it)
+dist: $(STAMP)
+	$(BIN)/python -m build --no-isolation --outdir dist .
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
