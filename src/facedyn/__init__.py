@@ -30,11 +30,12 @@ def load(run: Any, weights: str = "best", device: Any = "auto") -> Any:
 
 
 def analyze(source: Any, runs: Any = (), device: Any = "auto", arrays: bool = True, every: int = 1,
-            engine: str = "torch", track: str = "fit") -> Any:
+            engine: str = "torch", track: str = "fit", smooth: float = 0.0, pipeline: str = "threads") -> Any:
     """Every face of a video or image through ``runs``, as a DataFrame: see :func:`facedyn.analysis.analyze`."""
     from facedyn.analysis import analyze as _analyze
 
-    return _analyze(source, runs, device=device, arrays=arrays, every=every, engine=engine, track=track)
+    return _analyze(source, runs, device=device, arrays=arrays, every=every, engine=engine, track=track,
+                    smooth=smooth, pipeline=pipeline)
 
 
 def summarize(table: Any, maps: Any = None) -> Any:

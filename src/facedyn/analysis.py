@@ -18,11 +18,13 @@ Columns (the README's column table documents each):
 * ``frame, timestamp, face_id, success, x_0..x_67, y_0..y_67``: OpenFace's names, landmarks in source
   pixels;
 * :data:`FACE_COLUMNS`: the face box ``face_x, face_y, face_w, face_h`` (source pixels, top-left corner
-  and size), ``confidence`` (how face-like the fitted shape is, in [0, 1]: :func:`fit_confidence`),
-  ``detected`` (1 where the detector ran and found the face, 0 where it was fitted from the last frame),
-  head pose ``pose_yaw_deg, pose_pitch_deg, pose_roll_deg`` (degrees, :mod:`facedyn.tasks.pose`), the
-  landmark AU proxies ``AU01_p .. AU45_p`` relative to the face's running rest and ``proxy_ready``
-  (:class:`~facedyn.tasks.proxies.StreamProxies`);
+  and size), ``confidence`` (how likely the landmarks are right, in [0, 1], whatever the head pose:
+  :func:`~facedyn.data.faces.track.fit_confidence`), ``detected`` (1 where the detector ran and found the
+  face, 0 where it was fitted from the last frame), head pose ``pose_yaw_deg, pose_pitch_deg, pose_roll_deg``
+  (degrees, :mod:`facedyn.tasks.pose`, fitted on the face's own proportions), the landmark AU proxies
+  ``AU01_p .. AU45_p``, measured on the landmarks seen from the front, relative to the face's running rest,
+  and ``proxy_ready`` (:class:`~facedyn.tasks.proxies.StreamProxies`); with ``smooth=`` the pose and proxies are
+  smoothed over time (:class:`PoseSmoother`);
 * each run's outputs: a scalar per face is one column, a vector of K values ``name_0..name_{K-1}``, an
   image-valued output (a DR) one column of arrays (``arrays=False`` leaves those out); the output that is
   the run's embedding (FAb-Net's, TCAE's AU embedding) is ``<run>_0..<run>_{D-1}``. With several runs,
@@ -40,8 +42,9 @@ videos and for writers such as ``facedyn infer``.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +57,7 @@ from facedyn.api import FaceModel, load
 from facedyn.data import video as video_io
 from facedyn.errors import ConfigError, InputNotFoundError
 from facedyn.tasks.proxies import PROXY_COLUMNS
+from facedyn.threads import ahead
 
 #: Columns every table starts with (OpenFace's names).
 BASE_COLUMNS = ["frame", "timestamp", "face_id", "success",
@@ -69,12 +73,26 @@ _COLUMN_STEMS = frozenset("_".join(c.split("_")[:i]) for c in (*BASE_COLUMNS, *F
                           for i in range(1, c.count("_") + 1))
 #: ``track`` values: fit between detections, or detect on every frame.
 TRACKS = ("fit", "detect")
-#: Faces per forward pass of the models (faces of consecutive frames are batched).
+#: Faces per forward pass of the models (faces of consecutive frames are batched), ``pipeline="serial"``.
 BATCH_FACES = 16
+#: The same, ``pipeline="threads"`` with torch networks of 64 px (scaled by (64 / size)^2 for larger ones, at
+#: least :data:`BATCH_FACES`): a torch network releases the GIL for each operation and waits for it after each,
+#: while the decoding, tracking and per-face threads run Python code; 4x fewer, larger passes made four faces
+#: 1.2x faster (one face 1.08x; measured on 2 shared cores), for ~130 MB more memory at the peak of a pass.
+#: onnxruntime releases the GIL once a pass: its networks keep :data:`BATCH_FACES` (64 gained < 3 %).
+BATCH_FACES_THREADS = 64
 #: torch threads of the models' forward passes, which run in a thread of their own beside the decoding and
 #: face tracking. With other work on the cores, 2 OpenMP threads made the DR 5-10x slower than 1 (measured on
 #: 2 shared cores: analyze 6.7 vs 28.5 frames/s); 1 thread plus the tracking beside it keeps both cores busy.
 NET_THREADS = 1
+#: ``pipeline`` values: ``threads`` decodes and tracks each in a thread of its own, a few frames ahead of the
+#: per-face work (pose, proxies, crops) and the networks; ``serial`` (the path before, kept as the benchmark's
+#: baseline) decodes, tracks and crops in the caller's thread. Both give the same table.
+PIPELINES = ("threads", "serial")
+#: ``pipeline="threads"``: frames decoded ahead of the tracking, and frames tracked ahead of the per-face work
+#: (each a frame held in memory: 0.8 MB at 512 x 512, 6 MB at 1080p).
+DECODE_AHEAD = 4
+TRACK_AHEAD = 4
 
 
 @dataclass
@@ -137,7 +155,7 @@ def _load_one(run: str | Path | Any, device: str | torch.device, engine: str) ->
     if engine == "onnx" or str(run).endswith(".onnx"):
         from facedyn.export import OnnxModel, cached_onnx
 
-        return OnnxModel(run if str(run).endswith(".onnx") else cached_onnx(run))
+        return OnnxModel(run if str(run).endswith(".onnx") else cached_onnx(run), threads=NET_THREADS)
     if engine != "torch":
         raise ConfigError(f"--engine must be torch or onnx, got {engine!r}")
     return load(run, device=device)
@@ -231,13 +249,44 @@ class _Models:
                     r.outputs[col] = arr[k]
 
 
-def _face_values(face: Any, stream: Any) -> dict[str, float]:
-    """:data:`FACE_COLUMNS` of one tracked face (``stream``: the face's :class:`StreamProxies`)."""
-    from facedyn.tasks.pose import estimate_pose
+class PoseSmoother:
+    """Per face, the head pose and the AU proxies smoothed over time as frames stream in (``smooth=``).
 
+    An exponential moving average with a time constant of ``tau`` seconds (causal, as the stream has no future
+    frames: it lags changes by about ``tau``); each face has its own, the first frame of a face (and one after
+    a gap of several ``tau``) starts it afresh, and NaN values pass through without resetting it.
+    """
+
+    COLUMNS = (*POSE_DEG_COLUMNS, *PROXY_COLUMNS)
+
+    def __init__(self, tau: float) -> None:
+        self.tau = float(tau)
+        self.state: dict[int, tuple[np.ndarray, float]] = {}
+
+    def __call__(self, face_id: int, values: dict[str, float], t: float) -> None:
+        """Smooth ``values`` (:data:`COLUMNS` of ``face_id`` at time ``t``, seconds) in place."""
+        x = np.array([values[c] for c in self.COLUMNS], np.float64)
+        prev = self.state.get(face_id)
+        if prev is not None and t > prev[1]:
+            a = 1.0 - np.exp(-(t - prev[1]) / self.tau)
+            both = np.isfinite(x) & np.isfinite(prev[0])
+            x = np.where(both, prev[0] + a * (x - prev[0]), x)
+            self.state[face_id] = (np.where(np.isfinite(x), x, prev[0]), t)
+        else:
+            self.state[face_id] = (x, t)
+        values.update(zip(self.COLUMNS, (float(v) for v in x), strict=True))
+
+
+def _face_values(face: Any, stream: Any) -> dict[str, float]:
+    """:data:`FACE_COLUMNS` of one tracked face (``stream``: the face's :class:`StreamProxies`): the head pose
+    is the tracker's fit on the face's own shape (:class:`~facedyn.tasks.pose.PoseTracker`), the proxies are
+    measured on the landmarks it frontalises."""
     left, top, right, bottom = face.box
-    yaw, pitch, roll = estimate_pose(face.landmarks)
-    proxies, ready = stream(face.landmarks)
+    fit = getattr(face, "pose", None)
+    if fit is None:
+        fit = stream.fit(face.landmarks)
+    yaw, pitch, roll = fit.pose if fit is not None else (np.nan, np.nan, np.nan)
+    proxies, ready = stream(face.landmarks, fit)
     return {"face_x": left, "face_y": top, "face_w": right - left, "face_h": bottom - top,
             "confidence": face.confidence, "detected": float(face.detected), "pose_yaw_deg": yaw,
             "pose_pitch_deg": pitch, "pose_roll_deg": roll, **proxies, "proxy_ready": float(ready)}
@@ -245,15 +294,23 @@ def _face_values(face: Any, stream: Any) -> dict[str, float]:
 
 def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[str, Any] = (),
                device: str | torch.device = "auto", every: int = 1, engine: str = "torch", track: str = "fit",
-               batch_faces: int = BATCH_FACES) -> Iterator[list[FaceResult]]:
+               batch_faces: int | None = None, pipeline: str = "threads", smooth: float = 0.0
+               ) -> Iterator[list[FaceResult]]:
     """For every ``every``-th frame of ``source`` (a video, an image folder or one image), its faces.
 
     Yields one list per frame: one :class:`FaceResult` per face, by ``face_id`` (or one empty record).
     Nothing is kept between frames but the tracker's state, each face's proxy history and the faces of the
-    frames waiting for their forward pass (two batches of ``batch_faces``). The forward passes run in a
-    worker thread (:data:`NET_THREADS` torch threads) while the next frames are decoded and tracked.
+    frames waiting for their forward pass (two batches of ``batch_faces``, by default :data:`BATCH_FACES`
+    or :data:`BATCH_FACES_THREADS`). The forward passes run in a worker thread (:data:`NET_THREADS` threads)
+    while the next frames are decoded and tracked.
+    ``pipeline="threads"`` (default) decodes and tracks in threads of their own too, a few frames ahead
+    (:data:`DECODE_AHEAD`, :data:`TRACK_AHEAD`), and the decoding thread runs the face detector on the frames
+    the tracker is expected to detect (:class:`~facedyn.data.faces.ahead.DetectAhead`); ``"serial"`` decodes,
+    tracks and crops in the caller's thread (the path before). Both give the same results.
+    ``smooth``: seconds; > 0 smooths each face's head pose and AU proxies over time (:class:`PoseSmoother`).
     """
     from facedyn.data.faces import MultiFaceTracker, align_face, crop_face
+    from facedyn.data.faces.ahead import DetectAhead
     from facedyn.data.faces.align import box_matrix
     from facedyn.data.faces.track import REDETECT_EVERY
     from facedyn.tasks.proxies import StreamProxies
@@ -262,20 +319,44 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
         raise ConfigError(f"--track must be one of {', '.join(TRACKS)}, got {track!r}")
     if every < 1:
         raise ConfigError(f"every must be >= 1, got {every}")
+    if pipeline not in PIPELINES:
+        raise ConfigError(f"pipeline must be one of {', '.join(PIPELINES)}, got {pipeline!r}")
+    if not smooth >= 0:
+        raise ConfigError(f"--smooth must be >= 0 seconds, got {smooth}")
+    smoother = PoseSmoother(smooth) if smooth > 0 else None
     models = _Models(load_models(runs, device, engine))
+    if batch_faces is None:
+        torch_nets = [m.size for m in models.models.values() if isinstance(m, FaceModel)]
+        batch_faces = BATCH_FACES if pipeline == "serial" or not torch_nets else max(
+            BATCH_FACES, BATCH_FACES_THREADS * 64 ** 2 // max(torch_nets) ** 2)
     frames, still = _frames(Path(source))
     boxes = BoxSmoother()
     box_runs = any(align == "box" for *_, align in models.specs)
-    tracker = MultiFaceTracker(quick=not still, redetect_every=REDETECT_EVERY if track == "fit" else 1)
+    redetect = REDETECT_EVERY if track == "fit" else 1
+    finder = DetectAhead(redetect_every=redetect, quick=not still) if pipeline == "threads" else None
+    tracker = MultiFaceTracker(finder, quick=not still, redetect_every=redetect)
     streams: dict[int, StreamProxies] = {}
     waiting: list[list[FaceResult]] = []
     running: deque[tuple[Future[None], list[list[FaceResult]]]] = deque()
     n_faces = 0
-    with ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(NET_THREADS,)) as pool:
-        for i, (frame, t) in enumerate(frames):
-            if i % every:
-                continue
-            found = tracker(frame)
+    if pipeline == "serial":  # decode, track, crop in this thread, one frame after the other
+        tracked: Generator[tuple[int, float, np.ndarray, list[Any]], None, None] = (
+            (i, t, frame, tracker(frame)) for i, (frame, t) in enumerate(frames) if not i % every)
+    else:  # decoding and tracking each in a thread of their own, a few frames ahead of the crops
+        assert finder is not None
+
+        def decoded() -> Iterator[tuple[int, float, np.ndarray]]:  # the decoding thread
+            for i, (frame, t) in enumerate(frames):
+                if not i % every:
+                    finder.find(i // every, frame)  # its face boxes, where the tracker is expected to detect
+                    yield i, t, frame
+
+        tracked = ahead(((i, t, frame, finder.track(tracker, i // every, frame))
+                         for i, t, frame in ahead(decoded(), DECODE_AHEAD, "facedyn-decode")),
+                        TRACK_AHEAD, "facedyn-track")
+    with ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(NET_THREADS,)) as pool, \
+            closing(tracked):  # stops the decoding and tracking threads when the caller stops early
+        for i, t, frame, found in tracked:
             if not found:
                 waiting.append([FaceResult(i, t, -1, np.full((68, 2), np.nan, np.float32))])
             else:
@@ -283,6 +364,8 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
                 for f in found:
                     r = FaceResult(i, t, f.face_id, np.asarray(f.landmarks, np.float32),
                                    face=_face_values(f, streams.setdefault(f.face_id, StreamProxies())))
+                    if smoother is not None:
+                        smoother(f.face_id, r.face, t)
                     box = boxes(f.face_id, r.landmarks, t) if box_runs else None  # once per face and frame
                     for size, mask, align in models.specs:
                         r.faces[(size, mask, align)] = (
@@ -306,17 +389,24 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
 
 
 def analyze(source: str | Path, runs: Sequence[str | Path | Any] = (), device: str | torch.device = "auto",
-            arrays: bool = True, every: int = 1, engine: str = "torch", track: str = "fit") -> pd.DataFrame:
+            arrays: bool = True, every: int = 1, engine: str = "torch", track: str = "fit",
+            smooth: float = 0.0, pipeline: str = "threads") -> pd.DataFrame:
     """One row per face per frame of ``source`` (see the module docstring for the columns).
 
     ``runs``: run directories, shipped model names or loaded models (default: the shipped ``dr-t5``);
     ``arrays``: keep image-valued outputs (one array per row; a long video's DRs take memory: use
     :func:`iter_faces` to stream);
     ``every``: analyse every k-th frame; ``engine``: ``torch`` or ``onnx`` (onnxruntime);
-    ``track``: ``fit`` (detect every few frames, fit the landmarks in between) or ``detect`` (every frame).
+    ``track``: ``fit`` (detect every few frames, fit the landmarks in between) or ``detect`` (every frame);
+    ``smooth``: 0 (default) or a time constant in seconds: each face's head pose and AU proxies are smoothed over
+    time by an exponential moving average (:class:`PoseSmoother`; it lags changes by about that much);
+    ``pipeline``: ``threads`` (default: decode and track in threads of their own) or ``serial``
+    (:data:`PIPELINES`; the same table).
     """
     models = load_models(runs, device, engine)
-    rows = [r.row(arrays) for faces in iter_faces(source, models, device, every, engine, track) for r in faces]
+    rows = [r.row(arrays) for faces in iter_faces(source, models, device, every, engine, track, smooth=smooth,
+                                                  pipeline=pipeline)
+            for r in faces]
     df = pd.DataFrame(rows)
     first = [*BASE_COLUMNS, *FACE_COLUMNS]
     df = df[[*first, *[c for c in df.columns if c not in first]]]

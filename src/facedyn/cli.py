@@ -771,12 +771,16 @@ def infer(
                                             "points in between; detect: detect on every frame.")] = "fit",
     html: Annotated[bool, typer.Option("--html", help="Also write view.html: frames with landmarks and boxes, "
                                                       "pose and AU proxies over time, DRs, a PCA map.")] = False,
+    smooth: Annotated[float, typer.Option(help="Seconds: smooth each face's head pose and AU proxies over time "
+                                               "(a causal exponential average; it lags by about that much). "
+                                               "0: off.")] = 0.0,
 ) -> None:
     """Run models on every face of an image or video: faces.csv (OpenFace-style), summary.csv (one row per face),
     outputs, PNGs, mp4."""
     from facedyn.infer import infer_file
 
-    res = infer_file(run or [], source, out_dir, device=device, engine=engine, track=track, html=html)
+    res = infer_file(run or [], source, out_dir, device=device, engine=engine, track=track, html=html,
+                     smooth=smooth)
     out.print(f"{res['faces']} faces in {res['frames']} frames; wrote {', '.join(res['files'])} in {out_dir}")
 
 

@@ -91,9 +91,14 @@ def cached_onnx(run: str | Path, weights: str = "best") -> Path:
 
 
 class OnnxModel:
-    """An exported network run by onnxruntime, with FaceModel's ``encode``/``outputs`` and its settings."""
+    """An exported network run by onnxruntime, with FaceModel's ``encode``/``outputs`` and its settings.
 
-    def __init__(self, path: str | Path) -> None:
+    ``threads``: onnxruntime's threads per call (default: its own choice, one per core, which spin while they
+    wait); a number also stops them spinning, for a network that runs in a thread beside other work
+    (``facedyn.analyze`` runs its networks with :data:`facedyn.analysis.NET_THREADS`).
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -101,8 +106,12 @@ class OnnxModel:
         self.path = Path(path)
         if not self.path.is_file():
             raise CheckpointError(f"{self.path}: no such ONNX model; make one with `facedyn export onnx RUN`")
+        opts = ort.SessionOptions()
+        if threads is not None:
+            opts.intra_op_num_threads = opts.inter_op_num_threads = int(threads)
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self.session = ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:
             raise CheckpointError(f"{self.path}: not a loadable ONNX model ({type(e).__name__})") from None
         meta = self.session.get_modelmeta().custom_metadata_map

@@ -90,12 +90,13 @@ class _Writers:
 
 
 def infer_file(runs: Sequence[str | Path], source: str | Path, out: str | Path,
-               device: str = "auto", engine: str = "torch", track: str = "fit", html: bool = False
-               ) -> dict[str, Any]:
+               device: str = "auto", engine: str = "torch", track: str = "fit", html: bool = False,
+               smooth: float = 0.0) -> dict[str, Any]:
     """Run ``runs`` on every face of ``source`` (image or video) and write the files above into ``out``.
 
     ``track``: ``fit`` (detect every few frames, fit the landmarks in between) or ``detect`` (every frame);
-    ``html``: also write ``view.html``.
+    ``html``: also write ``view.html``; ``smooth``: seconds of temporal smoothing of the pose and AU proxies
+    (0: none; :func:`facedyn.analysis.iter_faces`).
 
     Returns ``{"frames", "faces", "files", "summary"}``: ``frames`` the frames decoded (one row or more each
     in faces.csv, whatever the container's header says), ``summary`` the DataFrame of summary.csv. NoFaceError
@@ -118,7 +119,7 @@ def infer_file(runs: Sequence[str | Path], source: str | Path, out: str | Path,
         try:
             def panels() -> Iterator[np.ndarray]:
                 nonlocal frames
-                for faces in iter_faces(source, models, device, track=track):  # models already loaded
+                for faces in iter_faces(source, models, device, track=track, smooth=smooth):  # models loaded
                     frames += 1
                     for r in faces:
                         w.add(r)

@@ -17,6 +17,20 @@ Face-centred frame: ``x`` = the unit vector from the image-left to the image-rig
 ``x`` turned 90° clockwise (pointing down the face); "height of p above q" = ``(q - p) · y``. Heights
 are measured this way so that roll in a loosely cropped (box-aligned) store does not leak into them.
 
+Pose-free measures (``measures(..., frontalise=True)``, :class:`StreamProxies`, so ``facedyn.analyze``'s
+columns): the landmarks are first seen from the front. Each frame's head pose is fitted on the face's own
+proportions (:class:`~facedyn.tasks.pose.PoseTracker`), every landmark is taken back along its camera ray to the
+plane of the turned face at the 3-D mean face's depth of that point
+(:meth:`~facedyn.tasks.pose.PoseFit.frontalise`), and the frontal shape is registered on the face's own nose and
+eye corners (:data:`_RIGID`) by an affine map, which takes out the stretch that a pose a degree or two off leaves
+(:func:`_frontal`); the measures below are then taken on that shape, with AU12's and AU26's heights from the line
+through the eye corners 36, 39, 42, 45 instead of the nose base 33 (the same measure of a rigid face once the rest
+is subtracted; the nose base lies ~25 model units in front of the mouth corners and the chin, which made the
+heights follow pitch). On the synthetic generator's landmarks of 6 people, pitch ±20° and yaw ±30° at rest move
+each proxy by <= 3.5 % (AU26: 7.5 %) of its response to its AU at intensity 3 (image-plane measures: up to 130 %),
+and the responses at ±30° of yaw are 1.00-1.02 of the frontal ones (``tests/tasks/test_turned_heads.py``). The
+clip stores' weak labels (:func:`store_proxies`) keep the image-plane measures.
+
 ===========  ===============================  ====================================================================
 column       action                           measure ``g`` (before ``/ IOD``; points in iBUG-68 numbering)
 ===========  ===============================  ====================================================================
@@ -24,9 +38,11 @@ column       action                           measure ``g`` (before ``/ IOD``; p
                                               through the eye centres
 ``AU02_p``   outer brow raiser                mean height of the outer brow points 17, 18, 25, 26 above that line
 ``AU12_p``   lip corner puller                mouth width ``|p48 - p54|`` plus the mean height of the corners
-                                              48, 54 above the nose base 33 (corners go out and up)
+                                              48, 54 above the nose base 33 (pose-free: above the eye corners'
+                                              line; corners go out and up)
 ``AU25_p``   lips part                        mean inner-lip gap ``|p61 - p67|, |p62 - p66|, |p63 - p65|``
-``AU26_p``   jaw drop                         height of the nose base 33 above the chin 8
+``AU26_p``   jaw drop                         height of the nose base 33 above the chin 8 (pose-free: of the eye
+                                              corners' line)
 ``AU45_p``   eye closure (blink)              minus the mean lid gap ``|p37 - p41|, |p38 - p40|, |p43 - p47|,
                                               |p44 - p46|`` (rest = the person's most open eyes)
 ===========  ===============================  ====================================================================
@@ -36,9 +52,9 @@ In a stream (``facedyn.analyze``/``infer``), where a person's other frames are n
 (this frame included), so a value can only shrink towards the whole-video one as the rest settles; rows
 from before the face's first :data:`STREAM_WARMUP` frames are marked not ready (``proxy_ready`` 0).
 
-These are weak labels: landmark detectors smooth and bias small motions, the brow measures move with
-head pitch, AU26's with speech; AU04, AU06 and the other appearance-only AUs have no reliable
-landmark proxy and are not offered. :func:`presence_threshold` gives per column the value above which
+These are weak labels: landmark detectors smooth and bias small motions, AU26 moves with speech, and the
+image-plane measures with head pitch (the brows and AU26 most); AU04, AU06 and the other appearance-only AUs
+have no reliable landmark proxy and are not offered. :func:`presence_threshold` gives per column the value above which
 the action counts as present (for F1/AUC).
 """
 
@@ -52,7 +68,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from facedyn.data.faces.landmarks68 import MEAN_FACE_3D
 from facedyn.errors import ConfigError, DatasetError
+from facedyn.tasks.pose import FOCAL_FACES, PoseFit, PoseTracker
 
 if TYPE_CHECKING:
     from facedyn.data.store import ClipDataset
@@ -88,6 +106,10 @@ _INNER_BROW = [20, 21, 22, 23]
 _OUTER_BROW = [17, 18, 25, 26]
 _LIP_PAIRS = [(61, 67), (62, 66), (63, 65)]
 _LID_PAIRS = [(37, 41), (38, 40), (43, 47), (44, 46)]
+_EYE_CORNERS = [36, 39, 42, 45]
+#: Points the frontalised landmarks are registered on (:func:`_frontal`): the nose and the eye corners, which no
+#: action moves (the lids close in blinks, the jaw line moves with AU12 and AU26).
+_RIGID = [*range(27, 36), *_EYE_CORNERS]
 
 
 def presence_threshold(column: str) -> float:
@@ -107,17 +129,51 @@ def _dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.norm(a - b, axis=-1)
 
 
-def measures(landmarks: np.ndarray) -> dict[str, np.ndarray]:
+def measures(landmarks: np.ndarray, frontalise: bool = False, focal: float = FOCAL_FACES) -> dict[str, np.ndarray]:
     """The raw measures ``g`` of every proxy, already divided by the IOD (not yet relative to rest).
 
     Args:
         landmarks: ``(N, 68, 2)`` float pixels (any crop or image frame), NaN where no face.
+        frontalise: measure on the landmarks seen from the front (module docstring), so that head motion alone
+            does not move them (``facedyn.analyze``'s columns): the N frames are taken as one face's, whose
+            proportions are estimated from them all first (:class:`~facedyn.tasks.pose.PoseTracker`); False: in
+            the image plane, after removing roll only (the store's weak labels, :func:`store_proxies`).
+        focal: the camera of the pose fit (:func:`~facedyn.tasks.pose.fit_pose`), with ``frontalise``.
     Returns:
-        proxy column → float64 ``(N,)``; NaN where the landmarks are NaN or the eyes coincide.
+        proxy column → float64 ``(N,)``; NaN where the landmarks are NaN, the eyes coincide or the pose fit fails.
     """
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.ndim != 3 or lm.shape[1:] != (68, 2):
         raise ConfigError(f"landmarks must be (N, 68, 2), got {lm.shape}")
+    if frontalise and len(lm):
+        ok = np.isfinite(lm).all(axis=(1, 2))
+        tracker = PoseTracker(focal)
+        for x in lm[ok]:  # the face's own shape, from all of its frames
+            tracker(x)
+        tracker.adapt = False
+        lm = np.stack([_frontal(x, tracker(x) if k else None) for x, k in zip(lm, ok, strict=True)])
+    return _planar_measures(lm, frontalise)
+
+
+def _frontal(lm: np.ndarray, fit: PoseFit | None) -> np.ndarray:
+    """``(68, 2)`` landmarks seen from the front, registered on the face's own shape (model units; NaN without a
+    pose fit): :meth:`~facedyn.tasks.pose.PoseFit.frontalise`, then the least-squares affine map taking the
+    frontalised rigid points :data:`_RIGID` onto the fit's template's (the face's shape once
+    :class:`~facedyn.tasks.pose.PoseTracker` has adapted it, so the eye distance and the proportions stay the
+    person's). What a pose a degree or two off leaves after frontalising is, to first order, a stretch of the face
+    along the axis of the error (heights scaled by ``cos(pitch) / cos(fitted pitch)``) plus constant shifts; the
+    map takes the stretch out."""
+    if fit is None:
+        return np.full((68, 2), np.nan)
+    F = fit.frontalise(lm)
+    A = np.c_[F[_RIGID], np.ones(len(_RIGID))]
+    M = np.linalg.lstsq(A, fit.template[_RIGID, :2], rcond=None)[0]
+    return np.c_[F, np.ones(68)] @ M
+
+
+def _planar_measures(lm: np.ndarray, corners: bool) -> dict[str, np.ndarray]:
+    """:func:`measures` of ``(N, 68, 2)`` points as they are (in the eye-line frame, divided by the IOD); with
+    ``corners`` AU12's and AU26's heights are taken from the eye corners' line, not the nose base."""
     eye_a = lm[:, 36:42].mean(axis=1)
     eye_b = lm[:, 42:48].mean(axis=1)
     iod = _dist(eye_a, eye_b)
@@ -132,12 +188,13 @@ def measures(landmarks: np.ndarray) -> dict[str, np.ndarray]:
         d = q - p
         return np.einsum("n...c,nc->n...", d, ey)
 
+    ref = lm[:, _EYE_CORNERS].mean(axis=1) if corners else lm[:, 33]
     g = {
         "AU01_p": height(lm[:, _INNER_BROW], mid[:, None]).mean(axis=1),
         "AU02_p": height(lm[:, _OUTER_BROW], mid[:, None]).mean(axis=1),
-        "AU12_p": _dist(lm[:, 48], lm[:, 54]) + height(lm[:, [48, 54]], lm[:, 33][:, None]).mean(axis=1),
+        "AU12_p": _dist(lm[:, 48], lm[:, 54]) + height(lm[:, [48, 54]], ref[:, None]).mean(axis=1),
         "AU25_p": np.mean([_dist(lm[:, a], lm[:, b]) for a, b in _LIP_PAIRS], axis=0),
-        "AU26_p": height(lm[:, 33], lm[:, 8]),
+        "AU26_p": height(ref, lm[:, 8]),
         "AU45_p": -np.mean([_dist(lm[:, a], lm[:, b]) for a, b in _LID_PAIRS], axis=0),
     }
     return {k: v / iod for k, v in g.items()}
@@ -159,15 +216,24 @@ def proxies_from_measures(g: np.ndarray, rest: float) -> np.ndarray:
 class StreamProxies:
     """AU proxies of one face frame by frame, relative to the face's rest so far (a running low percentile).
 
-    Each call adds the frame's measures to the face's sorted history (every frame so far is kept: 6 floats
-    per frame, 48 bytes) and returns the proxies relative to the ``percentile`` of that history, and whether at least
-    ``warmup`` frames with a face had been seen (before that, the rest is an estimate from few frames).
+    With ``frontalise`` (default) the measures are pose-free (module docstring), on the face's pose fits (given
+    to each call, or fitted here with camera ``focal``); the history restarts once, at the first fit on the
+    face's own shape (a few frames in, while ``proxy_ready`` is still 0). Each call adds the frame's measures to
+    the face's sorted history (every frame so far is kept: 6 floats per frame, 48 bytes) and returns the proxies
+    relative to the ``percentile`` of that history, and whether at least ``warmup`` frames with a face had been
+    seen (before that, the rest is an estimate from few frames).
     """
 
-    def __init__(self, warmup: int = STREAM_WARMUP, percentile: float = REST_PERCENTILE) -> None:
+    def __init__(self, warmup: int = STREAM_WARMUP, percentile: float = REST_PERCENTILE, frontalise: bool = True,
+                 focal: float = FOCAL_FACES) -> None:
         self.warmup = int(warmup)
         self.percentile = float(percentile)
+        self.frontalise = bool(frontalise)
+        self.focal = float(focal)
+        #: the face's head pose (:meth:`fit`), on a template adapted to the face; made at the first :meth:`fit`
+        self.pose: PoseTracker | None = None
         self.frames = 0
+        self._adapted = False  # whether the pose fits' template has become the face's own
         # sorted histories as C doubles (8 bytes a value, not a 32-byte Python float and its list slot)
         self._seen: dict[str, array[float]] = {c: array("d") for c in PROXY_COLUMNS}
 
@@ -180,9 +246,31 @@ class StreamProxies:
         hi = min(lo + 1, len(v) - 1)
         return v[lo] + (v[hi] - v[lo]) * (k - lo)
 
-    def __call__(self, landmarks: np.ndarray) -> tuple[dict[str, float], bool]:
-        """Proxies of one frame's landmarks ``(68, 2)`` (pixels): (column → value >= 0 or NaN, rest ready)."""
-        g = measures(np.asarray(landmarks, dtype=np.float64)[None])
+    def fit(self, landmarks: np.ndarray) -> PoseFit | None:
+        """The head pose fit of this frame's ``(68, 2)`` landmarks, on the face's adapted template (pass it on to
+        :meth:`__call__` for the same frame); None where they are not finite or the fit fails."""
+        lm = np.asarray(landmarks, dtype=np.float64)
+        if self.pose is None:
+            self.pose = PoseTracker(self.focal)
+        return self.pose(lm) if np.isfinite(lm).all() else None
+
+    def __call__(self, landmarks: np.ndarray, fit: PoseFit | None = None) -> tuple[dict[str, float], bool]:
+        """Proxies of one frame's landmarks ``(68, 2)`` (pixels): (column → value >= 0 or NaN, rest ready).
+
+        ``fit``: this frame's :meth:`fit`, when the caller has it already (else it is fitted here).
+        """
+        lm = np.asarray(landmarks, dtype=np.float64)
+        if self.frontalise:
+            if fit is None:
+                fit = self.fit(lm)
+            if fit is not None and not self._adapted and fit.template is not MEAN_FACE_3D:
+                # the first fit on the face's own shape: the measures before it were registered on the mean face's
+                # proportions, so they leave the history (the rest is still settling: proxy_ready is 0)
+                self._adapted = True
+                for v in self._seen.values():
+                    del v[:]
+            lm = _frontal(lm, fit)
+        g = _planar_measures(lm[None], self.frontalise)
         self.frames += 1
         out = {}
         for col in PROXY_COLUMNS:

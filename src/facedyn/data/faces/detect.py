@@ -162,10 +162,15 @@ class FaceLandmarker:
         return self
 
     # -- detection -----------------------------------------------------------------------------
+    def _hog(self) -> Any:
+        """The HOG detector this landmarker scans with: :func:`hog_detector` (another where scans run beside it,
+        :mod:`facedyn.data.faces.ahead`)."""
+        return hog_detector()
+
     def _scan(self, small: np.ndarray, upsample: int) -> list[tuple[float, float, float, float, float]]:
         """Boxes ``(left, top, right, bottom, score)`` in ``small``'s pixels."""
         if self.detector == "hog":
-            rects, scores, _ = hog_detector().run(small, upsample, 0.0)
+            rects, scores, _ = self._hog().run(small, upsample, 0.0)
             return [(r.left(), r.top(), r.right(), r.bottom(), float(sc)) for r, sc in zip(rects, scores, strict=True)]
         dx, dy, k = _CNN_TO_HOG
         boxes = []

@@ -95,7 +95,7 @@ _AU_DISP: dict[str, dict[int, tuple[float, float, float]]] = {
 }
 
 
-def _au_basis(shape: np.ndarray, gain: float) -> np.ndarray:
+def au_basis(shape: np.ndarray, gain: float) -> np.ndarray:
     """Per-unit-intensity displacement fields ``(12, 68, 3)`` for a neutral ``shape (68, 3)``."""
     B = np.zeros((len(AU_NAMES), 68, 3))
     for name, disp in _AU_DISP.items():
@@ -302,7 +302,7 @@ def sample_identity(rng: np.random.Generator) -> Identity:
     head = _head_points(S, forehead, hair_volume)
     ang = u(-np.pi, np.pi) if u() < 0.2 else u(-2.4, -0.7)  # mostly from above
     return Identity(
-        seed=seed, shape=S, au_basis=_au_basis(S, gain), head=head,
+        seed=seed, shape=S, au_basis=au_basis(S, gain), head=head,
         skin=np.clip(skin, 0, 255), lip=np.clip(lip, 0, 255), brow=np.clip(brow, 0, 255),
         hair=hair, iris=iris, shirt=np.clip(shirt, 0, 255), bg0=bg0, bg1=bg1,
         hair_style=hair_style, brow_thickness=u(3.5, 6.5), face_frac=u(0.54, 0.62),
