@@ -201,7 +201,7 @@ def test_config_errors(store: Path, tmp_path: Path) -> None:
         train("unet_l2", store, tmp_path / "r")
     with pytest.raises(ConfigError, match="gan-mode"):
         train("pix2pix", store, tmp_path / "r", {"gan_mode": "wgan"})
-    with pytest.raises(ConfigError, match="T >= 1"):
+    with pytest.raises(ConfigError, match="--T must be at least 1"):
         train("unet_mse", store, tmp_path / "r", {"T": 0})
 
 
