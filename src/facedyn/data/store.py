@@ -196,10 +196,10 @@ class ClipWriter:
                     "n_valid": int(np.sum(self._valid))}
             written = self.tmp / "meta.json"
             write_json(written, meta)
-        except (OSError, OutputError) as e:
-            if isinstance(e, OutputError):
-                self.abort()
-                raise
+        except OutputError:
+            self.abort()
+            raise
+        except OSError as e:
             raise self._no_room(e, written) from None
         final = self.dataset_dir / self.clip_id
         if final.exists():

@@ -166,8 +166,9 @@ def train(
         record.resumed = [*previous.resumed, {"command": record.command, "at": runs.now_utc()}]
         record.command, record.created = previous.command, previous.created
         record.init_sha256 = previous.init_sha256
-    with lock.hold(out, "train") if dist_info()[0] == 0 else nullcontext():  # one training per run directory
-        if dist_info()[0] == 0:
+    writer = dist_info()[0] == 0  # rank 0 alone writes the run
+    with lock.hold(out, "train") if writer else nullcontext():  # one training per run directory
+        if writer:
             runs.ensure_run_dir(out)
             runs.clean_partial(out)  # temporaries of writes a killed run left
             runs.write_record(out, record)
