@@ -23,6 +23,7 @@ from facedyn.atomic import no_room, write_failed
 from facedyn.errors import FacedynError, OutputError
 from facedyn.helptext import Typer
 from facedyn.progress import console, progress_bar, train_progress
+from facedyn.tasks.downstream_config import DownstreamConfig
 
 app = Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="facedyn: learn how faces move (Dynamic Representations, TCAE, FAb-Net).")
@@ -625,6 +626,7 @@ _TASK_RUNS = typer.Option("--run", help="Task runs, one per input (SI, SDR, MDR,
 _TASK_LABELS = typer.Option(help="store or proxies (AU proxies from the landmarks) instead of each run's own labels.")
 _TASK_BOOT = typer.Option(help="Bootstrap replicates (over test subjects) of the 95 % intervals.")
 _TASK_TRACES = typer.Option(help="Test clips in the predicted-vs-true trace plot (0: none).")
+_DS = DownstreamConfig()
 
 
 @eval_app.command("au")
@@ -659,6 +661,71 @@ def eval_affect(
 ) -> None:
     """Affect table (dr-paper Table 2): PCC, CCC and MSE of valence and arousal per input, with 95 % intervals."""
     _eval_task("affect", data, runs, out_dir, split, labels, n_boot, traces, device, seed)
+
+
+@eval_app.command("downstream")
+def eval_downstream(
+    data: Annotated[Path, _DATA],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for downstream.csv/.md, figures/downstream.png, "
+                                                         "run.json and the resumable cells/, features/.")]
+    = Path("eval_downstream"),
+    labels: Annotated[str, typer.Option(help="store (the clips' AU intensities) or proxies (AU proxies from the "
+                                             "landmarks).")] = _DS.labels,
+    label_columns: Annotated[str, typer.Option(help="Comma-separated label columns (default: every AUxx column, or "
+                                                    "the six proxies).")] = _DS.label_columns,
+    budgets: Annotated[str, typer.Option(help="Labelled people per training, comma-separated; all = every person "
+                                              "outside the test people.")] = _DS.budgets,
+    repeats: Annotated[int, typer.Option(help="Draws of labelled people for each budget below the pool's size.")]
+    = _DS.repeats,
+    kinds: Annotated[str, typer.Option(help="Representations: si, si-hg, sdr, mdr (networks trained on the "
+                                            "labelled frames), fabnet, tcae, dr, fabnet-init, tcae-init, pixels "
+                                            "(heads on frozen features).")] = _DS.kinds,
+    heads: Annotated[str, typer.Option(help="Heads on frozen features: linear (ridge), mlp.")] = _DS.heads,
+    test_split: Annotated[str, typer.Option(help="Split(s) whose people are tested, comma-separated.")]
+    = _DS.test_split,
+    folds: Annotated[bool, typer.Option(help="Test every person-level fold of the store in turn (facedyn split "
+                                             "--folds K) instead of --test-split.")] = _DS.folds,
+    frames_per_person: Annotated[int, typer.Option(help="Labelled frames per person (evenly spaced).")]
+    = _DS.frames_per_person,
+    dr: Annotated[str, typer.Option(help="DR model(s) or runs: sdr and dr use the first, mdr stacks the image with "
+                                         "each (several T: a multi-level DR).")] = _DS.dr,
+    fabnet: Annotated[str, typer.Option(help="FAb-Net model or run.")] = _DS.fabnet,
+    tcae: Annotated[str, typer.Option(help="TCAE model or run.")] = _DS.tcae,
+    box_data: Annotated[str, typer.Option(help="The same footage prepared with box alignment: FAb-Net and TCAE "
+                                               "read their crops there, as they were trained.")] = _DS.box_data,
+    steps: Annotated[int, typer.Option(help="Adam steps of each trained network (si, si-hg, sdr, mdr).")]
+    = _DS.steps,
+    width: Annotated[int, typer.Option(help="CNN width (HG-HMR: twice this).")] = _DS.width,
+    pca_dim: Annotated[int, typer.Option(help="PCA dimensions of the pixel and DR features.")] = _DS.pca_dim,
+    person_norm: Annotated[bool, typer.Option(help="Heads see each feature relative to the person's median.")]
+    = _DS.person_norm,
+    n_boot: Annotated[int, _TASK_BOOT] = _DS.n_boot,
+    seed: Annotated[int, typer.Option(help="Seed of the draws, the trainings and the bootstrap.")] = _DS.seed,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's).")] = None,
+    device: Annotated[str, _DEVICE] = "cpu",
+) -> None:
+    """What each representation buys downstream: AU intensity (ICC, MSE) and presence (F1, AUC) against the number
+    of labelled people, SI / SDR / MDR networks and heads on frozen FAb-Net, TCAE, DR, init networks and pixels,
+    scored on the same unseen people with paired differences to SI. Resumable."""
+    from facedyn import lock
+    from facedyn.tasks.downstream import run_downstream
+
+    cfg = DownstreamConfig(budgets=budgets, repeats=repeats, kinds=kinds, heads=heads, labels=labels,
+                           label_columns=label_columns, test_split=test_split, folds=folds,
+                           frames_per_person=frames_per_person, dr=dr, fabnet=fabnet, tcae=tcae, box_data=box_data,
+                           steps=steps, width=width, pca_dim=pca_dim, person_norm=person_norm, n_boot=n_boot,
+                           seed=seed)
+    cfg.check()
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with lock.hold(out_dir, "eval downstream"), progress_bar() as bar:
+        t = bar.add_task("eval downstream", total=None, info="")
+        res = run_downstream(data, out_dir, cfg, device=device, progress=lambda r: bar.update(t, info=r))
+    out.print(res["markdown"])
+    out.print(f"wrote {', '.join(str(p) for p in res['files'])}")
 
 
 @eval_app.command("probe")

@@ -16,8 +16,10 @@ SIZE = 32
 AUS = ["AU06", "AU12", "AU25"]
 
 
-def make_task_store(root: Path, n_frames: int = 40, seed: int = 0) -> Path:
+def make_task_store(root: Path, n_frames: int = 40, seed: int = 0, subjects: int = 4, size: int = SIZE) -> Path:
     """Four subjects (train P1, P2; val P3; test P4), one 25 fps clip each, ``SIZE`` px.
+
+    With ``subjects`` > 4: train P1..P(n-3), val P(n-2), test the last two; ``size`` px crops.
 
     Each frame is a dim face-like blob whose mouth brightness follows AU12 (so a still image can learn
     it), with template landmarks plus jitter, labels ``AU06, AU12, AU25, valence, arousal``; frame 3 of
@@ -25,18 +27,21 @@ def make_task_store(root: Path, n_frames: int = 40, seed: int = 0) -> Path:
     """
     rng = np.random.default_rng(seed)
     info = {}
+    SIZE = size  # the module default crop side, or the one asked for
     yy, xx = np.mgrid[0:SIZE, 0:SIZE]
     tmpl = template(SIZE).astype(np.float32)
-    for k, subj in enumerate(["P1", "P2", "P3", "P4"]):
+    names = [f"P{i + 1}" for i in range(subjects)]
+    for k, subj in enumerate(names):
         cid = f"{subj}_c"
         t = np.arange(n_frames)
         au = np.stack([2.5 + 2.5 * np.sin(t / (4 + k) + j) for j in range(len(AUS))], 1).clip(0, 5)
         w = ClipWriter(root, cid, SIZE)
         for i in range(n_frames):
             img = np.full((SIZE, SIZE, 3), 40, np.float32)
-            face = ((xx - SIZE / 2) ** 2 / 120 + (yy - SIZE / 2) ** 2 / 160) < 1
+            f = SIZE / 32
+            face = ((xx - SIZE / 2) ** 2 / (120 * f * f) + (yy - SIZE / 2) ** 2 / (160 * f * f)) < 1
             img[face] = 120
-            mouth = (np.abs(yy - 21) < 2) & (np.abs(xx - SIZE / 2) < 5)
+            mouth = (np.abs(yy - 21 * f) < 2 * f) & (np.abs(xx - SIZE / 2) < 5 * f)
             img[mouth] = 120 + 25 * au[i, 1]
             img += rng.normal(0, 3, img.shape)
             lm = tmpl + rng.normal(0, 0.3, tmpl.shape).astype(np.float32)
@@ -45,7 +50,9 @@ def make_task_store(root: Path, n_frames: int = 40, seed: int = 0) -> Path:
                                "valence": np.tanh(au[:, 1] - 2.5), "arousal": np.tanh(au[:, 2] - 2.5)})
         w.commit(labels, {"fps": 25.0, "subject": subj, "source": "test", "mask": False, "align": "similarity"})
         info[cid] = {"subject": subj, "n_frames": n_frames, "n_valid": n_frames - 1, "fps": 25.0}
-    write_index(root, info, "test", splits={"train": ["P1", "P2"], "val": ["P3"], "test": ["P4"]},
+    splits = ({"train": ["P1", "P2"], "val": ["P3"], "test": ["P4"]} if subjects <= 4 else
+              {"train": names[:-3], "val": names[-3:-2], "test": names[-2:]})
+    write_index(root, info, "test", splits=splits,
                 contract={"size": SIZE, "mask": False, "align": "similarity", "template": "t", "detector": "given"})
     return root
 

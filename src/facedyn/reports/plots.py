@@ -139,3 +139,33 @@ def plot_traces(frames: dict[str, pd.DataFrame], cols: Sequence[str], path: Path
     fig.supxlabel("frame")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_budget_curves(table: pd.DataFrame, path: Path, metrics: Sequence[str], higher: dict[str, bool],
+                       title: str = "AU intensity against labelled people") -> Path:
+    """Each metric against the number of labelled people (log axis), one line per representation ``kind`` with its
+    95 % band (``<metric>_lo``/``_hi``); ``table`` has ``kind``, ``labelled`` and the metric columns (the
+    downstream benchmark's table). The still image (``si``) is drawn black and thick."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.0 * len(metrics), 3.8), squeeze=False)
+    kinds = list(dict.fromkeys(table["kind"]))
+    palette = plt.get_cmap("tab20")
+    for ax, m in zip(axes[0], metrics, strict=True):
+        for i, k in enumerate(kinds):
+            g = table[table["kind"] == k].sort_values("labelled")
+            style = (dict(color="k", lw=2.4) if k == "si" else
+                     dict(color=palette(i % 20), lw=1.2, ls="--" if str(k).endswith("/mlp") else "-"))
+            ax.plot(g["labelled"], g[m], marker="o", ms=3, label=k, **style)
+            ax.fill_between(g["labelled"], g[f"{m}_lo"], g[f"{m}_hi"], color=style["color"], alpha=0.10, lw=0)
+        ax.set_xscale("log")
+        xs = sorted(table["labelled"].unique())
+        ax.set_xticks(xs)
+        ax.set_xticklabels([str(int(x)) for x in xs])
+        ax.minorticks_off()
+        ax.set_xlabel("labelled people")
+        ax.set_title(f"{m.upper()} ({'higher' if higher.get(m, True) else 'lower'} is better)")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)
