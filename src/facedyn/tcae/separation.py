@@ -42,14 +42,34 @@ def _random_aus(rng: np.random.Generator, k: int, lo: float, hi: float) -> np.nd
 
 
 def _crop_pair(frames: list[np.ndarray], lms: list[np.ndarray], size: int, align: str, mask: bool,
-               ) -> list[np.ndarray]:
+               ) -> list[Any]:
     if align == "similarity":
-        return [align_face(f, lm, size=size, mask=mask).image for f, lm in zip(frames, lms, strict=True)]
+        return [align_face(f, lm, size=size, mask=mask) for f, lm in zip(frames, lms, strict=True)]
     if align == "box":
         boxes = landmark_boxes(np.stack(lms), np.ones(len(lms), bool))
         M = box_matrix(boxes.mean(0), size)
-        return [crop_face(f, lm, M, size, mask).image for f, lm in zip(frames, lms, strict=True)]
+        return [crop_face(f, lm, M, size, mask) for f, lm in zip(frames, lms, strict=True)]
     raise ConfigError(f"unknown alignment {align!r}; the separation check knows similarity and box")
+
+
+#: A landmark that moves more than this (in inter-ocular distances) between an AU pair's frames is moved by the AUs.
+MOVED_IOD = 0.02
+#: Radius of the disc around each moved landmark that makes up the AU region, in inter-ocular distances.
+REGION_IOD = 0.15
+
+
+def au_region(src_lm: np.ndarray, tgt_lm: np.ndarray, size: int) -> np.ndarray:
+    """Where an AU pair's AUs move the face: bool ``(size, size)``, the union of discs of radius
+    :data:`REGION_IOD` around the target's landmarks that moved more than :data:`MOVED_IOD` (both in
+    inter-ocular distances, eye centres of landmarks 36–41 and 42–47). The generator changes AUs only, with the
+    head still, so every moved point is the AUs' doing. Empty when no point moved."""
+    iod = float(np.linalg.norm(tgt_lm[36:42].mean(0) - tgt_lm[42:48].mean(0)))
+    moved = np.linalg.norm(tgt_lm - src_lm, axis=1) > MOVED_IOD * iod
+    yy, xx = np.mgrid[0:size, 0:size]
+    region = np.zeros((size, size), bool)
+    for x, y in tgt_lm[moved]:
+        region |= (xx - x) ** 2 + (yy - y) ** 2 <= (REGION_IOD * iod) ** 2
+    return region
 
 
 def render_pairs(kind: str, n_people: int = 8, pairs_per_person: int = 4, size: int = 64,
@@ -64,7 +84,8 @@ def render_pairs(kind: str, n_people: int = 8, pairs_per_person: int = 4, size: 
 
     Returns:
         ``source``, ``target`` float ``(N, 3, size, size)`` in [0, 1] and a table of the pairs (``person``,
-        ``kind``, the pose change ``d_yaw, d_pitch, d_roll`` and the summed AU change ``d_au``).
+        ``kind``, the pose change ``d_yaw, d_pitch, d_roll``, the summed AU change ``d_au`` and both frames'
+        crop landmarks ``src_landmarks``, ``tgt_landmarks``, ``(68, 2)`` arrays).
     """
     if kind not in KINDS:
         raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -87,11 +108,12 @@ def render_pairs(kind: str, n_people: int = 8, pairs_per_person: int = 4, size: 
                 frames.append(f)
                 lms.append(lm)
             a, b = _crop_pair(frames, lms, size, align, mask)
-            srcs.append(a)
-            tgts.append(b)
+            srcs.append(a.image)
+            tgts.append(b.image)
             d = pose1 - pose0
             rows.append({"person": p, "kind": kind, "d_yaw": d[0], "d_pitch": d[1], "d_roll": d[2],
-                         "d_au": float(np.abs(au1 - au0).sum())})
+                         "d_au": float(np.abs(au1 - au0).sum()), "src_landmarks": a.landmarks,
+                         "tgt_landmarks": b.landmarks})
 
     def to_t(x: list[np.ndarray]) -> torch.Tensor:
         return torch.from_numpy(np.stack(x)).permute(0, 3, 1, 2).float() / 255.0
@@ -118,8 +140,10 @@ def separation_check(model: Any, n_people: int = 8, pairs_per_person: int = 4, s
 
     Returns:
         One row per pair: ``person``, ``kind`` (``pose``/``au``), the change drawn, ``tau_au_px``,
-        ``tau_pose_px`` (mean over the crop of each field's per-pixel length) and ``alpha_au`` (mean
-        weight of the AU field in the combination). See :func:`separation_summary`.
+        ``tau_pose_px`` (mean over the crop of each field's per-pixel length), ``alpha_au`` (mean
+        weight of the AU field in the combination) and, on AU pairs, ``alpha_concentration``: the share of
+        α^A's mass inside the AUs' region (:func:`au_region`) over the region's share of the crop (1: α^A
+        no more there than anywhere; NaN on pose pairs). See :func:`separation_summary`.
     """
     if not hasattr(model, "reconstruct"):
         from facedyn.api import load
@@ -132,15 +156,26 @@ def separation_check(model: Any, n_people: int = 8, pairs_per_person: int = 4, s
     for kind in KINDS:
         src, tgt, table = pairs[kind]
         table = table.copy()
-        ta, tp, al = [], [], []
+        ta, tp, al, maps = [], [], [], []
         for i in range(0, len(src), batch_size):
             r = model.reconstruct(src[i:i + batch_size], tgt[i:i + batch_size])
             ta.append(r["tau_au"].norm(dim=1).flatten(1).mean(1))
             tp.append(r["tau_pose"].norm(dim=1).flatten(1).mean(1))
             al.append(r["alpha_au"].flatten(1).mean(1))
+            maps.append(r["alpha_au"][:, 0].numpy())
         table["tau_au_px"] = torch.cat(ta).numpy()
         table["tau_pose_px"] = torch.cat(tp).numpy()
         table["alpha_au"] = torch.cat(al).numpy()
+        table["alpha_concentration"] = np.nan
+        if kind == "au" and "tgt_landmarks" in table:
+            alpha = np.concatenate(maps)
+            conc = []
+            for j, (a, b) in enumerate(zip(table["src_landmarks"], table["tgt_landmarks"], strict=True)):
+                region = au_region(np.asarray(a), np.asarray(b), alpha.shape[-1])
+                share = region.mean()
+                mass = alpha[j].sum()
+                conc.append(float(alpha[j][region].sum() / mass / share) if share > 0 and mass > 0 else np.nan)
+            table["alpha_concentration"] = conc
         parts.append(table)
     return pd.concat(parts, ignore_index=True)
 
@@ -150,10 +185,14 @@ def separation_summary(df: pd.DataFrame) -> dict[str, float]:
 
     Keys: ``pose_tau_au_px``, ``pose_tau_pose_px``, ``au_tau_au_px``, ``au_tau_pose_px``,
     ``pose_ratio`` = |tau^P| / |tau^A| on pose pairs, ``au_ratio`` = |tau^A| / |tau^P| on AU pairs
-    (both > 1 when the twins separate).
+    (both > 1 when the twins separate), ``alpha_au_pose``/``alpha_au_au`` (mean α^A on each kind) and
+    ``alpha_concentration`` (its mean over AU pairs: 1 when α^A ignores where the AUs act).
     """
-    m = df.groupby("kind")[["tau_au_px", "tau_pose_px"]].mean()
+    m = df.groupby("kind")[["tau_au_px", "tau_pose_px", "alpha_au"]].mean()
     out = {f"{k}_{c}": float(m.loc[k, c]) for k in KINDS for c in ("tau_au_px", "tau_pose_px")}
+    out.update({f"alpha_au_{k}": float(m.loc[k, "alpha_au"]) for k in KINDS})
+    if "alpha_concentration" in df:
+        out["alpha_concentration"] = float(df.loc[df["kind"] == "au", "alpha_concentration"].mean())
     out["pose_ratio"] = out["pose_tau_pose_px"] / max(out["pose_tau_au_px"], 1e-12)
     out["au_ratio"] = out["au_tau_au_px"] / max(out["au_tau_pose_px"], 1e-12)
     return out
