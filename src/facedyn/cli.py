@@ -699,6 +699,9 @@ def eval_downstream(
     pca_dim: Annotated[int, typer.Option(help="PCA dimensions of the pixel and DR features.")] = _DS.pca_dim,
     person_norm: Annotated[bool, typer.Option(help="Heads see each feature relative to the person's median.")]
     = _DS.person_norm,
+    allow_seen: Annotated[bool, typer.Option(help="Admit representations that learnt from the test people's frames "
+                                                  "without labels (transductive; named in the tables).")]
+    = _DS.allow_seen,
     n_boot: Annotated[int, _TASK_BOOT] = _DS.n_boot,
     seed: Annotated[int, typer.Option(help="Seed of the draws, the trainings and the bootstrap.")] = _DS.seed,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's).")] = None,
@@ -714,7 +717,7 @@ def eval_downstream(
                            label_columns=label_columns, test_split=test_split, folds=folds,
                            frames_per_person=frames_per_person, dr=dr, fabnet=fabnet, tcae=tcae, box_data=box_data,
                            steps=steps, width=width, pca_dim=pca_dim, person_norm=person_norm, n_boot=n_boot,
-                           seed=seed)
+                           seed=seed, allow_seen=allow_seen)
     cfg.check()
     if threads:
         import torch

@@ -76,6 +76,10 @@ def test_a_representation_that_saw_a_test_person_is_refused(store8: Path, tmp_pa
     assert set(res["table"]["kind"]) == {"si", "sdr", "mdr", "dr/linear"}
     with pytest.raises(ConfigError, match="trained or validated on 1 of the test people"):
         run_downstream(store8, tmp_path / "bad", _tiny(kinds="si,sdr", dr=str(dr), test_split="val"))
+    # a DR that learnt from the test people's frames without labels: admitted when asked, and named
+    res = run_downstream(store8, tmp_path / "seen", _tiny(kinds="si,sdr", dr=str(dr), test_split="val", budgets="2",
+                                                          allow_seen=True))
+    assert f"seen, without labels, by {dr} (1 of them)" in res["markdown"]
 
 
 def test_settings_are_checked_before_work() -> None:

@@ -75,8 +75,29 @@ def test_separation_check_table(tcae_run: Path) -> None:
     df = separation_check(facedyn.load(tcae_run, device="cpu"), n_people=1, pairs_per_person=2)
     assert sorted(df["kind"].unique()) == ["au", "pose"] and len(df) == 4
     s = separation_summary(df)
-    assert set(s) >= {"pose_ratio", "au_ratio", "pose_tau_au_px", "au_tau_pose_px"}
+    assert set(s) >= {"pose_ratio", "au_ratio", "pose_tau_au_px", "au_tau_pose_px", "alpha_concentration"}
     assert all(np.isfinite(v) and v >= 0 for v in s.values())
+    assert df.loc[df["kind"] == "pose", "alpha_concentration"].isna().all()
+
+
+def test_au_region_and_alpha_concentration() -> None:
+    from facedyn.data.faces.landmarks68 import template
+    from facedyn.tcae.separation import au_region
+
+    lm = template(64).astype(np.float64)
+    assert not au_region(lm, lm, 64).any()  # nothing moved: no region
+    moved = lm.copy()
+    moved[48:60, 1] -= 2.0  # the outer lips move up 2 px (AU10-like), nothing else
+    region = au_region(lm, moved, 64)
+    ys = np.nonzero(region)[0]
+    assert region.mean() < 0.2 and ys.min() > lm[30, 1] and ys.max() < lm[8, 1]  # around the mouth only
+    # AU pairs rendered by the generator: the region covers what moved, and a uniform alpha^A has concentration 1
+    table = render_pairs("au", n_people=1, pairs_per_person=2, size=64, align="box", mask=False)[2]
+    for a, b in zip(table["src_landmarks"], table["tgt_landmarks"], strict=True):
+        r = au_region(np.asarray(a), np.asarray(b), 64)
+        assert 0 < r.mean() < 0.8
+        alpha = np.full((64, 64), 0.5)
+        assert alpha[r].sum() / alpha.sum() / r.mean() == pytest.approx(1.0)
 
 
 def test_figure_scale_ignores_edge_outliers() -> None:

@@ -19,7 +19,9 @@ store's person-level folds in turn (``facedyn split --folds K``); the labelled p
 else. Each budget below the pool's size is drawn ``repeats`` times (which few people are labelled matters
 more than anything else at 3–5 people); every kind of one draw trains on the same people and frames and is
 scored on the same test frames. A representation network that was trained or validated on a test person is
-refused: every number is on people no network of the pipeline has seen.
+refused (``allow_seen`` admits one that learnt from the test people's frames without their labels, a
+transductive setting that the tables then name): every number is on people no network of the pipeline has
+seen.
 
 Scores: the AU intensity columns' average ICC(3,1) and MSE, and presence (label at or above the presence
 threshold: ``presence`` for a store's labels, :func:`~facedyn.tasks.proxies.presence_threshold` for the
@@ -438,11 +440,14 @@ def run_downstream(data: str | Path, out: str | Path, cfg: DownstreamConfig | No
         raise DatasetError(f"{store.path}: none of the test people has a labelled frame with a face")
     models = _models(cfg, kinds)
     all_test = {p for t in tests for p in t}
+    seen_by: dict[str, int] = {}
     for key, run in models.items():
         seen = _seen_people(run) & all_test
-        if seen:
+        seen_by[run] = len(seen)
+        if seen and not cfg.allow_seen:
             raise ConfigError(f"the representation {run!r} ({key}) was trained or validated on {len(seen)} of the test "
-                              f"people ({', '.join(sorted(seen)[:3])}...); test on people it never saw")
+                              f"people ({', '.join(sorted(seen)[:3])}...); test on people it never saw, or give "
+                              "--allow-seen if it learnt from their frames without labels (a transductive setting)")
     cache = _Cache(out)
     from facedyn.runs import data_identity
 
@@ -490,7 +495,8 @@ def run_downstream(data: str | Path, out: str | Path, cfg: DownstreamConfig | No
     lm_all = torch.from_numpy(fr.landmarks)
     # draws and cells
     record: dict[str, Any] = {"config": asdict(cfg), "data": str(data), "columns": cols, "thresholds": thr.tolist(),
-                              "frames": len(fr.subjects), "people": len(people), "tests": tests, "draws": {}}
+                              "frames": len(fr.subjects), "people": len(people), "tests": tests, "draws": {},
+                              "test_people_seen_by": seen_by}
     test_rows = np.isin(fr.subjects, sorted(all_test))
     # what a cell's predictions depend on besides its kind, people and seed (not the budgets, repeats, kinds or
     # bootstrap: adding one of those reuses every cell already made)
@@ -590,7 +596,10 @@ def downstream_markdown(table: pd.DataFrame, record: dict[str, Any]) -> str:
     kinds = list(dict.fromkeys(table["kind"]))
     head = {b: f"{int(table.loc[table['budget'] == b, 'labelled'].iloc[0])} people"
             + (" (all)" if b == "all" else "") for b in budgets}
-    out = [f"Test people: {int(table['test_people'].iloc[0])} (never labelled, never seen by a representation); "
+    seen = {r: n for r, n in record.get("test_people_seen_by", {}).items() if n}
+    unseen = ("never seen by a representation" if not seen else "seen, without labels, by " +
+              ", ".join(f"{r} ({n} of them)" for r, n in seen.items()))
+    out = [f"Test people: {int(table['test_people'].iloc[0])} (never labelled, {unseen}); "
            f"labels: {record['config']['labels']} ({', '.join(record['columns'])}); "
            f"{record['frames']} frames of {record['people']} people. Each cell: mean over the draws of labelled "
            "people, [95 % bootstrap interval over test people].", ""]

@@ -51,6 +51,7 @@ class DownstreamConfig:
     lr: float = 1e-3
     pca_dim: int = 128
     person_norm: bool = True
+    allow_seen: bool = False
     n_boot: int = 1000
     seed: int = 0
 
