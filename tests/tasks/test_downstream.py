@@ -67,6 +67,12 @@ def test_every_kind_scored_on_the_same_unseen_people(store8: Path, tmp_path: Pat
                    progress=said3.append)
     trained = [s for s in said3 if "labelled people, draw" in s]
     assert len(trained) == 2 * 2 and all(" 3 labelled" in s for s in trained)
+    # other DR runs redo the DR kinds only, not the still image's cells
+    said4: list[str] = []
+    run_downstream(store8, tmp_path / "out", _tiny(budgets="2", kinds="si,mdr,pixels", heads="linear",
+                                                   dr="dr-t5,dr-t3"), progress=said4.append)
+    trained = [s for s in said4 if "labelled people, draw" in s]
+    assert len(trained) == 2 and all(s.startswith("mdr:") for s in trained)
 
 
 def test_a_representation_that_saw_a_test_person_is_refused(store8: Path, tmp_path: Path) -> None:

@@ -389,6 +389,26 @@ def _models(cfg: DownstreamConfig, kinds: Sequence[str]) -> dict[str, str]:
     return need
 
 
+def _cell_settings(cfg: DownstreamConfig, kind: str) -> dict[str, Any]:
+    """The settings one kind's predictions depend on (besides its labelled and test people and seed): a cell
+    made with the same ones is reused, whatever the budgets, repeats, other kinds or bootstrap; changing the DR
+    runs does not redo the still image's cells."""
+    base = kind.split("/")[0]
+    keys = ["labels", "label_columns", "presence", "frames_per_person"]
+    if base in NET_KINDS:
+        keys += ["steps", "batch_size", "width", "lr"]
+        keys += ["dr"] if base in ("sdr", "mdr") else []
+    else:
+        keys += ["person_norm"] + (["pca_dim"] if FEATURE_KINDS[base][2] else [])
+        which = FEATURE_KINDS[base][0]
+        keys += {"dr": ["dr"], "fabnet": ["fabnet", "box_data"], "tcae": ["tcae", "box_data"]}.get(which, [])
+    d = asdict(cfg)
+    out = {k: d[k] for k in keys}
+    if base == "sdr" or base == "dr":
+        out["dr"] = columns(cfg.dr)[:1]  # the first DR only
+    return out
+
+
 def run_downstream(data: str | Path, out: str | Path, cfg: DownstreamConfig | None = None, device: str = "cpu",
                    progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the benchmark (module docstring) on the clip store ``data`` into ``out``; resumable.
@@ -498,10 +518,6 @@ def run_downstream(data: str | Path, out: str | Path, cfg: DownstreamConfig | No
                               "frames": len(fr.subjects), "people": len(people), "tests": tests, "draws": {},
                               "test_people_seen_by": seen_by}
     test_rows = np.isin(fr.subjects, sorted(all_test))
-    # what a cell's predictions depend on besides its kind, people and seed (not the budgets, repeats, kinds or
-    # bootstrap: adding one of those reuses every cell already made)
-    cell_settings = {k: v for k, v in asdict(cfg).items()
-                     if k not in ("budgets", "repeats", "kinds", "heads", "n_boot", "test_split", "folds")}
     n_cells = 0
     preds: dict[tuple[str, int], list[np.ndarray]] = {}
     for b in budgets:
@@ -521,7 +537,7 @@ def run_downstream(data: str | Path, out: str | Path, cfg: DownstreamConfig | No
                 seed = int(np.random.default_rng([cfg.seed, b, r, f]).integers(2**31))
                 for kind in kinds:
                     key = (f"{kind.replace('/', '-')}_b{b or 'all'}_f{f}_r{r}_"
-                           f"{_digest([data_key, cell_settings, labelled, test_people, seed])}")
+                           f"{_digest([data_key, _cell_settings(cfg, kind), labelled, test_people, seed])}")
 
                     def make(kind: str = kind, tr: np.ndarray = tr, te: np.ndarray = te, seed: int = seed,
                              labelled: list[str] = labelled, r: int = r, n: int = len(draws)) -> np.ndarray:
