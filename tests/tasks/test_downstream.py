@@ -158,3 +158,12 @@ def test_cli(store8: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                               "--frames-per-person", "6", "--n-boot", "20", "--threads", "1"], capsys, monkeypatch)
     assert code == 0, err
     assert "pixels/linear" in out and (tmp_path / "o" / "downstream.csv").is_file()
+    # the summary of the README and the results page, from that table
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "downstream_summary.py"
+    p = subprocess.run([sys.executable, str(script), str(tmp_path / "o" / "downstream.csv"), "--kinds",
+                        "si,pixels/linear"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "| 3 | 1 |" in p.stdout and "| pixels/linear |" in p.stdout
