@@ -36,7 +36,7 @@ def test_every_kind_scored_on_the_same_unseen_people(store8: Path, tmp_path: Pat
     res = run_downstream(store8, tmp_path / "out", _tiny(), progress=said.append)
     t = res["table"]
     kinds = DownstreamConfig().kind_list()
-    assert set(KINDS) == {k.split("/")[0] for k in kinds}  # the defaults cover every kind
+    assert set(KINDS) - {"mdr-ft"} == {k.split("/")[0] for k in kinds}  # the defaults: every kind but the costly one
     assert list(dict.fromkeys(t["kind"])) == kinds and kinds[0] == "si"
     assert set(t["budget"]) == {2, "all"}
     # 2 labelled people of the 5 + 1 (val) in the pool: two draws; all: one draw of the six
@@ -77,9 +77,10 @@ def test_every_kind_scored_on_the_same_unseen_people(store8: Path, tmp_path: Pat
 
 def test_a_representation_that_saw_a_test_person_is_refused(store8: Path, tmp_path: Path) -> None:
     dr = train_tiny_dr(store8, tmp_path / "dr", T=2, S=1)  # trained on P1-P5, validated on P6
-    res = run_downstream(store8, tmp_path / "ok", _tiny(kinds="si,sdr,mdr,dr", heads="linear", dr=str(dr),
+    res = run_downstream(store8, tmp_path / "ok", _tiny(kinds="si,sdr,mdr,mdr-ft,dr", heads="linear", dr=str(dr),
                                                         budgets="2"))
-    assert set(res["table"]["kind"]) == {"si", "sdr", "mdr", "dr/linear"}
+    assert set(res["table"]["kind"]) == {"si", "sdr", "mdr", "mdr-ft", "dr/linear"}
+    assert np.isfinite(res["table"]["icc"]).all()
     with pytest.raises(ConfigError, match="trained or validated on 1 of the test people"):
         run_downstream(store8, tmp_path / "bad", _tiny(kinds="si,sdr", dr=str(dr), test_split="val"))
     # a DR that learnt from the test people's frames without labels: admitted when asked, and named
@@ -167,3 +168,27 @@ def test_cli(store8: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                         "si,pixels/linear"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "| 3 | 1 |" in p.stdout and "| pixels/linear |" in p.stdout
+
+
+def test_mdr_ft_trains_the_dr_network_along() -> None:
+    import copy
+
+    import torch
+
+    from facedyn.api import load
+    from facedyn.tasks.downstream import _train_net
+
+    dr = load("dr-t5", device="cpu").net
+    for q in dr.parameters():
+        q.requires_grad_(True)
+    before = copy.deepcopy(dr.state_dict())
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(12, 3, 64, 64, generator=g)
+    y = torch.rand(12, 2, generator=g) * 3
+    from facedyn.data.faces.landmarks68 import template
+
+    lm = torch.from_numpy(template(64)).float()
+    p = _train_net("cnn", x, y, lm.expand(12, 68, 2).clone(), x[:5], ["AU12", "AU25"], _tiny(steps=3), seed=0, dr=dr)
+    assert p.shape == (5, 2) and np.isfinite(p).all()
+    moved = [k for k, v in dr.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, before[k])]
+    assert moved  # the DR's weights were trained, not frozen

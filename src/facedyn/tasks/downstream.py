@@ -6,7 +6,8 @@ people, every representation kind of :data:`KINDS` with ``b`` labelled people fo
 * **trained networks** (dr-paper Table 1's models, from scratch on the labelled frames, the losses of
   ``facedyn train au``): ``si`` (the still image, CNN regressor), ``si-hg`` (the still image, HG-HMR
   heatmap regression), ``sdr`` (the DR of the first ``--dr`` model, CNN), ``mdr`` (the image stacked with the
-  DR of every ``--dr`` model, CNN: several T give a multi-level DR);
+  DR of every ``--dr`` model, CNN: several T give a multi-level DR), ``mdr-ft`` (the image and the first DR with
+  the DR network trained along at a tenth of the learning rate, not frozen; not among the defaults);
 * **heads on frozen features**: ``fabnet`` (FAb-Net's embedding), ``tcae`` (TCAE's AU embedding φ), ``dr``
   (the DR, reduced by PCA), ``fabnet-init`` / ``tcae-init`` (the same networks at initialisation) and
   ``pixels`` (the crop, reduced by PCA), each with every head of ``--heads``: ``linear`` (standardised ridge,
@@ -214,24 +215,52 @@ def _scores(yt: np.ndarray, preds: dict[str, np.ndarray], thr: np.ndarray, group
 
 # -- fitting ----------------------------------------------------------------------------------------------
 
+class _TunedMDR(torch.nn.Module):
+    """The MDR with its DR trained along: faces ``(B, 3, H, W)`` → the CNN regressor of ``(image, DR(image))``."""
+
+    def __init__(self, dr: torch.nn.Module, cnn: torch.nn.Module) -> None:
+        super().__init__()
+        self.dr, self.cnn = dr, cnn
+
+    def rep(self, x: torch.Tensor) -> torch.Tensor:
+        """The MDR ``(B, 6, H, W)`` of faces ``x``."""
+        return torch.cat([x, self.dr(x)], 1)
+
+    def predict_rep(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cnn.predict_rep(self.rep(x))
+
+
 def _train_net(model: str, x_tr: torch.Tensor, y_tr: torch.Tensor, lm_tr: torch.Tensor, x_te: torch.Tensor,
-               cols: Sequence[str], cfg: DownstreamConfig, seed: int) -> np.ndarray:
+               cols: Sequence[str], cfg: DownstreamConfig, seed: int, dr: torch.nn.Module | None = None
+               ) -> np.ndarray:
     """Train a task network of ``facedyn train au`` (``cnn`` or ``hg``) on ``x_tr`` ``(N, C, H, W)`` →
-    ``y_tr`` ``(N, K)`` for ``cfg.steps`` Adam steps (flips as in training) and predict ``x_te`` → ``(M, K)``."""
+    ``y_tr`` ``(N, K)`` for ``cfg.steps`` Adam steps (flips as in training) and predict ``x_te`` → ``(M, K)``.
+
+    With ``dr`` (a DR network, trained along at a tenth of the learning rate), ``x`` are faces and the CNN sees
+    the image stacked with their DR (``mdr-ft``)."""
     from facedyn.tasks.au_intensity import AUConfig, AUMethod
 
-    channels = x_tr.shape[1]
+    channels = x_tr.shape[1] + (3 if dr is not None else 0)
     acfg = AUConfig(model=model, width=cfg.width if model == "cnn" else 2 * cfg.width, label_columns=",".join(cols),
                     seed=seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         method = AUMethod(acfg, DataSpec(size=int(x_tr.shape[-1])))
         method.net = method.make_net([IMAGE] * (channels // 3), list(cols))
-        net = method.net
         g = np.random.default_rng(seed)
         idx = g.choice(len(x_tr), size=min(len(x_tr), 256), replace=False)
-        net.norm.fit(x_tr[idx].float())
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+        groups: list[dict[str, Any]] = [{"params": list(method.net.parameters()), "lr": cfg.lr}]
+        if dr is not None:
+            tuned = _TunedMDR(dr, method.net)
+            with torch.no_grad():
+                dr.eval()
+                method.net.norm.fit(tuned.rep(x_tr[idx].float()))
+            groups.append({"params": list(dr.parameters()), "lr": cfg.lr / 10})
+            method.net = tuned  # type: ignore[assignment]  # what the loss calls: predict_rep
+        else:
+            method.net.norm.fit(x_tr[idx].float())
+        net = method.net
+        opt = torch.optim.Adam(groups)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
         net.train()
         for _ in range(cfg.steps):
@@ -379,7 +408,7 @@ def _models(cfg: DownstreamConfig, kinds: Sequence[str]) -> dict[str, str]:
     """Representation runs the kinds need: ``dr0``, ``dr1``... , ``fabnet``, ``tcae``."""
     bases = {k.split("/")[0] for k in kinds}
     need: dict[str, str] = {}
-    if bases & {"sdr", "mdr", "dr"}:
+    if bases & {"sdr", "mdr", "mdr-ft", "dr"}:
         drs = columns(cfg.dr)
         for i, r in enumerate(drs if "mdr" in bases else drs[:1]):
             need[f"dr{i}"] = r
@@ -397,14 +426,14 @@ def _cell_settings(cfg: DownstreamConfig, kind: str) -> dict[str, Any]:
     keys = ["labels", "label_columns", "presence", "frames_per_person"]
     if base in NET_KINDS:
         keys += ["steps", "batch_size", "width", "lr"]
-        keys += ["dr"] if base in ("sdr", "mdr") else []
+        keys += ["dr"] if base in ("sdr", "mdr", "mdr-ft") else []
     else:
         keys += ["person_norm"] + (["pca_dim"] if FEATURE_KINDS[base][2] else [])
         which = FEATURE_KINDS[base][0]
         keys += {"dr": ["dr"], "fabnet": ["fabnet", "box_data"], "tcae": ["tcae", "box_data"]}.get(which, [])
     d = asdict(cfg)
     out = {k: d[k] for k in keys}
-    if base == "sdr" or base == "dr":
+    if base in ("sdr", "mdr-ft", "dr"):
         out["dr"] = columns(cfg.dr)[:1]  # the first DR only
     return out
 
@@ -544,9 +573,14 @@ def run_downstream(data: str | Path, out: str | Path, cfg: DownstreamConfig | No
                         t1 = time.perf_counter()
                         if kind in NET_KINDS:
                             model, part = NET_KINDS[kind]
+                            tuned = None
+                            if part == "image+dr-ft":  # a fresh copy of the first DR network, trained along
+                                part, tuned = "image", load(models["dr0"], device="cpu").net
+                                for q in tuned.parameters():
+                                    q.requires_grad_(True)
                             x = x_in[part]
                             assert x is not None
-                            p = _train_net(model, x[tr], y_all[tr], lm_all[tr], x[te], cols, cfg, seed)
+                            p = _train_net(model, x[tr], y_all[tr], lm_all[tr], x[te], cols, cfg, seed, tuned)
                         else:
                             base, head = kind.split("/")
                             X = feats[base]

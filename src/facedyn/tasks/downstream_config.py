@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from facedyn.errors import ConfigError
 
-__all__ = ["FEATURE_KINDS", "HEADS", "KINDS", "NET_KINDS", "REFERENCE", "DownstreamConfig", "names"]
+__all__ = ["DEFAULT_KINDS", "FEATURE_KINDS", "HEADS", "KINDS", "NET_KINDS", "REFERENCE", "DownstreamConfig", "names"]
 
 
 def names(text: str) -> list[str]:
@@ -16,13 +16,16 @@ def names(text: str) -> list[str]:
 
 
 #: Networks trained from scratch on the labelled frames: kind -> (model, input parts).
+#: ``mdr-ft``: the MDR of the first DR with the DR network trained along (its lr a tenth of the CNN's), not frozen.
 NET_KINDS: dict[str, tuple[str, str]] = {"si": ("cnn", "image"), "si-hg": ("hg", "image"), "sdr": ("cnn", "dr"),
-                                          "mdr": ("cnn", "image+dr")}
+                                          "mdr": ("cnn", "image+dr"), "mdr-ft": ("cnn", "image+dr-ft")}
 #: Frozen features probed by heads: kind -> (which run option, weights, PCA).
 FEATURE_KINDS: dict[str, tuple[str, str, bool]] = {
     "fabnet": ("fabnet", "best", False), "tcae": ("tcae", "best", False), "dr": ("dr", "best", True),
     "fabnet-init": ("fabnet", "init", False), "tcae-init": ("tcae", "init", False), "pixels": ("", "", True)}
 KINDS = (*NET_KINDS, *FEATURE_KINDS)
+#: The kinds scored by default (``mdr-ft`` costs about three CNN trainings: asked for by name).
+DEFAULT_KINDS = tuple(k for k in KINDS if k != "mdr-ft")
 HEADS = ("linear", "mlp")
 REFERENCE = "si"
 
@@ -33,7 +36,7 @@ class DownstreamConfig:
 
     budgets: str = "3,5,10,20,all"
     repeats: int = 3
-    kinds: str = ",".join(KINDS)
+    kinds: str = ",".join(DEFAULT_KINDS)
     heads: str = ",".join(HEADS)
     labels: str = "store"
     label_columns: str = ""
@@ -99,5 +102,5 @@ class DownstreamConfig:
                 raise ConfigError(f"{name} must be >= {lo}, got {v}")
         if self.labels not in ("store", "proxies"):
             raise ConfigError(f"--labels must be store or proxies, got {self.labels!r}")
-        if not names(self.dr) and any(k.split("/")[0] in ("sdr", "mdr", "dr") for k in self.kind_list()):
+        if not names(self.dr) and any(k.split("/")[0] in ("sdr", "mdr", "mdr-ft", "dr") for k in self.kind_list()):
             raise ConfigError("--dr: give the DR model(s) for the sdr, mdr and dr kinds (e.g. dr-t5)")
