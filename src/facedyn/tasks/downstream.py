@@ -9,7 +9,7 @@ people, every representation kind of :data:`KINDS` with ``b`` labelled people fo
   DR of every ``--dr`` model, CNN: several T give a multi-level DR), ``mdr-ft`` (the image and the first DR with
   the DR network trained along at a tenth of the learning rate, not frozen; not among the defaults);
 * **heads on frozen features**: ``fabnet`` (FAb-Net's embedding), ``tcae`` (TCAE's AU embedding φ), ``dr``
-  (the DR, reduced by PCA), ``fabnet-init`` / ``tcae-init`` (the same networks at initialisation) and
+  (the DR, average-pooled to 16 x 16), ``fabnet-init`` / ``tcae-init`` (the same networks at initialisation) and
   ``pixels`` (the crop, reduced by PCA), each with every head of ``--heads``: ``linear`` (standardised ridge,
   alpha by person-level inner CV) and ``mlp`` (one hidden layer, scikit-learn). Head features are taken
   relative to each person's median feature (``person_norm``, as the AU probes do: it needs no labels); the
@@ -528,8 +528,9 @@ def run_downstream(data: str | Path, out: str | Path, cfg: DownstreamConfig | No
         which, weights, _ = FEATURE_KINDS[k]
         if k == "pixels":
             feats[k] = fr.images.reshape(len(fr.images), -1).astype(np.float32) / 255.0
-        elif k == "dr":
-            feats[k] = maps["dr0"].reshape(len(fr.images), -1).float().numpy()
+        elif k == "dr":  # average-pooled to 16 x 16 (see FEATURE_KINDS)
+            pooled = torch.nn.functional.avg_pool2d(maps["dr0"].float(), max(1, maps["dr0"].shape[-1] // 16))
+            feats[k] = pooled.reshape(len(fr.images), -1).numpy()
         else:
             run = models[which]
             ims = box_images if box_images is not None else fr.images
