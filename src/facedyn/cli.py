@@ -677,9 +677,10 @@ def eval_downstream(
                                               "outside the test people.")] = _DS.budgets,
     repeats: Annotated[int, typer.Option(help="Draws of labelled people for each budget below the pool's size.")]
     = _DS.repeats,
-    kinds: Annotated[str, typer.Option(help="Representations: si, si-hg, sdr, mdr (networks trained on the "
-                                            "labelled frames), fabnet, tcae, dr, fabnet-init, tcae-init, pixels "
-                                            "(heads on frozen features).")] = _DS.kinds,
+    kinds: Annotated[str, typer.Option(help="Representations, comma-separated: si, si-hg, sdr, mdr, mdr-ft "
+                                            "(networks trained on the labelled frames), fabnet, tcae, dr, "
+                                            "fabnet-init, tcae-init, pixels (heads on frozen features). Default: "
+                                            "all but mdr-ft.", show_default=False)] = _DS.kinds,
     heads: Annotated[str, typer.Option(help="Heads on frozen features: linear (ridge), mlp.")] = _DS.heads,
     test_split: Annotated[str, typer.Option(help="Split(s) whose people are tested, comma-separated.")]
     = _DS.test_split,
