@@ -14,17 +14,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-
-def _cell(v: float, lo: float = np.nan, hi: float = np.nan, signed: bool = False) -> str:
-    if not np.isfinite(v):
-        return "–"
-    f = f"{v:+.3f}" if signed else f"{v:.3f}"
-    if np.isfinite(lo) and np.isfinite(hi):
-        return f"{f} [{lo:+.2f}, {hi:+.2f}]" if signed else f"{f} [{lo:.2f}, {hi:.2f}]"
-    return f
+from facedyn.tasks.evaluation import interval_cell as _cell
 
 
 def summary(df: pd.DataFrame, metric: str = "icc") -> str:

@@ -59,8 +59,9 @@ from facedyn.eval.metrics import auc as auc_metric
 from facedyn.method import DataSpec
 from facedyn.reports.tables import markdown_table
 from facedyn.tasks.downstream_config import FEATURE_KINDS, KINDS, NET_KINDS, REFERENCE, DownstreamConfig
+from facedyn.tasks.evaluation import MIN_INTERVAL_SUBJECTS, interval_cell
 from facedyn.tasks.inputs import TaskFrames, au_columns, columns
-from facedyn.tasks.probes import ALPHAS, fit_ridge, person_centred
+from facedyn.tasks.probes import ALPHAS, fit_ridge, person_centred, seen_people
 from facedyn.tasks.proxies import PROXY_COLUMNS, presence_threshold
 
 __all__ = ["KINDS", "DownstreamConfig", "budget_draws", "downstream_markdown", "icc31_moments",
@@ -87,17 +88,6 @@ def budget_draws(pool: Sequence[str], budget: int, repeats: int, seed: int) -> l
         g = np.random.default_rng([seed, budget, r])
         out.append(sorted(str(p) for p in g.choice(pool, size=budget, replace=False)))
     return out
-
-
-def _seen_people(run: str) -> set[str]:
-    from facedyn import runs as runs_mod
-    from facedyn.api import resolve_run
-
-    rec = runs_mod.read_record(resolve_run(run))
-    splits = rec.data.get("splits") or {}
-    if not isinstance(splits, dict):
-        return set()
-    return {str(s) for k in ("train", "val") for s in splits.get(k, [])}
 
 
 # -- metrics from per-person moments ------------------------------------------------------------------
@@ -170,8 +160,6 @@ def _scores(yt: np.ndarray, preds: dict[str, np.ndarray], thr: np.ndarray, group
     fewer than :data:`~facedyn.tasks.evaluation.MIN_INTERVAL_SUBJECTS` test people).
 
     ``preds``: kind -> ``(M, R, K)`` (the same draws in the same order for every kind)."""
-    from facedyn.tasks.evaluation import MIN_INTERVAL_SUBJECTS
-
     people = sorted(set(groups))
     intervals = len(people) >= MIN_INTERVAL_SUBJECTS  # fewer people: values without intervals
     rng = np.random.default_rng(seed)
@@ -376,10 +364,6 @@ def _box_images(box: ClipDataset, fr: _Frames) -> np.ndarray:
     return out
 
 
-def _to_tensor(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
-
-
 class _Cache:
     """Arrays kept in ``out/<folder>/`` under a key (atomic writes; what is there is reused)."""
 
@@ -491,7 +475,7 @@ def run_downstream(data: str | Path, out: str | Path, cfg: DownstreamConfig | No
     all_test = {p for t in tests for p in t}
     seen_by: dict[str, int] = {}
     for key, run in models.items():
-        seen = _seen_people(run) & all_test
+        seen = seen_people(run) & all_test
         seen_by[run] = len(seen)
         if seen and not cfg.allow_seen:
             raise ConfigError(f"the representation {run!r} ({key}) was trained or validated on {len(seen)} of the test "
@@ -506,23 +490,15 @@ def run_downstream(data: str | Path, out: str | Path, cfg: DownstreamConfig | No
     box_images = None
     if cfg.box_data and any(k in models for k in ("fabnet", "tcae")):
         box_images = _box_images(ClipDataset(cfg.box_data), fr)
-    x_img = _to_tensor(fr.images)
+    x_img = torch.from_numpy(fr.images).permute(0, 3, 1, 2).float().div_(255.0)  # (M, 3, H, W) in [0, 1]
     feats: dict[str, np.ndarray] = {}
     maps: dict[str, torch.Tensor] = {}
-
-    def net_out(run: str, weights: str, kind: str, images: np.ndarray) -> np.ndarray:
-        model = load(run, weights=weights, device=device)
-        x = _to_tensor(images)
-        with torch.no_grad():
-            fn = model.net if kind == "map" else model.net.encode
-            return np.concatenate([fn(x[i:i + 128].to(model.device)).float().cpu().numpy()
-                                   for i in range(0, len(x), 128)])
 
     for key, run in models.items():
         if key.startswith("dr"):
             say(f"DR maps of {run}")
             m = cache.get("features", f"{data_key}-{_digest([key, run])}-map",
-                          lambda run=run: net_out(run, "best", "map", fr.images).astype(np.float16))
+                          lambda run=run: load(run, device=device)(fr.images, aligned=True).numpy().astype(np.float16))
             maps[key] = torch.from_numpy(m)
     for k in {k.split("/")[0] for k in kinds} & set(FEATURE_KINDS):
         which, weights, _ = FEATURE_KINDS[k]
@@ -536,7 +512,8 @@ def run_downstream(data: str | Path, out: str | Path, cfg: DownstreamConfig | No
             ims = box_images if box_images is not None else fr.images
             say(f"features of {run} ({weights})")
             feats[k] = cache.get("features", f"{data_key}-{_digest([k, run, weights, cfg.box_data])}",
-                                 lambda run=run, weights=weights, ims=ims: net_out(run, weights, "encode", ims))
+                                 lambda run=run, weights=weights, ims=ims:
+                                 load(run, weights=weights, device=device).encode(ims, aligned=True).numpy())
         if cfg.person_norm:
             feats[k] = person_centred(feats[k], fr.subjects).astype(np.float32)
     x_in = {"image": x_img, "dr": maps.get("dr0"),
@@ -549,7 +526,7 @@ def run_downstream(data: str | Path, out: str | Path, cfg: DownstreamConfig | No
                               "test_people_seen_by": seen_by}
     test_rows = np.isin(fr.subjects, sorted(all_test))
     n_cells = 0
-    preds: dict[tuple[str, int], list[np.ndarray]] = {}
+    preds: dict[tuple[str, int], np.ndarray] = {}  # (kind, budget) -> test rows' predictions (M, R, K)
     for b in budgets:
         per_draw: dict[str, list[np.ndarray]] = {}
         for f, test_people in enumerate(tests):
@@ -606,14 +583,14 @@ def run_downstream(data: str | Path, out: str | Path, cfg: DownstreamConfig | No
                 filled = np.isfinite(s[:, 0]).any(1)
                 P[filled, : s.shape[1]] = s[filled]
                 P[filled, s.shape[1]:] = s[filled, -1:]
-            preds[kind, b] = [P[test_rows]]
+            preds[kind, b] = P[test_rows]
     # scores
     rows = []
     yt = fr.labels[test_rows].astype(np.float64)
     g = fr.subjects[test_rows]
     n_test = len(all_test)
     for b in budgets:
-        sc = _scores(yt, {k: preds[k, b][0].astype(np.float64) for k in kinds}, thr, g, cfg.n_boot, cfg.seed)
+        sc = _scores(yt, {k: preds[k, b].astype(np.float64) for k in kinds}, thr, g, cfg.n_boot, cfg.seed)
         draws = record["draws"][f"{b or 'all'}/fold0"]
         for kind in kinds:
             rows.append({"kind": kind, "budget": b or "all", "labelled": len(draws[0]), "draws": len(draws),
@@ -628,16 +605,6 @@ def run_downstream(data: str | Path, out: str | Path, cfg: DownstreamConfig | No
     files.append(plot_budget_curves(table, out / "figures" / "downstream.png", list(METRICS), _HIGHER))
     say(f"{n_cells} cells, {time.perf_counter() - t0:.0f} s")
     return {"table": table, "markdown": md, "files": files, "record": record}
-
-
-def _cell(v: float, lo: float, hi: float, signed: bool = False) -> str:
-    if not np.isfinite(v):
-        return "–"
-    f = "{:+.3f}" if signed else "{:.3f}"
-    g = "{:+.2f}" if signed else "{:.2f}"
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return f.format(v)
-    return f"{f.format(v)} [{g.format(lo)}, {g.format(hi)}]"
 
 
 def downstream_markdown(table: pd.DataFrame, record: dict[str, Any]) -> str:
@@ -656,7 +623,7 @@ def downstream_markdown(table: pd.DataFrame, record: dict[str, Any]) -> str:
            "people, [95 % bootstrap interval over test people].", ""]
     for m in METRICS:
         arrow = "higher is better" if _HIGHER[m] else "lower is better"
-        cells = {head[b]: [_cell(*table.loc[(table["kind"] == k) & (table["budget"] == b),
+        cells = {head[b]: [interval_cell(*table.loc[(table["kind"] == k) & (table["budget"] == b),
                                             [m, f"{m}_lo", f"{m}_hi"]].to_numpy()[0]) for k in kinds]
                  for b in budgets}
         out += [f"**{m.upper()}** ({arrow})", "", markdown_table(pd.DataFrame({"representation": kinds, **cells}),
@@ -664,7 +631,7 @@ def downstream_markdown(table: pd.DataFrame, record: dict[str, Any]) -> str:
     if "icc_vs_si" in table:
         rest = [k for k in kinds if k != REFERENCE]
         for m in ("icc", "mse"):
-            cells = {head[b]: [_cell(*table.loc[(table["kind"] == k) & (table["budget"] == b),
+            cells = {head[b]: [interval_cell(*table.loc[(table["kind"] == k) & (table["budget"] == b),
                                                 [f"{m}_vs_si", f"{m}_vs_si_lo", f"{m}_vs_si_hi"]].to_numpy()[0],
                                      signed=True) for k in rest] for b in budgets}
             out += [f"**Paired Δ {m.upper()} vs SI** (representation − SI on the same draws and frames; "

@@ -35,7 +35,7 @@ from facedyn.reports.plots import plot_traces
 from facedyn.reports.tables import markdown_table
 from facedyn.tasks.inputs import LABEL_SOURCES, TaskFrames, columns, frame_table
 
-__all__ = ["TASKS", "evaluate_task", "paired_difference", "predict_run", "task_table"]
+__all__ = ["TASKS", "evaluate_task", "interval_cell", "paired_difference", "predict_run", "task_table"]
 
 #: task → (method name, metrics)
 TASKS: dict[str, tuple[str, tuple[str, ...]]] = {"au": ("au", ("icc", "mse")),
@@ -136,7 +136,7 @@ def paired_difference(df: pd.DataFrame, ref: pd.DataFrame, cols: Sequence[str], 
     return stat(yt, yp), lo, hi
 
 
-def _cell(v: float, lo: float, hi: float, signed: bool = False) -> str:
+def interval_cell(v: float, lo: float, hi: float, signed: bool = False) -> str:
     """``value [low, high]`` (``+``-signed for differences); the value alone without an interval; ``–`` when
     the value is not finite."""
     if not np.isfinite(v):
@@ -156,15 +156,16 @@ def _markdown(table: pd.DataFrame, cols: Sequence[str], metrics: Sequence[str], 
     for m in metrics:
         arrow = "higher is better" if HIGHER_IS_BETTER[m] else "lower is better"
         out += [f"**{m.upper()}** ({arrow}; [{100 * level:.0f} % bootstrap interval over test subjects])", ""]
-        cells = {c: [_cell(*r) for r in table[[f"{m}_{c}", f"{m}_{c}_lo", f"{m}_{c}_hi"]].to_numpy()]
+        cells = {c: [interval_cell(*r) for r in table[[f"{m}_{c}", f"{m}_{c}_lo", f"{m}_{c}_hi"]].to_numpy()]
                  for c in [*cols, "avg"]}
         out += [markdown_table(pd.DataFrame({"input": names, **cells}), fmt=str).rstrip("\n"), ""]
     diff = [m for m in metrics if f"{m}_avg_vs_si" in table]
     if diff:
         rest = (table["input"] != "si").to_numpy()
         cells = {f"Δ {m.upper()} ({'higher' if HIGHER_IS_BETTER[m] else 'lower'} is better)":
-                 [_cell(*r, signed=True) for r in table.loc[rest, [f"{m}_avg_vs_si{s}" for s in ("", "_lo", "_hi")]]
-                  .to_numpy(np.float64)] for m in diff}
+                 [interval_cell(*r, signed=True)
+                  for r in table.loc[rest, [f"{m}_avg_vs_si{s}" for s in ("", "_lo", "_hi")]].to_numpy(np.float64)]
+                 for m in diff}
         out += [f"**Paired difference to SI** (input − SI, average over columns, on the same frames; "
                 f"[{100 * level:.0f} % interval from the same resampled test subjects for both])", "",
                 markdown_table(pd.DataFrame({"input": np.array(names, dtype=object)[rest], **cells}), fmt=str)

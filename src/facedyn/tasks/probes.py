@@ -77,6 +77,7 @@ __all__ = [
     "probe_report",
     "probe_targets",
     "run_probes",
+    "seen_people",
     "select_frames",
     "write_probe_report",
 ]
@@ -548,9 +549,14 @@ def _evaluate_folds(X: np.ndarray | list[np.ndarray], t: ProbeTargets, groups: n
     return out
 
 
-def _seen_people(run: Path) -> set[str]:
-    rec = runs_mod.read_record(run)
+def seen_people(run: str | Path) -> set[str]:
+    """The people a run (a directory or a shipped model's name) trained or validated on: its ``train`` and ``val``."""
+    from facedyn.api import resolve_run
+
+    rec = runs_mod.read_record(resolve_run(run))
     splits = rec.data.get("splits") or {}
+    if not isinstance(splits, dict):
+        return set()
     return {str(s) for k in ("train", "val") for s in splits.get(k, [])}
 
 
@@ -645,9 +651,9 @@ def run_probes(run: str | Path, data: str | Path, task: str, features: Sequence[
     frames = select_frames(store, max_frames_per_subject, labelled=cols)
     groups = frames["subject"].to_numpy().astype(str)
     if test_split is not None:
-        test_folds, how = split_fold(store, groups, test_split, _seen_people(run_dir))
+        test_folds, how = split_fold(store, groups, test_split, seen_people(run_dir))
     else:
-        test_folds, how = person_folds(groups, store.folds, folds, _seen_people(run_dir))
+        test_folds, how = person_folds(groups, store.folds, folds, seen_people(run_dir))
     say(f"{len(frames)} frames of {len(set(groups))} people; {how}")
     targets = probe_targets(store, frames, task, presence=presence, au_columns=cols)
     images = _pixels(store, frames)
