@@ -1,27 +1,32 @@
-"""``facedyn.analyze`` end to end: the threaded pipeline against the serial one (the path before), one face and four.
+"""``facedyn.analyze`` end to end: the pipelines of today against the serial path before them, one face and four.
 
 End to end = decode, find faces (``track="fit"``: HOG detector every 10 frames and where a fit degrades, the
 68-point fit in between; ``track="detect"``: the detector on every frame), align, head pose, AU proxies, the
 default model (the shipped dr-t5, 64 px) and writing the table as CSV (``arrays=False``: the DRs are computed
-but, as in ``faces.csv``, not written). Clips: the first ``--frames`` frames of a one-face 512 px real clip,
-and a 512 px mosaic of four real clips (one face each, 256 px tiles) made here.
+but, as in ``faces.csv``, not written). Clips: the first ``--frames`` frames of a one-face 512 px real clip
+(all 448 by default), and a 512 px mosaic of four real clips (one face each, 256 px tiles) made here.
 
-Three settings, measured in the same run, interleaved (one run of each per round, ``--repeats`` rounds for one
-face fit-tracked, ``--repeats-rest`` for the other rows), medians reported:
+Settings, measured in the same run, interleaved (one run of each per round, ``--repeats`` rounds for one face
+fit-tracked, ``--repeats-rest`` for the other rows), medians reported:
 
-* ``serial``: ``pipeline="serial", engine="torch"``, the path before (decode, track, crop in the caller's
-  thread; the networks in one worker thread with one torch thread): the baseline;
-* ``threads``: ``pipeline="threads"`` (the default): decoding (with the detector on the frames the tracker is
-  expected to detect) and tracking each in a thread of their own, a few frames ahead of the per-face work;
-* ``threads+onnx``: the same with ``engine="onnx"`` (onnxruntime, one thread, for the networks).
+* ``before``: ``pipeline="serial", engine="torch", full_scan_every=None``: the path before (decode, track, crop
+  in the caller's thread, the networks in one worker thread with one torch thread, every detection a HOG scan
+  of the whole frame): the baseline;
+* ``threads+onnx``: decoding (with the whole-frame scans found ahead) and tracking each in a thread of their own,
+  onnxruntime (one thread) for the networks, whole-frame scans every 30 frames and scans around the faces
+  followed between (``full_scan_every=30``, the default);
+* ``processes``: the default (``pipeline="auto"`` on Linux): the face finding and following (scans, landmarks,
+  head pose, proxies) in a child process forked for the video, decoding and the networks in threads of this one;
+* ``processes+onnx``: the same with ``engine="onnx"``.
 
-Ratios are the median over rounds of each round's ratio to its own serial run. CPU ms/frame is the process's
-CPU time (all threads) per frame; cores = CPU time / wall time; peak RSS is the resident memory's high-water
-mark during a run above the memory before it (sampled every 20 ms). The load average (1 min, sampled at the
-start of each run) counts this benchmark's own runnable threads too (1-4). Then, per thread, the CPU time per
-frame of one face fit-tracked (where the time goes, serial vs threads+onnx; Linux ``/proc``).
+Ratios are the median over rounds of each round's ratio to its own ``before`` run. CPU ms/frame is the CPU time of
+this process (all threads) and of its child per frame; cores = that CPU time / wall time; peak RSS is the
+resident memory's high-water mark during a run above the memory before it (sampled every 20 ms), plus the child's
+private memory (its pages not shared with this process) at its peak. The load average (1 min, sampled at the start
+of each run) counts this benchmark's own runnable threads too (1-4). Then, per thread (and the child), the CPU time
+per frame of one face fit-tracked (where the time goes, before vs processes+onnx; Linux ``/proc``).
 
-    .venv/bin/python benchmarks/bench_analyze.py [--frames 300] [--mosaic-frames 150] [--repeats 5]
+    .venv/bin/python benchmarks/bench_analyze.py [--frames 448] [--mosaic-frames 150] [--repeats 5]
         [--repeats-rest 3]
 """
 
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import tempfile
 import threading
@@ -47,8 +53,13 @@ from facedyn.data import video as video_io
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 MOSAIC = ("talking_d10.mp4", "talking_d12.mp4", "talking_d14.mp4", "talking_d19.mp4")
-#: (name, pipeline, engine); the first is the baseline
-SETTINGS = [("serial", "serial", "torch"), ("threads", "threads", "torch"), ("threads+onnx", "threads", "onnx")]
+#: (name, analyze's settings); the first is the baseline
+SETTINGS: list[tuple[str, dict[str, Any]]] = [
+    ("before", {"pipeline": "serial", "engine": "torch", "full_scan_every": None}),
+    ("threads+onnx", {"pipeline": "threads", "engine": "onnx"}),
+    ("processes", {"pipeline": "processes", "engine": "torch"}),
+    ("processes+onnx", {"pipeline": "processes", "engine": "onnx"}),
+]
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -79,6 +90,34 @@ def _rss() -> int:
         return 0
 
 
+def _children() -> list[int]:
+    """Pids of this process's children (``/proc/self/task/*/children``)."""
+    out: list[int] = []
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/children") as f:
+                out += [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def _private(pid: int) -> int:
+    """Bytes of ``pid``'s memory not shared with another process (its private pages: for a forked child, those it
+    wrote to or allocated since the fork)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return sum(int(line.split()[1]) * 1024 for line in f if line.startswith(("Private_Clean", "Private_Dirty")))
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _child_cpu() -> float:
+    """CPU seconds of this process's children that have ended and been waited for."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _thread_cpu() -> dict[int, tuple[str, float]]:
     """CPU seconds of each thread of this process, by native id, with its name (Python's, else the OS's)."""
     names = {t.native_id: t.name for t in threading.enumerate()}
@@ -104,6 +143,7 @@ class _Sampler:
 
     def __init__(self, threads: bool) -> None:
         self.peak = _rss()
+        self.child_peak = 0  # the children's private memory at its most
         self.threads = threads
         self.cpu: dict[int, tuple[str, float]] = _thread_cpu() if threads else {}
         self.start = dict(self.cpu)
@@ -117,6 +157,7 @@ class _Sampler:
     def _run(self) -> None:
         while not self._stop.wait(0.02):
             self.peak = max(self.peak, _rss())
+            self.child_peak = max(self.child_peak, sum(_private(p) for p in _children()))
             if self.threads:
                 self._update()
 
@@ -151,21 +192,22 @@ class _Sampler:
         return out
 
 
-def _end_to_end(clip: Path, track: str, pipeline: str, engine: str, csv: Path,
-                threads: bool = False) -> dict[str, Any]:
-    """One run of analyze + CSV writing: frames/s, CPU ms/frame, cores, peak RSS growth (MB), load average."""
+def _end_to_end(clip: Path, track: str, settings: dict[str, Any], csv: Path, threads: bool = False) -> dict[str, Any]:
+    """One run of analyze + CSV writing: frames/s, CPU ms/frame (this process and its child), cores, peak RSS
+    growth (MB, the child's private memory included), load average."""
     load = os.getloadavg()[0]
     rss0 = _rss()
     with _Sampler(threads) as s:
-        t, c = time.perf_counter(), time.process_time()
-        df = analyze(clip, runs=["dr-t5"], device="cpu", arrays=False, track=track, pipeline=pipeline,
-                     engine=engine)
+        t, c, cc = time.perf_counter(), time.process_time(), _child_cpu()
+        df = analyze(clip, runs=["dr-t5"], device="cpu", arrays=False, track=track, **settings)
         df.to_csv(csv, index=False, float_format="%.4f")
-        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        wall, cpu, child = time.perf_counter() - t, time.process_time() - c, _child_cpu() - cc
     frames = df["frame"].nunique()
-    return {"fps": frames / wall, "cpu_ms": 1000 * cpu / frames, "cores": cpu / wall, "rss": (s.peak - rss0) / 2**20,
-            "load": load, "frames": frames,
-            "threads": {k: 1000 * v / frames for k, v in s.per_thread().items()} if threads else {}}
+    per = {k: 1000 * v / frames for k, v in s.per_thread().items()} if threads else {}
+    if threads and child > 0:
+        per["child process (all its threads)"] = 1000 * child / frames
+    return {"fps": frames / wall, "cpu_ms": 1000 * (cpu + child) / frames, "cores": (cpu + child) / wall,
+            "rss": (s.peak - rss0 + s.child_peak) / 2**20, "load": load, "frames": frames, "threads": per}
 
 
 def _med(runs: list[dict[str, Any]], key: str) -> float:
@@ -192,14 +234,14 @@ def _row(name: str, track: str, runs: dict[str, list[dict[str, Any]]]) -> str:
 def _rounds(clip: Path, track: str, repeats: int, csv: Path, threads: bool = False) -> dict[str, list[dict[str, Any]]]:
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k, *_ in SETTINGS}
     for _ in range(repeats):
-        for k, pipeline, engine in SETTINGS:
-            runs[k].append(_end_to_end(clip, track, pipeline, engine, csv, threads))
+        for k, settings in SETTINGS:
+            runs[k].append(_end_to_end(clip, track, settings, csv, threads))
     return runs
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--frames", type=int, default=300, help="frames of the one-face clip")
+    ap.add_argument("--frames", type=int, default=448, help="frames of the one-face clip (448: all of it)")
     ap.add_argument("--mosaic-frames", type=int, default=150, help="frames of the four-face mosaic")
     ap.add_argument("--repeats", type=int, default=5, help="rounds for one face, fit-tracked (the headline)")
     ap.add_argument("--repeats-rest", type=int, default=3, help="rounds for the other rows")
@@ -207,19 +249,21 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="facedyn-bench-analyze-"))
     one = _clip(REAL / "talking_d10.mp4", tmp / "one.mp4", a.frames)
     four = _mosaic(tmp / "four.mp4", a.mosaic_frames)
-    for _, pipeline, engine in SETTINGS:  # load the models, export the ONNX graph once, warm the caches
-        analyze(one, device="cpu", arrays=False, every=50, pipeline=pipeline, engine=engine)
+    for _, settings in SETTINGS:  # load the models, export the ONNX graph once, warm the caches
+        analyze(one, device="cpu", arrays=False, every=50, **settings)
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs; model dr-t5 (64 px); networks in one worker thread "
           f"with one thread (torch or onnxruntime); load average at start {os.getloadavg()[0]:.1f}")
     print("")
-    print("frames/s: median over rounds; ratio: median (range) over rounds of each run's frames/s over the serial run "
-          "of its round; CPU ms/frame, cores: medians; peak RSS: the most over the runs, MB above the memory "
-          "before the run; load average: median (range) at the runs' starts. Settings: serial (the path before), "
-          "threads (the default), threads+onnx.")
+    names = [k for k, _ in SETTINGS]
+    print("frames/s: median over rounds; ratio: median (range) over rounds of each run's frames/s over the before run "
+          "of its round; CPU ms/frame (this process and its child), cores: medians; peak RSS: the most over the runs, "
+          "MB above the memory before the run (with the child's private memory); load average: median (range) at the "
+          f"runs' starts. Settings: {', '.join(names)} (the module docstring).")
     print("")
-    print("| clip | track | frames | rounds | serial frames/s | threads | threads+onnx | ratio threads | "
-          "ratio threads+onnx | CPU ms/frame serial, threads, +onnx | cores | peak RSS MB | load average |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| clip | track | frames | rounds | {names[0]} frames/s | {' | '.join(names[1:])} | "
+          f"{' | '.join('ratio ' + n for n in names[1:])} | CPU ms/frame {', '.join(names)} | cores | peak RSS MB | "
+          "load average |")
+    print("|---|---|---:|---:|" + "---:|" * (2 * len(names) - 1) + "---:|---:|---:|---:|")
     headline = _rounds(one, "fit", a.repeats, tmp / "out.csv", threads=True)
     print(_row("one face, talking_d10 512x512", "fit", headline), flush=True)
     rows = [("one face, talking_d10 512x512", one, "detect"), ("four faces, 2x2 mosaic 512x512", four, "fit"),
@@ -229,19 +273,18 @@ def main() -> None:
     print("")
     print("CPU ms/frame per thread, one face fit-tracked (median over rounds):")
     print("")
-    print("| thread | serial | threads+onnx |")
+    a_, b_ = names[0], names[-1]
+    print(f"| thread | {a_} | {b_} |")
     print("|---|---:|---:|")
     per: dict[str, dict[str, float]] = {}
-    for k in ("serial", "threads+onnx"):
-        names = {n for r in headline[k] for n in r["threads"]}
-        per[k] = {n: statistics.median(r["threads"].get(n, 0.0) for r in headline[k]) for n in names}
-    for n in sorted(set(per["serial"]) | set(per["threads+onnx"]),
-                    key=lambda n: -max(per["serial"].get(n, 0.0), per["threads+onnx"].get(n, 0.0))):
-        s, t = per["serial"].get(n, 0.0), per["threads+onnx"].get(n, 0.0)
-        if max(s, t) >= 0.05:
-            print(f"| {n} | {s:.2f} | {t:.2f} |")
-    print(f"| all (process CPU) | {_med(headline['serial'], 'cpu_ms'):.2f} | "
-          f"{_med(headline['threads+onnx'], 'cpu_ms'):.2f} |")
+    for k in (a_, b_):
+        found = {n for r in headline[k] for n in r["threads"]}
+        per[k] = {n: statistics.median(r["threads"].get(n, 0.0) for r in headline[k]) for n in found}
+    for n in sorted(set(per[a_]) | set(per[b_]), key=lambda n: -max(per[a_].get(n, 0.0), per[b_].get(n, 0.0))):
+        x, y = per[a_].get(n, 0.0), per[b_].get(n, 0.0)
+        if max(x, y) >= 0.05:
+            print(f"| {n} | {x:.2f} | {y:.2f} |")
+    print(f"| all (process and child CPU) | {_med(headline[a_], 'cpu_ms'):.2f} | {_med(headline[b_], 'cpu_ms'):.2f} |")
     print("")
     print(f"load average at end {os.getloadavg()[0]:.1f} (2 cores: above ~2 other work shares them)")
 

@@ -1,8 +1,10 @@
 """``analyze``'s threaded pipeline (decoding, tracking and the networks in threads of their own, face boxes found
-ahead) gives the table of the serial one, stops its threads when its caller stops, and passes errors on."""
+ahead) and its processes pipeline (the tracking in a forked child) give the table of the serial one, stop their
+threads and child when their caller stops, and pass errors on."""
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from facedyn import forked
 from facedyn.analysis import PIPELINES, analyze, iter_faces
 from facedyn.data import video as video_io
 from facedyn.data.faces import FaceLandmarker, MultiFaceTracker
@@ -57,41 +60,52 @@ def two_faces_with_gaps(synth_videos: Path, tmp_path_factory: pytest.TempPathFac
     return out
 
 
+#: the pipelines that run here (processes: where the platform forks)
+_PARALLEL = ["threads", *(["processes"] if forked.available() else [])]
+
+
 @pytest.mark.parametrize("track", ["fit", "detect"])
-def test_the_threads_pipeline_gives_the_serial_table(two_faces_with_gaps: Path, track: str) -> None:
-    assert PIPELINES == ("threads", "serial")
+def test_the_parallel_pipelines_give_the_serial_table(two_faces_with_gaps: Path, track: str) -> None:
+    assert PIPELINES == ("auto", "processes", "threads", "serial")
     for every in (1, 2):
         serial = analyze(two_faces_with_gaps, device="cpu", every=every, track=track, pipeline="serial")
-        threads = analyze(two_faces_with_gaps, device="cpu", every=every, track=track)  # the default
-        _same_table(serial, threads)
+        for pipeline in ["auto", *_PARALLEL]:  # auto (the default): processes where the platform forks
+            _same_table(serial, analyze(two_faces_with_gaps, device="cpu", every=every, track=track,
+                                        pipeline=pipeline))
         assert serial["face_id"].max() >= 1 and (serial["face_id"] == -1).any()  # two faces, and frames without
 
 
 def test_a_single_face_clip_and_a_still_image_are_the_same_in_both_pipelines(synth_videos: Path,
                                                                              tmp_path: Path) -> None:
     video = sorted(synth_videos.rglob("*.mp4"))[0]
-    _same_table(analyze(video, device="cpu", pipeline="serial"), analyze(video, device="cpu", pipeline="threads"))
     frame = next(video_io.iter_frames(video))[0]
     still = tmp_path / "still.png"
     cv2.imwrite(str(still), np.ascontiguousarray(frame[:, :, ::-1]))
-    _same_table(analyze(still, device="cpu", pipeline="serial"), analyze(still, device="cpu", pipeline="threads"))
-    with pytest.raises(ConfigError, match="pipeline must be one of threads, serial"):
+    for source in (video, still):
+        serial = analyze(source, device="cpu", pipeline="serial")
+        for pipeline in _PARALLEL:
+            _same_table(serial, analyze(source, device="cpu", pipeline=pipeline))
+    with pytest.raises(ConfigError, match="pipeline must be one of auto, processes, threads, serial"):
         analyze(video, device="cpu", pipeline="parallel")
+    with pytest.raises(ConfigError, match="full-scan-every must be >= 1"):
+        analyze(video, device="cpu", full_scan_every=0)
 
 
 def _threads_named(prefix: str) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith(prefix)]
 
 
-def test_stopping_early_stops_the_decoding_and_tracking_threads(synth_videos: Path) -> None:
+@pytest.mark.parametrize("pipeline", _PARALLEL)
+def test_stopping_early_stops_the_decoding_and_tracking_threads(synth_videos: Path, pipeline: str) -> None:
     video = sorted(synth_videos.rglob("*.mp4"))[0]
     before = set(_threads_named("facedyn-"))
-    stream = iter_faces(video, device="cpu", batch_faces=4)  # results come after 4 frames, long before the end
+    stream = iter_faces(video, device="cpu", batch_faces=4, pipeline=pipeline)  # results come after 4 frames
     first = [next(stream) for _ in range(3)]
     assert [faces[0].frame for faces in first] == [0, 1, 2]
     assert set(_threads_named("facedyn-")) - before  # decoding and tracking run ahead
+    assert bool(mp.active_children()) == (pipeline == "processes")
     stream.close()
-    assert not set(_threads_named("facedyn-")) - before
+    assert not set(_threads_named("facedyn-")) - before and not mp.active_children()
 
 
 def test_ahead_keeps_order_bounds_memory_and_passes_errors_on() -> None:

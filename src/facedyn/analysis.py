@@ -42,7 +42,7 @@ videos and for writers such as ``facedyn infer``.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -53,8 +53,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from facedyn import forked
 from facedyn.api import FaceModel, load
 from facedyn.data import video as video_io
+from facedyn.data.faces.track import FULL_SCAN_EVERY
 from facedyn.errors import ConfigError, InputNotFoundError
 from facedyn.tasks.proxies import PROXY_COLUMNS
 from facedyn.threads import ahead
@@ -85,14 +87,19 @@ BATCH_FACES_THREADS = 64
 #: face tracking. With other work on the cores, 2 OpenMP threads made the DR 5-10x slower than 1 (measured on
 #: 2 shared cores: analyze 6.7 vs 28.5 frames/s); 1 thread plus the tracking beside it keeps both cores busy.
 NET_THREADS = 1
-#: ``pipeline`` values: ``threads`` decodes and tracks each in a thread of its own, a few frames ahead of the
-#: per-face work (pose, proxies, crops) and the networks; ``serial`` (the path before, kept as the benchmark's
-#: baseline) decodes, tracks and crops in the caller's thread. Both give the same table.
-PIPELINES = ("threads", "serial")
-#: ``pipeline="threads"``: frames decoded ahead of the tracking, and frames tracked ahead of the per-face work
-#: (each a frame held in memory: 0.8 MB at 512 x 512, 6 MB at 1080p).
+#: ``pipeline`` values: ``processes`` finds and follows the faces (detection, landmarks, head pose, proxies) in a
+#: child process forked for the video (:func:`facedyn.forked.in_child`; Linux), with decoding and the networks in
+#: threads of this one; ``threads`` decodes and tracks each in a thread of its own, a few frames ahead of the
+#: per-face work and the networks; ``serial`` (the path before, the benchmark's baseline) decodes, tracks and crops
+#: in the caller's thread; ``auto`` (default): ``processes`` where the platform forks, else ``threads`` (and for a
+#: still image). All give the same table.
+PIPELINES = ("auto", "processes", "threads", "serial")
+#: ``pipeline="threads"`` and ``"processes"``: frames decoded ahead of the tracking, and frames tracked ahead of the
+#: per-face work (each a frame held in memory: 0.8 MB at 512 x 512, 6 MB at 1080p); ``"processes"``: frames in the
+#: child's hands (each a slot of shared memory).
 DECODE_AHEAD = 4
 TRACK_AHEAD = 4
+CHILD_AHEAD = 8
 
 
 @dataclass
@@ -292,10 +299,57 @@ def _face_values(face: Any, stream: Any) -> dict[str, float]:
             "pose_pitch_deg": pitch, "pose_roll_deg": roll, **proxies, "proxy_ready": float(ready)}
 
 
+#: One face of a frame as the tracking stage gives it: ``face_id``, landmarks ``(68, 2)`` float32, FACE_COLUMNS.
+_Found = tuple[int, np.ndarray, dict[str, float]]
+
+
+def _faces_stage(tracker: Any, finder: Any) -> Any:
+    """The tracking stage: ``(key, frame)`` pairs in, each frame's faces (:data:`_Found`) out, in order. With a
+    :class:`~facedyn.data.faces.ahead.DetectAhead` ``finder``, the whole-frame scans of the frames the tracker is
+    expected to detect run ahead in a thread of their own (as the frames come in)."""
+    from facedyn.tasks.proxies import StreamProxies
+
+    streams: dict[int, StreamProxies] = {}
+
+    def faces(found: list[Any]) -> list[_Found]:
+        return [(f.face_id, np.asarray(f.landmarks, np.float32),
+                 _face_values(f, streams.setdefault(f.face_id, StreamProxies()))) for f in found]
+
+    def stage(frames: Iterator[tuple[Any, np.ndarray]]) -> Iterator[list[_Found]]:
+        if finder is None:
+            for _, frame in frames:
+                yield faces(tracker(frame))
+            return
+
+        def scanned() -> Iterator[tuple[int, np.ndarray]]:
+            for n, (_, frame) in enumerate(frames):
+                finder.find(n, frame)  # its face boxes, where the tracker is expected to detect
+                yield n, frame
+
+        with closing(ahead(scanned(), DECODE_AHEAD, "facedyn-detect")) as got:
+            for n, frame in got:
+                yield faces(finder.track(tracker, n, frame))
+
+    return stage
+
+
+def _keep_frames(items: Iterator[tuple[Any, np.ndarray]], stage: Any) -> Iterator[tuple[Any, np.ndarray, Any]]:
+    """``(key, frame, result)``: the items through ``stage`` in this process, each with its result (in order)."""
+    given: deque[tuple[Any, np.ndarray]] = deque()
+
+    def source() -> Iterator[tuple[Any, np.ndarray]]:
+        for item in items:
+            given.append(item)
+            yield item
+
+    for result in stage(source()):
+        yield (*given.popleft(), result)
+
+
 def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[str, Any] = (),
                device: str | torch.device = "auto", every: int = 1, engine: str = "torch", track: str = "fit",
-               batch_faces: int | None = None, pipeline: str = "threads", smooth: float = 0.0
-               ) -> Iterator[list[FaceResult]]:
+               batch_faces: int | None = None, pipeline: str = "auto", smooth: float = 0.0,
+               full_scan_every: int | None = FULL_SCAN_EVERY) -> Iterator[list[FaceResult]]:
     """For every ``every``-th frame of ``source`` (a video, an image folder or one image), its faces.
 
     Yields one list per frame: one :class:`FaceResult` per face, by ``face_id`` (or one empty record).
@@ -308,12 +362,14 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
     the tracker is expected to detect (:class:`~facedyn.data.faces.ahead.DetectAhead`); ``"serial"`` decodes,
     tracks and crops in the caller's thread (the path before). Both give the same results.
     ``smooth``: seconds; > 0 smooths each face's head pose and AU proxies over time (:class:`PoseSmoother`).
+    ``full_scan_every`` (``track="fit"``): the whole frame is scanned for faces at least every this many frames,
+    the detections between scan around the faces followed (:data:`~facedyn.data.faces.track.FULL_SCAN_EVERY`);
+    None: every detection scans the whole frame (the path before).
     """
     from facedyn.data.faces import MultiFaceTracker, align_face, crop_face
     from facedyn.data.faces.ahead import DetectAhead
     from facedyn.data.faces.align import box_matrix
     from facedyn.data.faces.track import REDETECT_EVERY
-    from facedyn.tasks.proxies import StreamProxies
 
     if track not in TRACKS:
         raise ConfigError(f"--track must be one of {', '.join(TRACKS)}, got {track!r}")
@@ -324,49 +380,48 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
     if not smooth >= 0:
         raise ConfigError(f"--smooth must be >= 0 seconds, got {smooth}")
     smoother = PoseSmoother(smooth) if smooth > 0 else None
+    frames, still = _frames(Path(source))
+    if pipeline == "auto":
+        pipeline = "processes" if forked.available() and not still else "threads"
     models = _Models(load_models(runs, device, engine))
     if batch_faces is None:
         torch_nets = [m.size for m in models.models.values() if isinstance(m, FaceModel)]
         batch_faces = BATCH_FACES if pipeline == "serial" or not torch_nets else max(
             BATCH_FACES, BATCH_FACES_THREADS * 64 ** 2 // max(torch_nets) ** 2)
-    frames, still = _frames(Path(source))
     boxes = BoxSmoother()
     box_runs = any(align == "box" for *_, align in models.specs)
+    if full_scan_every is not None and full_scan_every < 1:
+        raise ConfigError(f"--full-scan-every must be >= 1 frame, got {full_scan_every}")
     redetect = REDETECT_EVERY if track == "fit" else 1
-    finder = DetectAhead(redetect_every=redetect, quick=not still) if pipeline == "threads" else None
-    tracker = MultiFaceTracker(finder, quick=not still, redetect_every=redetect)
-    streams: dict[int, StreamProxies] = {}
+    full = full_scan_every if track == "fit" and not still else None
+    # the whole-frame scans are the ones found ahead (a window around a face needs the tracker's last fit)
+    finder = None if pipeline == "serial" else DetectAhead(redetect_every=max(redetect, full or 1), quick=not still)
+    tracker = MultiFaceTracker(finder, quick=not still, redetect_every=redetect, full_scan_every=full)
     waiting: list[list[FaceResult]] = []
     running: deque[tuple[Future[None], list[list[FaceResult]]]] = deque()
     n_faces = 0
+    stage = _faces_stage(tracker, finder)
+    tracked: Iterator[tuple[tuple[int, float], np.ndarray, list[_Found]]]
+    pairs = (((i, t), frame) for i, (frame, t) in enumerate(frames) if not i % every)
     if pipeline == "serial":  # decode, track, crop in this thread, one frame after the other
-        tracked: Generator[tuple[int, float, np.ndarray, list[Any]], None, None] = (
-            (i, t, frame, tracker(frame)) for i, (frame, t) in enumerate(frames) if not i % every)
-    else:  # decoding and tracking each in a thread of their own, a few frames ahead of the crops
-        assert finder is not None
-
-        def decoded() -> Iterator[tuple[int, float, np.ndarray]]:  # the decoding thread
-            for i, (frame, t) in enumerate(frames):
-                if not i % every:
-                    finder.find(i // every, frame)  # its face boxes, where the tracker is expected to detect
-                    yield i, t, frame
-
-        tracked = ahead(((i, t, frame, finder.track(tracker, i // every, frame))
-                         for i, t, frame in ahead(decoded(), DECODE_AHEAD, "facedyn-decode")),
-                        TRACK_AHEAD, "facedyn-track")
+        tracked = _keep_frames(pairs, stage)
+    else:  # decoding in a thread, tracking in a thread (or a process) of its own, a few frames ahead
+        decoded = ahead(pairs, DECODE_AHEAD, "facedyn-decode")
+        staged = (forked.in_child(decoded, stage, CHILD_AHEAD, "facedyn-faces") if pipeline == "processes"
+                  else _keep_frames(decoded, stage))
+        tracked = ahead(staged, TRACK_AHEAD, "facedyn-track")
     with ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(NET_THREADS,)) as pool, \
-            closing(tracked):  # stops the decoding and tracking threads when the caller stops early
-        for i, t, frame, found in tracked:
+            closing(tracked):  # stops the decoding and tracking threads (or process) when the caller stops early
+        for (i, t), frame, found in tracked:
             if not found:
                 waiting.append([FaceResult(i, t, -1, np.full((68, 2), np.nan, np.float32))])
             else:
                 results = []
-                for f in found:
-                    r = FaceResult(i, t, f.face_id, np.asarray(f.landmarks, np.float32),
-                                   face=_face_values(f, streams.setdefault(f.face_id, StreamProxies())))
+                for face_id, landmarks, values in found:
+                    r = FaceResult(i, t, face_id, landmarks, face=values)
                     if smoother is not None:
-                        smoother(f.face_id, r.face, t)
-                    box = boxes(f.face_id, r.landmarks, t) if box_runs else None  # once per face and frame
+                        smoother(face_id, r.face, t)
+                    box = boxes(face_id, r.landmarks, t) if box_runs else None  # once per face and frame
                     for size, mask, align in models.specs:
                         r.faces[(size, mask, align)] = (
                             align_face(frame, r.landmarks, size=size, mask=mask).image if align == "similarity"
@@ -390,7 +445,8 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
 
 def analyze(source: str | Path, runs: Sequence[str | Path | Any] = (), device: str | torch.device = "auto",
             arrays: bool = True, every: int = 1, engine: str = "torch", track: str = "fit",
-            smooth: float = 0.0, pipeline: str = "threads") -> pd.DataFrame:
+            smooth: float = 0.0, pipeline: str = "auto", full_scan_every: int | None = FULL_SCAN_EVERY
+            ) -> pd.DataFrame:
     """One row per face per frame of ``source`` (see the module docstring for the columns).
 
     ``runs``: run directories, shipped model names or loaded models (default: the shipped ``dr-t5``);
@@ -401,11 +457,11 @@ def analyze(source: str | Path, runs: Sequence[str | Path | Any] = (), device: s
     ``smooth``: 0 (default) or a time constant in seconds: each face's head pose and AU proxies are smoothed over
     time by an exponential moving average (:class:`PoseSmoother`; it lags changes by about that much);
     ``pipeline``: ``threads`` (default: decode and track in threads of their own) or ``serial``
-    (:data:`PIPELINES`; the same table).
+    (:data:`PIPELINES`; the same table); ``full_scan_every``: see :func:`iter_faces`.
     """
     models = load_models(runs, device, engine)
     rows = [r.row(arrays) for faces in iter_faces(source, models, device, every, engine, track, smooth=smooth,
-                                                  pipeline=pipeline)
+                                                  pipeline=pipeline, full_scan_every=full_scan_every)
             for r in faces]
     df = pd.DataFrame(rows)
     first = [*BASE_COLUMNS, *FACE_COLUMNS]

@@ -67,6 +67,19 @@ def test_similarity_transform_least_squares_and_weights() -> None:
     assert np.linalg.det(est_flip[:, :2]) > 0
 
 
+def test_similarity_transform_is_umeyamas_svd_solution() -> None:
+    rng = np.random.default_rng(2)
+    for k in range(50):
+        src, dst, w = rng.normal(size=(68, 2)), rng.normal(size=(68, 2)), rng.uniform(0, 1, 68)
+        if k % 2:
+            dst = dst * [1.0, -1.0]  # a reflection is the best fit: excluded
+        mu_s, mu_d = (w / w.sum()) @ src, (w / w.sum()) @ dst
+        U, S, Vt = np.linalg.svd(((dst - mu_d) * w[:, None]).T @ (src - mu_s))
+        E = np.diag([1.0, np.sign(np.linalg.det(U) * np.linalg.det(Vt))])
+        A = (S * np.diag(E)).sum() / (w @ ((src - mu_s) ** 2).sum(1)) * (U @ E @ Vt)
+        np.testing.assert_allclose(F.similarity_transform(src, dst, w), np.c_[A, mu_d - A @ mu_s], atol=1e-12)
+
+
 def test_similarity_transform_rejects_bad_input() -> None:
     with pytest.raises(ValueError):
         F.similarity_transform(np.zeros((5, 2)), np.ones((5, 2)))

@@ -67,3 +67,25 @@ def test_mean_face_moved_out_of_the_generator_unchanged() -> None:
     assert MEAN_FACE_3D.dtype == np.float64
     assert hashlib.sha1(np.ascontiguousarray(MEAN_FACE_3D).tobytes()).hexdigest() == \
         "b37d14a465bdc1dadbd45968e4d7b0bc1012dee2"
+
+
+def test_frontal_residual_takes_the_actions_out_by_weighted_least_squares() -> None:
+    """The fixed projector of :func:`frontal_residual` is numpy's weighted least squares on the action modes, and a
+    frame's frontalised landmarks are computed once for all its users (the same array back)."""
+    from facedyn.tasks import pose as P
+
+    rng = np.random.default_rng(0)
+    w = np.ones(68)
+    w[:17] = P.JAW_WEIGHT
+    sw = np.repeat(np.sqrt(w), 2)
+    B = P._action_modes()
+    for _ in range(5):
+        r = rng.normal(size=136)
+        want = B @ np.linalg.lstsq(B * sw[:, None], r * sw, rcond=None)[0]
+        np.testing.assert_allclose(P._action_projector() @ r, want, atol=1e-10)
+    lm = P.MEAN_FACE_3D[:, :2] * 40 + 200 + rng.normal(0, 1, (68, 2))
+    fit = P.fit_pose(lm)
+    assert fit is not None
+    first = fit.frontalise(lm)
+    assert fit.frontalise(lm.copy()) is first and not first.flags.writeable
+    assert fit.frontalise(lm + 1) is not first and np.isfinite(P.frontal_residual(lm, fit))

@@ -95,12 +95,13 @@ class PoseFit:
     generator's). :attr:`pose` gives (yaw, pitch, roll); :meth:`frontalise` undoes the pose.
     """
 
-    __slots__ = ("R", "centre", "focal", "scale", "t", "template")
+    __slots__ = ("R", "_front", "centre", "focal", "scale", "t", "template")
 
     def __init__(self, R: np.ndarray, t: np.ndarray, scale: float, focal: float, centre: np.ndarray,
                  template: np.ndarray = MEAN_FACE_3D) -> None:
         self.R, self.t, self.scale, self.focal, self.centre = R, t, float(scale), float(focal), centre
         self.template = template
+        self._front: tuple[np.ndarray, np.ndarray] | None = None  # the last frontalise: (landmarks, result)
 
     @property
     def pose(self) -> np.ndarray:
@@ -123,14 +124,20 @@ class PoseFit:
         there are
         returned: a point moved within the face's plane (a brow raised, a jaw dropped) is recovered exactly
         whatever the head pose, and a face at rest gives its own frontal shape (the template where the person's
-        face is the template's)."""
+        face is the template's). The last result is kept (the tracker's checks, the face's shape and the proxies
+        all frontalise the same frame's landmarks with the same fit); treat it as read-only."""
         lm = np.asarray(landmarks, np.float64)
+        if self._front is not None and np.array_equal(self._front[0], lm):
+            return self._front[1]
         R, q = self.R, self.scale / self.focal
         m = (lm - self.centre) / self.scale  # (68, 2): where the ray meets the origin's depth, model units
         z = self.template[:, 2]
         A = R[None, :2, :2] + q * m[:, :, None] * R[None, 2:3, :2]  # (68, 2, 2): rows x, y; columns a, b
         rhs = m - self.t - z[:, None] * (R[None, :2, 2] + q * m * R[2, 2])
-        return np.linalg.solve(A, rhs[..., None])[..., 0]
+        out = np.linalg.solve(A, rhs[..., None])[..., 0]
+        out.flags.writeable = False
+        self._front = (lm.copy(), out)
+        return out
 
 
 def contour_weights(yaw: float) -> np.ndarray:
@@ -320,6 +327,23 @@ def _action_modes() -> np.ndarray:
     return B.reshape(len(B), -1).T.copy()
 
 
+@functools.cache
+def _residual_weights() -> np.ndarray:
+    """``(68,)``: the points' weights in :func:`frontal_residual` (the jaw line's :data:`JAW_WEIGHT`, others 1)."""
+    w = np.ones(68)
+    w[:17] = JAW_WEIGHT
+    return w
+
+
+@functools.cache
+def _action_projector() -> np.ndarray:
+    """``(136, 136)``: what the facial actions explain of a flattened residual ``r``, ``P @ r``: the weighted least
+    squares fit on :func:`_action_modes` (weights :func:`_residual_weights`, fixed: the fit is one linear map)."""
+    B = _action_modes()
+    sw = np.repeat(np.sqrt(_residual_weights()), 2)
+    return B @ np.linalg.pinv(B * sw[:, None]) * sw[None, :]
+
+
 def frontal_residual(landmarks: np.ndarray, fit: PoseFit) -> float:
     """How far one face's landmarks are from a face, whatever its pose: the residual behind ``confidence``.
 
@@ -336,8 +360,7 @@ def frontal_residual(landmarks: np.ndarray, fit: PoseFit) -> float:
     lm = np.asarray(landmarks, np.float64)
     if not np.isfinite(lm).all():
         return float("nan")
-    w = np.ones(68)
-    w[:17] = JAW_WEIGHT
+    w = _residual_weights()
     F = fit.frontalise(lm)
     X = MEAN_FACE_3D[:, :2]
     try:
@@ -345,9 +368,7 @@ def frontal_residual(landmarks: np.ndarray, fit: PoseFit) -> float:
     except ValueError:
         return float("nan")
     r = (F @ M[:, :2].T + M[:, 2] - X).ravel()
-    B = _action_modes()
-    sw = np.repeat(np.sqrt(w), 2)
-    r = r - B @ np.linalg.lstsq(B * sw[:, None], r * sw, rcond=None)[0]
+    r = r - _action_projector() @ r
     e = np.hypot(r[0::2], r[1::2])
     order = np.argsort(e)
     cw = np.cumsum(w[order])

@@ -167,8 +167,8 @@ def _frontal(lm: np.ndarray, fit: PoseFit | None) -> np.ndarray:
         return np.full((68, 2), np.nan)
     F = fit.frontalise(lm)
     A = np.c_[F[_RIGID], np.ones(len(_RIGID))]
-    M = np.linalg.lstsq(A, fit.template[_RIGID, :2], rcond=None)[0]
-    return np.c_[F, np.ones(68)] @ M
+    M = np.linalg.solve(A.T @ A, A.T @ fit.template[_RIGID, :2])  # least squares (normal equations, 3 x 3)
+    return F @ M[:2] + M[2]
 
 
 def _planar_measures(lm: np.ndarray, corners: bool) -> dict[str, np.ndarray]:

@@ -13,22 +13,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
 from facedyn.data.faces.align import normalised_shape, shape_residual
-from facedyn.data.faces.detect import FaceLandmarker, hog_detector
+from facedyn.data.faces.detect import FaceLandmarker, _iou
 from facedyn.data.faces.image import as_rgb
 from facedyn.data.faces.landmarks68 import TEMPLATE_68
 
 if TYPE_CHECKING:
     from facedyn.tasks.pose import PoseFit, PoseTracker
 
-__all__ = ["CONFIDENCE_MID", "CONFIDENCE_SCALE", "MAX_FRONTAL_RESIDUAL", "MAX_POSE_STEP", "MAX_SCALE_CHANGE",
-           "REDETECT_EVERY", "FittingTracker", "LandmarkTracker", "MultiFaceTracker", "TrackedFace", "fit_confidence"]
+__all__ = ["CONFIDENCE_MID", "CONFIDENCE_SCALE", "FULL_SCAN_EVERY", "MAX_FRONTAL_RESIDUAL", "MAX_POSE_STEP",
+           "MAX_SCALE_CHANGE", "REDETECT_EVERY", "FittingTracker", "LandmarkTracker", "MultiFaceTracker", "TrackedFace",
+           "fit_confidence"]
 
 #: Fit-tracking detects on every this many frames at least (and wherever a fit degrades).
 REDETECT_EVERY = 10
+#: :class:`MultiFaceTracker` as ``analyze`` runs it (``track="fit"``): the whole frame is scanned for faces at least
+#: every this many frames; the detections between scan windows around the faces being followed only
+#: (:meth:`~facedyn.data.faces.detect.FaceLandmarker.boxes_near`, ~0.2 of the cost), so a face that enters is
+#: found up to this many frames late (1.2 s at 25 frames/s).
+FULL_SCAN_EVERY = 30
 #: Largest :func:`shape_residual` of a fitted shape (face-like); the real clips' faces reach 0.051.
 MAX_RESIDUAL = 0.06
 #: Largest RMS change of the normalised shape between consecutive frames; the real clips reach 0.037.
@@ -49,15 +54,6 @@ MAX_POSE_STEP = 12.0
 #: :func:`fit_confidence`: the frontal residual where the confidence is 0.5, and the logistic's scale (see there).
 CONFIDENCE_MID = 0.041
 CONFIDENCE_SCALE = 0.0075
-
-
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two boxes ``(left, top, right, bottom, ...)``, in [0, 1]."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 class LandmarkTracker:
@@ -109,25 +105,11 @@ class LandmarkTracker:
 
     def _track(self, img: np.ndarray) -> tuple[tuple[float, ...], np.ndarray] | None:
         assert self._box is not None and self._shape is not None
-        l, t, r, b = self._box
-        side = r - l
-        h, w = img.shape[:2]
-        x0, y0 = max(0, int(l - side)), max(0, int(t - side))
-        x1, y1 = min(w, int(r + side) + 1), min(h, int(b + side) + 1)
-        if x1 - x0 < 16 or y1 - y0 < 16:
+        near = [b for b in self.landmarker.boxes_near(img, [self._box], self.hint_threshold, margin=1.0)
+                if _iou(b, self._box) >= self.min_iou]
+        if not near:
             return None
-        # Scale the window so the face is ~100 px (HOG's window is 80 px).
-        f = 100.0 / max(side, 1.0)
-        win = cv2.resize(img[y0:y1, x0:x1], (max(1, round((x1 - x0) * f)), max(1, round((y1 - y0) * f))),
-                         interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
-        rects, scores, _ = hog_detector().run(win, 0, self.hint_threshold)
-        best = None
-        for rc, sc in zip(rects, scores, strict=True):
-            box = (rc.left() / f + x0, rc.top() / f + y0, rc.right() / f + x0, rc.bottom() / f + y0)
-            if _iou(box, self._box) >= self.min_iou and (best is None or sc > best[4]):
-                best = (*box, float(sc))
-        if best is None:
-            return None
+        best = max(near, key=lambda b: b[4])
         lm = self.landmarker.landmarks_in_box(img, best)
         if shape_residual(lm) > self.max_residual:
             return None
@@ -308,7 +290,10 @@ class MultiFaceTracker:
     when two fits land on one face (box IoU > 0.5), when
     the previous frame had no face, and while a face the detector missed could still keep its id (it was
     seen in the last ``max_gap`` frames): each frame is detected until it is found again or forgotten.
-    Faces that enter are found at the next detection, at most N - 1 frames later.
+    Faces that enter are found at the next detection, at most N - 1 frames later; with ``full_scan_every`` F > N,
+    only every detection at least F frames after the last whole-frame scan scans the whole frame again, the others
+    scan windows around the faces being followed (:meth:`FaceLandmarker.boxes_near`), and a frame where that
+    misses one of them is scanned whole: faces that enter are then found at most F - 1 frames later.
 
     Matching is by box overlap only (no motion model): ids follow faces that move less than about
     half a box width per frame, and two faces whose boxes overlap (one passing in front of the
@@ -324,6 +309,8 @@ class MultiFaceTracker:
         max_gap: a track is matched while it was last seen at most ``max_gap`` frames ago (>= 1).
         quick: passed to :meth:`FaceLandmarker.boxes`.
         redetect_every: detect on every frame (1) or at least every this many frames, fitting in between.
+        full_scan_every: scan the whole frame at least every this many frames, the detections between around the
+            faces followed (:data:`FULL_SCAN_EVERY`: ``analyze``'s); None: the whole frame at every detection.
         max_residual: not used (the 2-D shape check of :class:`FittingTracker`; a turned face fails it).
         max_shape_change, max_scale_change, max_frontal_residual, max_pose_step: when a fit degrades (see above;
             None: no scale check).
@@ -342,6 +329,7 @@ class MultiFaceTracker:
         max_gap: int = 5,
         quick: bool = True,
         redetect_every: int = 1,
+        full_scan_every: int | None = None,
         max_residual: float = MAX_RESIDUAL,
         max_shape_change: float = MAX_SHAPE_CHANGE,
         max_scale_change: float | None = MAX_SCALE_CHANGE,
@@ -360,6 +348,9 @@ class MultiFaceTracker:
         self.max_gap = int(max_gap)
         self.quick = bool(quick)
         self.redetect_every = int(redetect_every)
+        if full_scan_every is not None and full_scan_every < 1:
+            raise ValueError(f"full_scan_every must be >= 1, got {full_scan_every}")
+        self.full_scan_every = None if full_scan_every is None else int(full_scan_every)
         self.max_residual = max_residual
         self.max_shape_change = max_shape_change
         self.max_scale_change = max_scale_change
@@ -372,7 +363,7 @@ class MultiFaceTracker:
 
     def __repr__(self) -> str:
         return (f"MultiFaceTracker({self.landmarker!r}, min_iou={self.min_iou}, max_gap={self.max_gap}, "
-                f"quick={self.quick}, redetect_every={self.redetect_every})")
+                f"quick={self.quick}, redetect_every={self.redetect_every}, full_scan_every={self.full_scan_every})")
 
     def reset(self) -> None:
         """Forget every face and restart the ids at 0 (start of a new video)."""
@@ -381,7 +372,9 @@ class MultiFaceTracker:
         self._frame = 0  # index of the next frame
         self._next_id = 0
         self._since = 0  # frames since the last detection
+        self._last_full = -(self.full_scan_every or 1)  # frame of the last whole-frame scan
         self.detections = 0  # frames the detector ran on
+        self.full_scans = 0  # ... of them scanned whole
 
     def _advance(self, seen: dict[int, _Box]) -> None:
         """Close the current frame: the faces ``seen`` in it (id -> box) become their tracks' last boxes."""
@@ -459,10 +452,31 @@ class MultiFaceTracker:
             self._accept(fit, lm, pf)
         return out
 
+    def _near_boxes(self, img: np.ndarray) -> list[tuple[float, ...]] | None:
+        """A detection between whole-frame scans: the boxes found around the faces followed, one per face, or
+        None where the whole frame is due to be scanned or a face followed was not found near its box."""
+        if (self.full_scan_every is None or self._frame - self._last_full >= self.full_scan_every or not self._fits
+                or not set(self._tracks) <= set(self._fits)):
+            return None
+        found = self.landmarker.boxes_near(img, [fit.box() for fit in self._fits.values()])
+        boxes = []
+        for fit in self._fits.values():
+            prev = fit.box()
+            best = max(found, key=lambda b: _iou(b, prev), default=None)
+            if best is None or _iou(best, prev) < self.min_iou or any(best is b for b in boxes):
+                return None
+            boxes.append(best)
+        return boxes
+
     def _detect(self, img: np.ndarray) -> list[TrackedFace]:
         self.detections += 1
         self._since = 0
-        boxes = [b[:4] for b in self.landmarker.boxes(img, quick=self.quick)]
+        near = self._near_boxes(img)
+        if near is None:
+            self.full_scans += 1
+            self._last_full = self._frame
+        found = self.landmarker.boxes(img, quick=self.quick) if near is None else near
+        boxes = [b[:4] for b in found]
         ids = self.assign_ids(boxes)
         faces, fits = [], {}
         for fid, b in zip(ids, boxes, strict=True):

@@ -1,0 +1,165 @@
+"""Run a stage of a frame stream in a forked child process: :func:`in_child`.
+
+``facedyn.analyze`` spends most of its Python time finding and following faces (dlib's 68-point predictor holds
+the GIL, the head pose fit and the checks are small NumPy calls), which threads cannot overlap with the rest of
+the per-frame Python work. :func:`in_child` runs such a stage in a child process forked for the stream: frames go
+to it through shared memory (an anonymous ``mmap`` made before the fork, one slot per frame in flight, no file
+and nothing left behind), the stage's results come back through a pipe, in order. The child starts in
+milliseconds because it is a fork: it shares the parent's loaded models and imported modules.
+
+Forking a process that runs threads is safe only for code that takes no lock another thread may have held at the
+fork: the stage must use NumPy, OpenCV's single-threaded calls and dlib, not torch or onnxruntime.
+:func:`available` says whether the platform forks (Linux; macOS and Windows start processes otherwise, and
+``analyze`` uses threads there).
+"""
+
+from __future__ import annotations
+
+import mmap
+import multiprocessing as mp
+import signal
+import sys
+from collections.abc import Callable, Generator, Iterable, Iterator
+from typing import Any, TypeVar
+
+import numpy as np
+
+__all__ = ["available", "in_child"]
+
+K = TypeVar("K")
+
+#: Seconds the parent waits for the child to end after the stream, before it is terminated.
+_JOIN_S = 5.0
+
+
+def available() -> bool:
+    """Whether :func:`in_child` can run here: the platform forks by default (Linux), and this process may have
+    children (a daemonic ``multiprocessing`` worker may not)."""
+    return (sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
+            and not mp.current_process().daemon)
+
+
+def _child(conn: Any, buf: mmap.mmap, slot_bytes: int, stage: Callable[[Iterator[tuple[Any, np.ndarray]]],
+                                                                         Iterator[Any]]) -> None:
+    """The child: frames from the pipe (in shared memory), through ``stage``, results back, in order."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends the child
+
+    def frames() -> Iterator[tuple[Any, np.ndarray]]:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):  # the parent stopped early: nothing more to do
+                return
+            if msg is None:
+                return
+            key, slot, shape, frame = msg
+            if frame is None:  # a copy out of the slot: the parent reuses it once the result is back
+                off = slot * slot_bytes
+                frame = np.frombuffer(buf, np.uint8, int(np.prod(shape)), off).reshape(shape).copy()
+            yield key, frame
+
+    try:
+        for result in stage(frames()):
+            conn.send(("ok", result))
+        conn.send(("end", None))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the parent is gone or stopped listening
+    except BaseException as e:  # passed to the parent, raised there
+        try:
+            conn.send(("error", e))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception:  # not picklable
+            conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}")))
+    finally:
+        conn.close()
+
+
+def in_child(items: Iterable[tuple[K, np.ndarray]],
+             stage: Callable[[Iterator[tuple[K, np.ndarray]]], Iterator[Any]], depth: int = 8,
+             name: str = "facedyn-child") -> Generator[tuple[K, np.ndarray, Any], None, None]:
+    """``(key, frame, result)`` for each ``(key, frame)`` of ``items``, where ``result`` is what ``stage`` gives
+    for that frame, computed in a forked child process (named ``name``) at most ``depth`` frames ahead.
+
+    ``stage`` maps an iterator of ``(key, frame)`` pairs (frames ``uint8`` arrays) to an iterator of one picklable
+    result per frame, in order; it runs in the child, where it may keep state across frames (a tracker). Frames
+    of the first frame's size or smaller pass through shared memory, larger ones through the pipe. An exception
+    raised by ``stage`` is raised here (after the results before it); a child that dies raises RuntimeError.
+    Closing the generator ends the child. Nothing runs before the first ``next()``.
+    """
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
+    if not available():
+        raise RuntimeError("in_child needs a platform that forks (Linux) and a non-daemonic process")
+
+    def run() -> Generator[tuple[K, np.ndarray, Any], None, None]:
+        it = iter(items)
+        first = next(it, None)
+        if first is None:
+            return
+        slot_bytes = max(int(np.asarray(first[1]).nbytes), 1)
+        buf = mmap.mmap(-1, depth * slot_bytes)  # anonymous, shared with the child across the fork
+        ctx = mp.get_context("fork")
+        here, there = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=_child, args=(there, buf, slot_bytes, stage), name=name, daemon=True)
+        proc.start()
+        there.close()
+        view = np.frombuffer(buf, np.uint8)
+        waiting: list[tuple[K, np.ndarray]] = []  # sent, result not back yet (oldest first)
+        sent = 0
+        try:
+            pending: Iterator[tuple[K, np.ndarray]] = _chain(first, it)
+            for key, frame in pending:
+                a = np.ascontiguousarray(frame, np.uint8)
+                slot = sent % depth
+                if a.nbytes <= slot_bytes:
+                    view[slot * slot_bytes: slot * slot_bytes + a.nbytes] = a.reshape(-1)
+                    here.send((key, slot, a.shape, None))
+                else:
+                    here.send((key, slot, a.shape, a))
+                waiting.append((key, frame))
+                sent += 1
+                if len(waiting) >= depth:
+                    yield (*waiting.pop(0), _receive(here, proc))
+            here.send(None)
+            while waiting:
+                yield (*waiting.pop(0), _receive(here, proc))
+            kind, _ = _message(here, proc)
+            if kind != "end":
+                raise RuntimeError(f"{name}: the child sent more results than frames")
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+            here.close()
+            proc.join(_JOIN_S if not waiting else 0.1)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+            del view  # the array's hold on the map, before it is closed
+            buf.close()
+
+    return run()
+
+
+def _chain(first: tuple[K, np.ndarray], rest: Iterator[tuple[K, np.ndarray]]) -> Iterator[tuple[K, np.ndarray]]:
+    yield first
+    yield from rest
+
+
+def _message(conn: Any, proc: Any) -> tuple[str, Any]:
+    try:
+        return conn.recv()
+    except (EOFError, OSError):
+        proc.join(1.0)
+        raise RuntimeError(f"{proc.name}: the child process died (exit code {proc.exitcode})") from None
+
+
+def _receive(conn: Any, proc: Any) -> Any:
+    """The child's next result; its exception raised here."""
+    kind, value = _message(conn, proc)
+    if kind == "error":
+        raise value
+    if kind != "ok":
+        raise RuntimeError(f"{proc.name}: the child ended before every frame's result")
+    return value

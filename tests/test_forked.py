@@ -1,0 +1,87 @@
+"""``facedyn.forked.in_child``: a stage of a frame stream in a forked child process gives its results in order, with
+the frames it was given, runs in another process, passes errors on, and ends its child however the stream ends."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from facedyn import forked
+
+pytestmark = pytest.mark.skipif(not forked.available(), reason="in_child needs a platform that forks (Linux)")
+
+
+def _frames(n: int, shape: tuple[int, ...] = (6, 5, 3)) -> Iterator[tuple[int, np.ndarray]]:
+    rng = np.random.default_rng(0)
+    for k in range(n):
+        yield k, rng.integers(0, 256, shape, dtype=np.uint8)
+
+
+def _summing(frames: Iterator[tuple[int, np.ndarray]]) -> Iterator[tuple[int, int, int, int]]:
+    """A stage with state: (key, pixel sum, running count, pid) per frame."""
+    for count, (key, frame) in enumerate(frames, 1):
+        yield key, int(frame.sum()), count, os.getpid()
+
+
+def test_results_come_in_order_with_their_frames_from_another_process() -> None:
+    got = list(forked.in_child(_frames(40), _summing, depth=3))
+    want = list(_frames(40))
+    assert [k for k, _, _ in got] == [k for k, _ in want]
+    for (k, frame, result), (_, original) in zip(got, want, strict=True):
+        assert np.array_equal(frame, original)
+        assert result[:3] == (k, int(original.sum()), k + 1)  # the stage kept its state across frames
+        assert result[3] != os.getpid()
+    assert not mp.active_children()
+    assert list(forked.in_child(iter([]), _summing)) == []
+
+
+def test_frames_larger_than_the_first_and_of_other_shapes_pass_too() -> None:
+    items = [(0, np.zeros((4, 4, 3), np.uint8)), (1, np.full((9, 7, 3), 3, np.uint8)), (2, np.ones((2, 3), np.uint8))]
+    got = list(forked.in_child(iter(items), _summing, depth=2))
+    assert [r[1] for _, _, r in got] == [0, 9 * 7 * 3 * 3, 6]
+
+
+def test_an_error_of_the_stage_comes_out_after_the_results_before_it() -> None:
+    def failing(frames: Iterator[tuple[int, np.ndarray]]) -> Iterator[int]:
+        for key, _ in frames:
+            if key == 7:
+                raise ValueError("no face model at frame 7")
+            yield key
+
+    got = []
+    with pytest.raises(ValueError, match="no face model at frame 7"):
+        for _key, _, result in forked.in_child(_frames(20), failing, depth=4):
+            got.append(result)
+    assert got == list(range(7)) and not mp.active_children()
+
+
+def test_an_error_of_the_source_and_an_early_stop_end_the_child() -> None:
+    def broken() -> Iterator[tuple[int, np.ndarray]]:
+        yield from _frames(5)
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(forked.in_child(broken(), _summing, depth=2))
+    assert not mp.active_children()
+    stream = forked.in_child(_frames(100), _summing, depth=4)
+    assert [next(stream)[0] for _ in range(3)] == [0, 1, 2]
+    assert mp.active_children()
+    stream.close()
+    assert not mp.active_children()
+
+
+def test_a_child_that_dies_is_an_error_not_a_hang() -> None:
+    def dying(frames: Iterator[tuple[int, np.ndarray]]) -> Iterator[int]:
+        for key, _ in frames:
+            if key == 3:
+                os._exit(3)
+            yield key
+
+    with pytest.raises(RuntimeError, match="died"):
+        list(forked.in_child(_frames(10), dying, depth=2))
+    with pytest.raises(ValueError, match="depth"):
+        list(forked.in_child(_frames(1), _summing, depth=0))
