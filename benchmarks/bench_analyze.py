@@ -12,9 +12,9 @@ fit-tracked, ``--repeats-rest`` for the other rows), medians reported:
 * ``before``: ``pipeline="serial", engine="torch", full_scan_every=None``: the path before (decode, track, crop
   in the caller's thread, the networks in one worker thread with one torch thread, every detection a HOG scan
   of the whole frame): the baseline;
-* ``threads+onnx``: decoding (with the whole-frame scans found ahead) and tracking each in a thread of their own,
-  onnxruntime (one thread) for the networks, whole-frame scans every 30 frames and scans around the faces
-  followed between (``full_scan_every=30``, the default);
+* ``threads``: decoding (with the whole-frame scans found ahead) and tracking each in a thread of their own,
+  whole-frame scans every 30 frames and scans around the faces followed between (``full_scan_every=30``, the
+  default); ``threads+onnx``: the same with onnxruntime (one thread) for the networks;
 * ``processes``: the default (``pipeline="auto"`` on Linux): the face finding and following (scans, landmarks,
   head pose, proxies) in a child process forked for the video, decoding and the networks in threads of this one;
 * ``processes+onnx``: the same with ``engine="onnx"``.
@@ -22,8 +22,9 @@ fit-tracked, ``--repeats-rest`` for the other rows), medians reported:
 Ratios are the median over rounds of each round's ratio to its own ``before`` run. CPU ms/frame is the CPU time of
 this process (all threads) and of its child per frame; cores = that CPU time / wall time; peak RSS is the
 resident memory's high-water mark during a run above the memory before it (sampled every 20 ms), plus the child's
-private memory (its pages not shared with this process) at its peak. The load average (1 min, sampled at the start
-of each run) counts this benchmark's own runnable threads too (1-4). Then, per thread (and the child), the CPU time
+private memory (its pages not shared with this process) at its peak (sampled every 0.5 s: reading another process's
+page map holds its memory lock). The load average (1 min, sampled at the start of each run) counts this
+benchmark's own runnable threads too (1-4). Then, per thread (and the child), the CPU time
 per frame of one face fit-tracked (where the time goes, before vs processes+onnx; Linux ``/proc``).
 
     .venv/bin/python benchmarks/bench_analyze.py [--frames 448] [--mosaic-frames 150] [--repeats 5]
@@ -56,6 +57,7 @@ MOSAIC = ("talking_d10.mp4", "talking_d12.mp4", "talking_d14.mp4", "talking_d19.
 #: (name, analyze's settings); the first is the baseline
 SETTINGS: list[tuple[str, dict[str, Any]]] = [
     ("before", {"pipeline": "serial", "engine": "torch", "full_scan_every": None}),
+    ("threads", {"pipeline": "threads", "engine": "torch"}),
     ("threads+onnx", {"pipeline": "threads", "engine": "onnx"}),
     ("processes", {"pipeline": "processes", "engine": "torch"}),
     ("processes+onnx", {"pipeline": "processes", "engine": "onnx"}),
@@ -155,9 +157,12 @@ class _Sampler:
             self.cpu[tid] = (self.cpu[tid][0] if tid in self.cpu else name, cpu)
 
     def _run(self) -> None:
+        tick = 0
         while not self._stop.wait(0.02):
             self.peak = max(self.peak, _rss())
-            self.child_peak = max(self.child_peak, sum(_private(p) for p in _children()))
+            tick += 1
+            if tick % 25 == 0:  # every 0.5 s: reading a process's page map costs milliseconds
+                self.child_peak = max(self.child_peak, sum(_private(p) for p in _children()))
             if self.threads:
                 self._update()
 

@@ -104,8 +104,8 @@ _PRESENCE: dict[str, float] = {"AU01_p": 0.3, "AU02_p": 0.3, "AU12_p": 0.4, "AU2
 
 _INNER_BROW = [20, 21, 22, 23]
 _OUTER_BROW = [17, 18, 25, 26]
-_LIP_PAIRS = [(61, 67), (62, 66), (63, 65)]
-_LID_PAIRS = [(37, 41), (38, 40), (43, 47), (44, 46)]
+_LIP_PAIRS = np.array([(61, 67), (62, 66), (63, 65)])
+_LID_PAIRS = np.array([(37, 41), (38, 40), (43, 47), (44, 46)])
 _EYE_CORNERS = [36, 39, 42, 45]
 #: Points the frontalised landmarks are registered on (:func:`_frontal`): the nose and the eye corners, which no
 #: action moves (the lids close in blinks, the jaw line moves with AU12 and AU26).
@@ -193,9 +193,9 @@ def _planar_measures(lm: np.ndarray, corners: bool) -> dict[str, np.ndarray]:
         "AU01_p": height(lm[:, _INNER_BROW], mid[:, None]).mean(axis=1),
         "AU02_p": height(lm[:, _OUTER_BROW], mid[:, None]).mean(axis=1),
         "AU12_p": _dist(lm[:, 48], lm[:, 54]) + height(lm[:, [48, 54]], ref[:, None]).mean(axis=1),
-        "AU25_p": np.mean([_dist(lm[:, a], lm[:, b]) for a, b in _LIP_PAIRS], axis=0),
+        "AU25_p": _dist(lm[:, _LIP_PAIRS[:, 0]], lm[:, _LIP_PAIRS[:, 1]]).mean(axis=1),
         "AU26_p": height(ref, lm[:, 8]),
-        "AU45_p": -np.mean([_dist(lm[:, a], lm[:, b]) for a, b in _LID_PAIRS], axis=0),
+        "AU45_p": -_dist(lm[:, _LID_PAIRS[:, 0]], lm[:, _LID_PAIRS[:, 1]]).mean(axis=1),
     }
     return {k: v / iod for k, v in g.items()}
 
