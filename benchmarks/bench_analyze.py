@@ -20,12 +20,13 @@ fit-tracked, ``--repeats-rest`` for the other rows), medians reported:
 * ``processes+onnx``: the same with ``engine="onnx"``.
 
 Ratios are the median over rounds of each round's ratio to its own ``before`` run. CPU ms/frame is the CPU time of
-this process (all threads) and of its child per frame; cores = that CPU time / wall time; peak RSS is the
-resident memory's high-water mark during a run above the memory before it (sampled every 20 ms), plus the child's
-private memory (its pages not shared with this process) at its peak (sampled every 0.5 s: reading another process's
-page map holds its memory lock). The load average (1 min, sampled at the start of each run) counts this
-benchmark's own runnable threads too (1-4). Then, per thread (and the child), the CPU time
-per frame of one face fit-tracked (where the time goes, before vs processes+onnx; Linux ``/proc``).
+this process (all threads) and of its child per frame; cores = that CPU time / wall time; peak RSS is the resident
+memory's high-water mark during a run above the memory before it (the kernel's, reset before the run), plus the
+child's private memory (its pages not shared with this process) at its peak (sampled every 0.5 s: reading another
+process's page map holds its memory lock). The load average (1 min, sampled at the start of each run) counts this
+benchmark's own runnable threads too (1-4). Then, per thread (and the child), the CPU time per frame of one face
+fit-tracked, in one more run of each (where the time goes, before vs processes+onnx; Linux ``/proc``; sampling
+every 20 ms slows the pipelines a little).
 
     .venv/bin/python benchmarks/bench_analyze.py [--frames 448] [--mosaic-frames 150] [--repeats 5]
         [--repeats-rest 3]
@@ -82,6 +83,25 @@ def _mosaic(out: Path, n: int, tile: int = 256) -> Path:
 
     video_io.write_video(out, frames(), fps=25)
     return out
+
+
+def _reset_peak() -> bool:
+    """Reset this process's resident-memory high-water mark (``VmHWM``; Linux 4.0+); False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss() -> int:
+    """This process's resident-memory high-water mark (``VmHWM``) in bytes, 0 where unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
+    except (OSError, StopIteration, ValueError):
+        return 0
 
 
 def _rss() -> int:
@@ -141,9 +161,13 @@ def _thread_cpu() -> dict[int, tuple[str, float]]:
 
 
 class _Sampler:
-    """While running: the peak RSS, and the last CPU time seen of every thread (threads end before the run)."""
+    """While running: the peak RSS, the child's private memory at its most and, with ``threads``, the last CPU time
+    seen of every thread (threads end before the run). Without ``threads`` (the timed runs) the sampling thread
+    wakes every 0.5 s only, and the peak RSS is the kernel's high-water mark, reset before the run (a thread
+    waking every 20 ms takes the GIL from the pipeline's threads and costs more than it measures)."""
 
     def __init__(self, threads: bool) -> None:
+        self.hwm = not threads and _reset_peak()
         self.peak = _rss()
         self.child_peak = 0  # the children's private memory at its most
         self.threads = threads
@@ -157,11 +181,12 @@ class _Sampler:
             self.cpu[tid] = (self.cpu[tid][0] if tid in self.cpu else name, cpu)
 
     def _run(self) -> None:
-        tick = 0
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, _rss())
+        tick, wait = 0, 0.5 if self.hwm else 0.02
+        while not self._stop.wait(wait):
+            if not self.hwm:
+                self.peak = max(self.peak, _rss())
             tick += 1
-            if tick % 25 == 0:  # every 0.5 s: reading a process's page map costs milliseconds
+            if tick % round(0.5 / wait) == 0:  # every 0.5 s: reading a process's page map holds its memory lock
                 self.child_peak = max(self.child_peak, sum(_private(p) for p in _children()))
             if self.threads:
                 self._update()
@@ -173,7 +198,7 @@ class _Sampler:
     def __exit__(self, *_: Any) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, _rss())
+        self.peak = max(self.peak, _peak_rss() if self.hwm else _rss())
         if self.threads:
             self._update()
 
@@ -269,27 +294,25 @@ def main() -> None:
           f"{' | '.join('ratio ' + n for n in names[1:])} | CPU ms/frame {', '.join(names)} | cores | peak RSS MB | "
           "load average |")
     print("|---|---|---:|---:|" + "---:|" * (2 * len(names) - 1) + "---:|---:|---:|---:|")
-    headline = _rounds(one, "fit", a.repeats, tmp / "out.csv", threads=True)
+    headline = _rounds(one, "fit", a.repeats, tmp / "out.csv")
     print(_row("one face, talking_d10 512x512", "fit", headline), flush=True)
     rows = [("one face, talking_d10 512x512", one, "detect"), ("four faces, 2x2 mosaic 512x512", four, "fit"),
             ("four faces, 2x2 mosaic 512x512", four, "detect")]
     for name, clip, track in rows:
         print(_row(name, track, _rounds(clip, track, a.repeats_rest, tmp / "out.csv")), flush=True)
     print("")
-    print("CPU ms/frame per thread, one face fit-tracked (median over rounds):")
+    print("CPU ms/frame per thread, one face fit-tracked (one more run of each, its threads sampled every 20 ms):")
     print("")
     a_, b_ = names[0], names[-1]
     print(f"| thread | {a_} | {b_} |")
     print("|---|---:|---:|")
-    per: dict[str, dict[str, float]] = {}
-    for k in (a_, b_):
-        found = {n for r in headline[k] for n in r["threads"]}
-        per[k] = {n: statistics.median(r["threads"].get(n, 0.0) for r in headline[k]) for n in found}
+    sampled = {k: _end_to_end(one, "fit", dict(SETTINGS)[k], tmp / "out.csv", threads=True) for k in (a_, b_)}
+    per = {k: r["threads"] for k, r in sampled.items()}
     for n in sorted(set(per[a_]) | set(per[b_]), key=lambda n: -max(per[a_].get(n, 0.0), per[b_].get(n, 0.0))):
         x, y = per[a_].get(n, 0.0), per[b_].get(n, 0.0)
         if max(x, y) >= 0.05:
             print(f"| {n} | {x:.2f} | {y:.2f} |")
-    print(f"| all (process and child CPU) | {_med(headline[a_], 'cpu_ms'):.2f} | {_med(headline[b_], 'cpu_ms'):.2f} |")
+    print(f"| all (process and child CPU) | {sampled[a_]['cpu_ms']:.2f} | {sampled[b_]['cpu_ms']:.2f} |")
     print("")
     print(f"load average at end {os.getloadavg()[0]:.1f} (2 cores: above ~2 other work shares them)")
 

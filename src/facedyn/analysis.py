@@ -357,10 +357,13 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
     frames waiting for their forward pass (two batches of ``batch_faces``, by default :data:`BATCH_FACES`
     or :data:`BATCH_FACES_THREADS`). The forward passes run in a worker thread (:data:`NET_THREADS` threads)
     while the next frames are decoded and tracked.
-    ``pipeline="threads"`` (default) decodes and tracks in threads of their own too, a few frames ahead
-    (:data:`DECODE_AHEAD`, :data:`TRACK_AHEAD`), and the decoding thread runs the face detector on the frames
-    the tracker is expected to detect (:class:`~facedyn.data.faces.ahead.DetectAhead`); ``"serial"`` decodes,
-    tracks and crops in the caller's thread (the path before). Both give the same results.
+    ``pipeline="processes"`` decodes in a thread and finds and follows the faces (detection, landmarks, head pose,
+    AU proxies) in a child process forked for the video (:func:`facedyn.forked.in_child`, :data:`CHILD_AHEAD`
+    frames ahead); ``"threads"`` tracks in a thread instead, a few frames ahead (:data:`DECODE_AHEAD`,
+    :data:`TRACK_AHEAD`); in both the whole-frame scans of the frames the tracker is expected to detect run ahead
+    in a thread of their own (:class:`~facedyn.data.faces.ahead.DetectAhead`); ``"serial"`` decodes, tracks and
+    crops in the caller's thread (the path before); ``"auto"`` (default): ``processes`` where the platform forks
+    (:func:`facedyn.forked.available`), else ``threads``. All give the same results.
     ``smooth``: seconds; > 0 smooths each face's head pose and AU proxies over time (:class:`PoseSmoother`).
     ``full_scan_every`` (``track="fit"``): the whole frame is scanned for faces at least every this many frames,
     the detections between scan around the faces followed (:data:`~facedyn.data.faces.track.FULL_SCAN_EVERY`);
@@ -456,8 +459,9 @@ def analyze(source: str | Path, runs: Sequence[str | Path | Any] = (), device: s
     ``track``: ``fit`` (detect every few frames, fit the landmarks in between) or ``detect`` (every frame);
     ``smooth``: 0 (default) or a time constant in seconds: each face's head pose and AU proxies are smoothed over
     time by an exponential moving average (:class:`PoseSmoother`; it lags changes by about that much);
-    ``pipeline``: ``threads`` (default: decode and track in threads of their own) or ``serial``
-    (:data:`PIPELINES`; the same table); ``full_scan_every``: see :func:`iter_faces`.
+    ``pipeline``: ``auto`` (default: the faces followed in a forked child process where the platform forks, else
+    in a thread), ``processes``, ``threads`` or ``serial`` (:data:`PIPELINES`, :func:`iter_faces`; the same
+    table); ``full_scan_every``: see :func:`iter_faces`.
     """
     models = load_models(runs, device, engine)
     rows = [r.row(arrays) for faces in iter_faces(source, models, device, every, engine, track, smooth=smooth,
