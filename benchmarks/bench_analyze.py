@@ -49,6 +49,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from proc_stats import children, private_bytes
 
 from facedyn.analysis import analyze
 from facedyn.data import video as video_io
@@ -112,28 +113,6 @@ def _rss() -> int:
         return 0
 
 
-def _children() -> list[int]:
-    """Pids of this process's children (``/proc/self/task/*/children``)."""
-    out: list[int] = []
-    try:
-        for tid in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{tid}/children") as f:
-                out += [int(p) for p in f.read().split()]
-    except OSError:
-        pass
-    return out
-
-
-def _private(pid: int) -> int:
-    """Bytes of ``pid``'s memory not shared with another process (its private pages: for a forked child, those it
-    wrote to or allocated since the fork)."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            return sum(int(line.split()[1]) * 1024 for line in f if line.startswith(("Private_Clean", "Private_Dirty")))
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
 def _child_cpu() -> float:
     """CPU seconds of this process's children that have ended and been waited for."""
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -187,7 +166,7 @@ class _Sampler:
                 self.peak = max(self.peak, _rss())
             tick += 1
             if tick % round(0.5 / wait) == 0:  # every 0.5 s: reading a process's page map holds its memory lock
-                self.child_peak = max(self.child_peak, sum(_private(p) for p in _children()))
+                self.child_peak = max(self.child_peak, sum(private_bytes(p) for p in children()))
             if self.threads:
                 self._update()
 

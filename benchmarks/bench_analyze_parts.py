@@ -7,7 +7,8 @@ For the first ``--frames`` frames of a one-face 512 px real clip, fit-tracked, o
   crop, the shipped dr-t5 network in batches of 32;
 * the GIL: the same work in two threads at once against one thread doing it once (ratio 1.0: the threads ran in
   parallel, 2.0: one waited for the other), for dlib's HOG scan and its 68-point predictor;
-* the HOG scan's cost at 240 and 360 px against 480 px (the tracker's default copy), with the face it finds.
+* the HOG scan's cost at 240 and 360 px against 480 px (the tracker's default copy), with the face it finds, and
+  that of a window around the face (the detections between whole-frame scans).
 
     .venv/bin/python benchmarks/bench_analyze_parts.py [--frames 300]
 """
@@ -96,7 +97,7 @@ def main() -> None:
     import dlib
 
     from facedyn.data import video as video_io
-    from facedyn.data.faces.detect import _downscale, _shape_predictor
+    from facedyn.data.faces.detect import NEAR_FACE_PX, NEAR_MARGIN, FaceLandmarker, _downscale, _shape_predictor
 
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.1f}")
     st = _stages(a.frames)
@@ -135,8 +136,9 @@ def main() -> None:
     print(f"| dlib HOG scan (480 px copy) | {_overlap(hog):.2f} |")
     print(f"| dlib 68-point shape predictor | {_overlap(shape):.2f} |")
 
-    print("\nHOG scan cost by the side of the scanned copy, against 480 px (the tracker's default):\n")
-    print("| side px | ms per scan | ratio to 480 | face width found (px, full frame) |\n|---:|---:|---:|---|")
+    print("\nHOG scan cost by the side of the scanned copy, against 480 px (the tracker's default), and of a window "
+          "around the face (FaceLandmarker.boxes_near, the detections between whole-frame scans):\n")
+    print("| scan | ms per scan | ratio to 480 | face width found (px, full frame) |\n|---|---:|---:|---|")
     base = None
     for side in (480, 360, 240):
         t = time.process_time()
@@ -145,7 +147,16 @@ def main() -> None:
             rects, _, _ = dets[0].run(img, 0, 0.0)
         ms = 1e3 * (time.process_time() - t) / len(raw)
         base = base or ms
-        print(f"| {side} | {ms:.1f} | {ms / base:.2f} | {[round(r.width() / s) for r in rects]} |")
+        print(f"| whole frame, {side} px copy | {ms:.1f} | {ms / base:.2f} | {[round(r.width() / s) for r in rects]} |")
+    lmk = FaceLandmarker()
+    box = lmk.boxes(raw[0], quick=True)[0]
+    lmk.boxes_near(raw[0], [box])
+    t = time.process_time()
+    for f in raw:
+        near = lmk.boxes_near(f, [box])
+    ms = 1e3 * (time.process_time() - t) / len(raw)
+    print(f"| window around the face (margin {NEAR_MARGIN} box sides, face scaled to {NEAR_FACE_PX:.0f} px) | {ms:.1f} "
+          f"| {ms / base:.2f} | {[round(b[2] - b[0]) for b in near]} |")
 
 
 if __name__ == "__main__":

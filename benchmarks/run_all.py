@@ -23,10 +23,12 @@ BENCHES = [
     ("prepare", "bench_prepare.py", [], "prepare frames/s: detect every frame vs fit-tracking; 1 vs 2 workers"),
     ("data", "bench_data.py", [], "decode, landmarks, align, window loader vs the UNet step it feeds"),
     ("infer", "bench_infer.py", [], "analyze faces/s, torch vs onnxruntime, 64 and 224 px"),
-    ("analyze", "bench_analyze.py", [], "analyze end to end frames/s: the threaded pipeline (torch, onnxruntime) vs "
-     "the serial one, fit-tracking and detecting every frame, 1 and 4 faces; CPU per frame and thread"),
+    ("analyze", "bench_analyze.py", [], "analyze end to end frames/s: the threads and processes pipelines (torch, "
+     "onnxruntime) vs the serial path before, fit-tracking and detecting every frame, 1 and 4 faces; CPU per frame "
+     "and thread"),
     ("analyze_parts", "bench_analyze_parts.py", [], "where analyze's CPU per frame goes, stage by stage; which dlib "
-     "calls two threads can overlap (the GIL); the HOG scan's cost by the scanned size"),
+     "calls two threads can overlap (the GIL); the HOG scan's cost by the scanned size and of a window around the "
+     "face"),
     ("train", "bench_train.py", [], "every method's training step, fp32/bf16 x NCHW/NHWC, what --precision auto "
      "picks; the loop vs the bare step"),
     ("rank_loss", "bench_rank_loss.py", [], "the vectorised Rank Loss vs its literal loops"),
