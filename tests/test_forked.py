@@ -85,3 +85,18 @@ def test_a_child_that_dies_is_an_error_not_a_hang() -> None:
         list(forked.in_child(_frames(10), dying, depth=2))
     with pytest.raises(ValueError, match="depth"):
         list(forked.in_child(_frames(1), _summing, depth=0))
+
+
+def test_without_a_fork_the_stage_runs_here_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork(self: object) -> None:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(mp.context.ForkProcess, "start", no_fork)
+    with pytest.warns(RuntimeWarning, match="could not start a child process"):
+        got = list(forked.in_child(_frames(6), _summing, depth=2))
+    want = list(_frames(6))
+    assert [(k, r[:3]) for k, _, r in got] == [(k, (k, int(f.sum()), k + 1)) for k, f in want]
+    assert all(r[3] == os.getpid() for _, _, r in got)
+    here = list(forked.in_process(iter(want), _summing))
+    assert [(k, r) for k, _, r in here] == [(k, r) for k, _, r in got]
+    assert all(np.array_equal(a, b) for (_, a, _), (_, b, _) in zip(here, got, strict=True))

@@ -333,19 +333,6 @@ def _faces_stage(tracker: Any, finder: Any) -> Any:
     return stage
 
 
-def _keep_frames(items: Iterator[tuple[Any, np.ndarray]], stage: Any) -> Iterator[tuple[Any, np.ndarray, Any]]:
-    """``(key, frame, result)``: the items through ``stage`` in this process, each with its result (in order)."""
-    given: deque[tuple[Any, np.ndarray]] = deque()
-
-    def source() -> Iterator[tuple[Any, np.ndarray]]:
-        for item in items:
-            given.append(item)
-            yield item
-
-    for result in stage(source()):
-        yield (*given.popleft(), result)
-
-
 def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[str, Any] = (),
                device: str | torch.device = "auto", every: int = 1, engine: str = "torch", track: str = "fit",
                batch_faces: int | None = None, pipeline: str = "auto", smooth: float = 0.0,
@@ -407,11 +394,11 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
     tracked: Iterator[tuple[tuple[int, float], np.ndarray, list[_Found]]]
     pairs = (((i, t), frame) for i, (frame, t) in enumerate(frames) if not i % every)
     if pipeline == "serial":  # decode, track, crop in this thread, one frame after the other
-        tracked = _keep_frames(pairs, stage)
+        tracked = forked.in_process(pairs, stage)
     else:  # decoding in a thread, tracking in a thread (or a process) of its own, a few frames ahead
         decoded = ahead(pairs, DECODE_AHEAD, "facedyn-decode")
         staged = (forked.in_child(decoded, stage, CHILD_AHEAD, "facedyn-faces") if pipeline == "processes"
-                  else _keep_frames(decoded, stage))
+                  else forked.in_process(decoded, stage))
         tracked = ahead(staged, TRACK_AHEAD, "facedyn-track")
     with ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(NET_THREADS,)) as pool, \
             closing(tracked):  # stops the decoding and tracking threads (or process) when the caller stops early

@@ -19,12 +19,14 @@ import mmap
 import multiprocessing as mp
 import signal
 import sys
+import warnings
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["available", "in_child"]
+__all__ = ["available", "in_child", "in_process"]
 
 K = TypeVar("K")
 
@@ -102,7 +104,16 @@ def in_child(items: Iterable[tuple[K, np.ndarray]],
         ctx = mp.get_context("fork")
         here, there = ctx.Pipe(duplex=True)
         proc = ctx.Process(target=_child, args=(there, buf, slot_bytes, stage), name=name, daemon=True)
-        proc.start()
+        try:
+            proc.start()
+        except OSError as e:  # no memory or process slot for a fork: the same work, here
+            warnings.warn(f"{name}: could not start a child process ({e}); running it in this process instead",
+                          RuntimeWarning, stacklevel=2)
+            here.close()
+            there.close()
+            buf.close()
+            yield from in_process(_chain(first, it), stage)
+            return
         there.close()
         view = np.frombuffer(buf, np.uint8)
         waiting: list[tuple[K, np.ndarray]] = []  # sent, result not back yet (oldest first)
@@ -140,6 +151,21 @@ def in_child(items: Iterable[tuple[K, np.ndarray]],
             buf.close()
 
     return run()
+
+
+def in_process(items: Iterable[tuple[K, np.ndarray]], stage: Callable[[Iterator[tuple[K, np.ndarray]]], Iterator[Any]]
+               ) -> Generator[tuple[K, np.ndarray, Any], None, None]:
+    """What :func:`in_child` gives, with ``stage`` run in this process (in the consumer's thread, frame by frame as
+    ``stage`` asks for them)."""
+    given: deque[tuple[K, np.ndarray]] = deque()
+
+    def source() -> Iterator[tuple[K, np.ndarray]]:
+        for item in items:
+            given.append(item)
+            yield item
+
+    for result in stage(source()):
+        yield (*given.popleft(), result)
 
 
 def _chain(first: tuple[K, np.ndarray], rest: Iterator[tuple[K, np.ndarray]]) -> Iterator[tuple[K, np.ndarray]]:
