@@ -100,3 +100,34 @@ def test_without_a_fork_the_stage_runs_here_with_a_warning(monkeypatch: pytest.M
     here = list(forked.in_process(iter(want), _summing))
     assert [(k, r) for k, _, r in here] == [(k, r) for k, _, r in got]
     assert all(np.array_equal(a, b) for (_, a, _), (_, b, _) in zip(here, got, strict=True))
+
+
+def test_a_stage_that_stops_early_or_fails_at_once_is_an_error_whatever_the_timing() -> None:
+    def short(frames: Iterator[tuple[int, np.ndarray]]) -> Iterator[int]:
+        for key, _ in frames:
+            if key == 2:
+                return
+            yield key
+
+    def at_once(frames: Iterator[tuple[int, np.ndarray]]) -> Iterator[int]:
+        raise KeyError("no model")
+        yield 0  # a generator
+
+    for _ in range(5):  # the child may stop before, while or after the parent sends the next frames
+        with pytest.raises(RuntimeError, match="ended before every frame's result"):
+            list(forked.in_child(_frames(50), short, depth=2))
+        with pytest.raises(KeyError, match="no model"):
+            list(forked.in_child(_frames(50, (64, 64, 3)), at_once, depth=1))
+    assert not mp.active_children()
+
+
+def test_large_results_and_frames_larger_than_the_slots_do_not_block_either_side() -> None:
+    def bulky(frames: Iterator[tuple[int, np.ndarray]]) -> Iterator[bytes]:
+        for key, frame in frames:
+            yield bytes([key % 256]) * 300_000 + frame.tobytes()[:10]  # more than a pipe holds, every frame
+
+    items = [(k, np.full((8, 8, 3) if k % 3 else (400, 400, 3), k, np.uint8)) for k in range(12)]
+    items.insert(0, (99, np.zeros((8, 8, 3), np.uint8)))  # the slots take the first frame's size: 192 bytes
+    got = list(forked.in_child(iter(items), bulky, depth=4))
+    assert [k for k, _, _ in got] == [k for k, _ in items]
+    assert all(len(r) == 300_010 and r[0] == k % 256 for k, _, r in got)

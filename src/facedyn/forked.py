@@ -117,7 +117,7 @@ def in_child(items: Iterable[tuple[K, np.ndarray]],
         there.close()
         view = np.frombuffer(buf, np.uint8)
         waiting: list[tuple[K, np.ndarray]] = []  # sent, result not back yet (oldest first)
-        sent = 0
+        sent, stopped = 0, False
         try:
             pending: Iterator[tuple[K, np.ndarray]] = _chain(first, it)
             for key, frame in pending:
@@ -125,17 +125,25 @@ def in_child(items: Iterable[tuple[K, np.ndarray]],
                 slot = sent % depth
                 if a.nbytes <= slot_bytes:
                     view[slot * slot_bytes: slot * slot_bytes + a.nbytes] = a.reshape(-1)
-                    here.send((key, slot, a.shape, None))
-                else:
-                    here.send((key, slot, a.shape, a))
+                else:  # through the pipe: first take every result, so that neither side waits on a full pipe
+                    while waiting:
+                        yield (*waiting.pop(0), _receive(here, proc))
+                if not _send(here, (key, slot, a.shape, None if a.nbytes <= slot_bytes else a)):
+                    stopped = True  # the child stopped listening: its error, or its end, comes below
+                    break
                 waiting.append((key, frame))
                 sent += 1
                 if len(waiting) >= depth:
                     yield (*waiting.pop(0), _receive(here, proc))
-            here.send(None)
+            else:
+                _send(here, None)
             while waiting:
                 yield (*waiting.pop(0), _receive(here, proc))
-            kind, _ = _message(here, proc)
+            kind, value = _message(here, proc)
+            if kind == "error":
+                raise value
+            if stopped:
+                raise RuntimeError(f"{name}: the child ended before every frame's result")
             if kind != "end":
                 raise RuntimeError(f"{name}: the child sent more results than frames")
         finally:
@@ -171,6 +179,15 @@ def in_process(items: Iterable[tuple[K, np.ndarray]], stage: Callable[[Iterator[
 def _chain(first: tuple[K, np.ndarray], rest: Iterator[tuple[K, np.ndarray]]) -> Iterator[tuple[K, np.ndarray]]:
     yield first
     yield from rest
+
+
+def _send(conn: Any, msg: Any) -> bool:
+    """Send ``msg`` to the child; False where it has stopped listening (it raised, ended or died)."""
+    try:
+        conn.send(msg)
+        return True
+    except (BrokenPipeError, ConnectionResetError):
+        return False
 
 
 def _message(conn: Any, proc: Any) -> tuple[str, Any]:
