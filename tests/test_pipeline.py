@@ -69,7 +69,7 @@ def test_the_parallel_pipelines_give_the_serial_table(two_faces_with_gaps: Path,
     assert PIPELINES == ("auto", "processes", "threads", "serial")
     for every in (1, 2):
         serial = analyze(two_faces_with_gaps, device="cpu", every=every, track=track, pipeline="serial")
-        for pipeline in ["auto", *_PARALLEL]:  # auto (the default): processes where the platform forks
+        for pipeline in ["auto", *_PARALLEL]:  # auto (the default): threads for a clip this short
             _same_table(serial, analyze(two_faces_with_gaps, device="cpu", every=every, track=track,
                                         pipeline=pipeline))
         assert serial["face_id"].max() >= 1 and (serial["face_id"] == -1).any()  # two faces, and frames without
@@ -89,6 +89,21 @@ def test_a_single_face_clip_and_a_still_image_are_the_same_in_both_pipelines(syn
         analyze(video, device="cpu", pipeline="parallel")
     with pytest.raises(ConfigError, match="full-scan-every must be >= 1"):
         analyze(video, device="cpu", full_scan_every=0)
+
+
+@pytest.mark.skipif(not forked.available(), reason="the processes pipeline needs a platform that forks")
+def test_auto_follows_the_faces_of_a_long_video_in_a_child_process(synth_videos: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import facedyn.analysis
+
+    video = sorted(synth_videos.rglob("*.mp4"))[0]  # 60 frames
+    for frames, child in ((60, True), (61, False)):  # a video of at least AUTO_PROCESSES_FRAMES frames is long
+        monkeypatch.setattr(facedyn.analysis, "AUTO_PROCESSES_FRAMES", frames)
+        stream = iter_faces(video, device="cpu", batch_faces=4)
+        next(stream)
+        assert bool(mp.active_children()) == child
+        stream.close()
+    assert not mp.active_children()
 
 
 def _threads_named(prefix: str) -> list[threading.Thread]:

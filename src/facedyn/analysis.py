@@ -91,9 +91,13 @@ NET_THREADS = 1
 #: child process forked for the video (:func:`facedyn.forked.in_child`; Linux), with decoding and the networks in
 #: threads of this one; ``threads`` decodes and tracks each in a thread of its own, a few frames ahead of the
 #: per-face work and the networks; ``serial`` (the path before, the benchmark's baseline) decodes, tracks and crops
-#: in the caller's thread; ``auto`` (default): ``processes`` where the platform forks, else ``threads`` (and for a
-#: still image). All give the same table.
+#: in the caller's thread; ``auto`` (default): ``processes`` for a video of :data:`AUTO_PROCESSES_FRAMES` frames or
+#: more where the platform forks, else ``threads`` (and for a still image). All give the same table.
 PIPELINES = ("auto", "processes", "threads", "serial")
+#: ``pipeline="auto"`` picks ``processes`` for videos of at least this many analysed frames (declared; unknown
+#: counts as long): forking and filling one more stage cost ~0.13 s a video, which the child's ~0.6 ms a frame
+#: repays from ~260 frames on (one face, 512 px, measured: 60 frames 0.63 s in processes, 0.50 s in threads).
+AUTO_PROCESSES_FRAMES = 300
 #: ``pipeline="threads"`` and ``"processes"``: frames decoded ahead of the tracking, and frames tracked ahead of the
 #: per-face work (each a frame held in memory: 0.8 MB at 512 x 512, 6 MB at 1080p); ``"processes"``: frames in the
 #: child's hands (each a slot of shared memory).
@@ -299,6 +303,15 @@ def _face_values(face: Any, stream: Any) -> dict[str, float]:
             "pose_pitch_deg": pitch, "pose_roll_deg": roll, **proxies, "proxy_ready": float(ready)}
 
 
+def _long(source: Path, every: int) -> bool:
+    """Whether a video has at least :data:`AUTO_PROCESSES_FRAMES` frames to analyse (True where unknown)."""
+    try:
+        n = video_io.probe(source).n_frames
+    except Exception:  # decoding reports the real problem, with its own message
+        return True
+    return not n or n // every >= AUTO_PROCESSES_FRAMES
+
+
 #: One face of a frame as the tracking stage gives it: ``face_id``, landmarks ``(68, 2)`` float32, FACE_COLUMNS.
 _Found = tuple[int, np.ndarray, dict[str, float]]
 
@@ -349,8 +362,9 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
     frames ahead); ``"threads"`` tracks in a thread instead, a few frames ahead (:data:`DECODE_AHEAD`,
     :data:`TRACK_AHEAD`); in both the whole-frame scans of the frames the tracker is expected to detect run ahead
     in a thread of their own (:class:`~facedyn.data.faces.ahead.DetectAhead`); ``"serial"`` decodes, tracks and
-    crops in the caller's thread (the path before); ``"auto"`` (default): ``processes`` where the platform forks
-    (:func:`facedyn.forked.available`), else ``threads``. All give the same results.
+    crops in the caller's thread (the path before); ``"auto"`` (default): ``processes`` for a video of
+    :data:`AUTO_PROCESSES_FRAMES` frames or more where the platform forks (:func:`facedyn.forked.available`), else
+    ``threads``. All give the same results.
     ``smooth``: seconds; > 0 smooths each face's head pose and AU proxies over time (:class:`PoseSmoother`).
     ``full_scan_every`` (``track="fit"``): the whole frame is scanned for faces at least every this many frames,
     the detections between scan around the faces followed (:data:`~facedyn.data.faces.track.FULL_SCAN_EVERY`);
@@ -372,7 +386,7 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
     smoother = PoseSmoother(smooth) if smooth > 0 else None
     frames, still = _frames(Path(source))
     if pipeline == "auto":
-        pipeline = "processes" if forked.available() and not still else "threads"
+        pipeline = "processes" if forked.available() and not still and _long(Path(source), every) else "threads"
     models = _Models(load_models(runs, device, engine))
     if batch_faces is None:
         torch_nets = [m.size for m in models.models.values() if isinstance(m, FaceModel)]
@@ -387,6 +401,8 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
     # the whole-frame scans are the ones found ahead (a window around a face needs the tracker's last fit)
     finder = None if pipeline == "serial" else DetectAhead(redetect_every=max(redetect, full or 1), quick=not still)
     tracker = MultiFaceTracker(finder, quick=not still, redetect_every=redetect, full_scan_every=full)
+    if pipeline == "processes":  # loaded here, once per process: a child forked for each video shares them
+        tracker.landmarker.load()
     waiting: list[list[FaceResult]] = []
     running: deque[tuple[Future[None], list[list[FaceResult]]]] = deque()
     n_faces = 0
@@ -446,9 +462,9 @@ def analyze(source: str | Path, runs: Sequence[str | Path | Any] = (), device: s
     ``track``: ``fit`` (detect every few frames, fit the landmarks in between) or ``detect`` (every frame);
     ``smooth``: 0 (default) or a time constant in seconds: each face's head pose and AU proxies are smoothed over
     time by an exponential moving average (:class:`PoseSmoother`; it lags changes by about that much);
-    ``pipeline``: ``auto`` (default: the faces followed in a forked child process where the platform forks, else
-    in a thread), ``processes``, ``threads`` or ``serial`` (:data:`PIPELINES`, :func:`iter_faces`; the same
-    table); ``full_scan_every``: see :func:`iter_faces`.
+    ``pipeline``: ``auto`` (default: the faces followed in a forked child process for a long video where the
+    platform forks, else in a thread), ``processes``, ``threads`` or ``serial`` (:data:`PIPELINES`,
+    :func:`iter_faces`; the same table); ``full_scan_every``: see :func:`iter_faces`.
     """
     models = load_models(runs, device, engine)
     rows = [r.row(arrays) for faces in iter_faces(source, models, device, every, engine, track, smooth=smooth,

@@ -91,6 +91,13 @@ class DetectAhead(FaceLandmarker):
         self._scanned: _Boxes | None = None  # the boxes of the tracker's scan of that frame, if it scanned
         self.hits = self.misses = self.unused = 0
 
+    def load(self) -> DetectAhead:
+        """Load the models now, the second HOG detector included; returns self."""
+        super().load()
+        if self.detector == "hog":
+            _second_hog()
+        return self
+
     def expected(self, n: int) -> bool:
         """Whether the tracker is expected to detect frame ``n``, as far as is known now."""
         with self._lock:
