@@ -49,7 +49,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from proc_stats import children, private_bytes
+from proc_stats import children, private_bytes, stat_cpu
 
 from facedyn.analysis import analyze
 from facedyn.data import video as video_io
@@ -65,7 +65,6 @@ SETTINGS: list[tuple[str, dict[str, Any]]] = [
     ("processes+onnx", {"pipeline": "processes", "engine": "onnx"}),
 ]
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _clip(src: Path, out: Path, n: int) -> Path:
@@ -129,13 +128,12 @@ def _thread_cpu() -> dict[int, tuple[str, float]]:
         return {}
     for tid in tids:
         try:
-            with open(f"/proc/self/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            cpu = stat_cpu(f"/proc/self/task/{tid}/stat")
             with open(f"/proc/self/task/{tid}/comm") as f:
                 comm = f.read().strip()
         except OSError:
             continue
-        out[int(tid)] = (names.get(int(tid), comm), (int(fields[11]) + int(fields[12])) / _TICK)
+        out[int(tid)] = (names.get(int(tid), comm), cpu)
     return out
 
 

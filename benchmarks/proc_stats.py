@@ -29,11 +29,17 @@ def private_bytes(pid: int) -> int:
         return 0
 
 
+def stat_cpu(path: str) -> float:
+    """CPU seconds (user + system) in a ``/proc`` ``stat`` file: ``/proc/PID/stat`` (all of a process's threads)
+    or ``/proc/PID/task/TID/stat`` (one thread). Raises OSError where it cannot be read."""
+    with open(path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system, all threads) of a running process ``pid``; 0 where unknown."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICK
+        return stat_cpu(f"/proc/{pid}/stat")
     except (OSError, ValueError, IndexError):
         return 0.0

@@ -383,10 +383,13 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
         raise ConfigError(f"pipeline must be one of {', '.join(PIPELINES)}, got {pipeline!r}")
     if not smooth >= 0:
         raise ConfigError(f"--smooth must be >= 0 seconds, got {smooth}")
+    if full_scan_every is not None and full_scan_every < 1:
+        raise ConfigError(f"--full-scan-every must be >= 1 frame, got {full_scan_every}")
     smoother = PoseSmoother(smooth) if smooth > 0 else None
-    frames, still = _frames(Path(source))
+    path = Path(source)
+    frames, still = _frames(path)
     if pipeline == "auto":
-        pipeline = "processes" if forked.available() and not still and _long(Path(source), every) else "threads"
+        pipeline = "processes" if forked.available() and not still and _long(path, every) else "threads"
     models = _Models(load_models(runs, device, engine))
     if batch_faces is None:
         torch_nets = [m.size for m in models.models.values() if isinstance(m, FaceModel)]
@@ -394,8 +397,6 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
             BATCH_FACES, BATCH_FACES_THREADS * 64 ** 2 // max(torch_nets) ** 2)
     boxes = BoxSmoother()
     box_runs = any(align == "box" for *_, align in models.specs)
-    if full_scan_every is not None and full_scan_every < 1:
-        raise ConfigError(f"--full-scan-every must be >= 1 frame, got {full_scan_every}")
     redetect = REDETECT_EVERY if track == "fit" else 1
     full = full_scan_every if track == "fit" and not still else None
     # the whole-frame scans are the ones found ahead (a window around a face needs the tracker's last fit)

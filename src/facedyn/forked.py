@@ -22,6 +22,7 @@ import sys
 import warnings
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
+from itertools import chain
 from typing import Any, TypeVar
 
 import numpy as np
@@ -112,33 +113,32 @@ def in_child(items: Iterable[tuple[K, np.ndarray]],
             here.close()
             there.close()
             buf.close()
-            yield from in_process(_chain(first, it), stage)
+            yield from in_process(chain([first], it), stage)
             return
         there.close()
         view = np.frombuffer(buf, np.uint8)
-        waiting: list[tuple[K, np.ndarray]] = []  # sent, result not back yet (oldest first)
+        waiting: deque[tuple[K, np.ndarray]] = deque()  # sent, result not back yet (oldest first)
         sent, stopped = 0, False
         try:
-            pending: Iterator[tuple[K, np.ndarray]] = _chain(first, it)
-            for key, frame in pending:
+            for key, frame in chain([first], it):
                 a = np.ascontiguousarray(frame, np.uint8)
                 slot = sent % depth
                 if a.nbytes <= slot_bytes:
                     view[slot * slot_bytes: slot * slot_bytes + a.nbytes] = a.reshape(-1)
                 else:  # through the pipe: first take every result, so that neither side waits on a full pipe
                     while waiting:
-                        yield (*waiting.pop(0), _receive(here, proc))
+                        yield (*waiting.popleft(), _receive(here, proc))
                 if not _send(here, (key, slot, a.shape, None if a.nbytes <= slot_bytes else a)):
                     stopped = True  # the child stopped listening: its error, or its end, comes below
                     break
                 waiting.append((key, frame))
                 sent += 1
                 if len(waiting) >= depth:
-                    yield (*waiting.pop(0), _receive(here, proc))
+                    yield (*waiting.popleft(), _receive(here, proc))
             else:
                 _send(here, None)
             while waiting:
-                yield (*waiting.pop(0), _receive(here, proc))
+                yield (*waiting.popleft(), _receive(here, proc))
             kind, value = _message(here, proc)
             if kind == "error":
                 raise value
@@ -174,11 +174,6 @@ def in_process(items: Iterable[tuple[K, np.ndarray]], stage: Callable[[Iterator[
 
     for result in stage(source()):
         yield (*given.popleft(), result)
-
-
-def _chain(first: tuple[K, np.ndarray], rest: Iterator[tuple[K, np.ndarray]]) -> Iterator[tuple[K, np.ndarray]]:
-    yield first
-    yield from rest
 
 
 def _send(conn: Any, msg: Any) -> bool:

@@ -227,8 +227,9 @@ class FaceLandmarker:
         windows around the boxes ``near`` ``(l, t, r, b, ...)`` only: each window reaches ``margin`` box sides
         beyond its box and is scaled so that the box is :data:`NEAR_FACE_PX` px (HOG's window is 80), at the HOG
         ``threshold`` (its default decision is 0). A box found in two windows is kept once (IoU > 0.5: the
-        higher score). At 512 px with a 230 px face and ``margin`` 0.5 this costs ~0.2 of a :meth:`boxes` scan
-        (``benchmarks/bench_analyze_parts.py``). HOG detectors only (the CNN's boxes: :meth:`boxes`)."""
+        higher score). At 512 px with a 230 px face and the default ``margin`` a window costs 0.22 of a
+        :meth:`boxes` scan (4.4 against 20.4 ms, ``benchmarks/bench_analyze_parts.py``). HOG detectors only (the
+        CNN's boxes: :meth:`boxes`)."""
         img = as_rgb(image)
         h, w = img.shape[:2]
         found: list[tuple[float, float, float, float, float]] = []

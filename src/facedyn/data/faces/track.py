@@ -458,10 +458,10 @@ class MultiFaceTracker:
         if (self.full_scan_every is None or self._frame - self._last_full >= self.full_scan_every or not self._fits
                 or not set(self._tracks) <= set(self._fits)):
             return None
-        found = self.landmarker.boxes_near(img, [fit.box() for fit in self._fits.values()])
-        boxes = []
-        for fit in self._fits.values():
-            prev = fit.box()
+        predicted = [fit.box() for fit in self._fits.values()]
+        found = self.landmarker.boxes_near(img, predicted)
+        boxes: list[tuple[float, ...]] = []
+        for prev in predicted:
             best = max(found, key=lambda b: _iou(b, prev), default=None)
             if best is None or _iou(best, prev) < self.min_iou or any(best is b for b in boxes):
                 return None
