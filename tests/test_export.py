@@ -77,6 +77,22 @@ def test_analyze_with_the_onnx_engine_matches_torch(synth_store: Path, synth_vid
     assert e.value.code in (0, None) and (tmp_path / "m.onnx").is_file()
 
 
+def test_a_shared_onnx_model_is_made_once_per_file_version_and_thread_count(tmp_path: Path) -> None:
+    import os
+
+    from facedyn.export import shared_onnx
+
+    path = export_onnx(_untrained_run("dr", tmp_path / "dr"), tmp_path / "m.onnx")
+    a = shared_onnx(path, threads=1)
+    assert shared_onnx(path, threads=1) is a and shared_onnx(tmp_path / "." / "m.onnx", threads=1) is a
+    assert shared_onnx(path, threads=2) is not a
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the file changed: a new session
+    assert shared_onnx(path, threads=1) is not a
+    with pytest.raises(CheckpointError, match="no such ONNX"):
+        shared_onnx(tmp_path / "nope.onnx")
+
+
 def test_bad_onnx_files(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="no such ONNX"):
         OnnxModel(tmp_path / "nope.onnx")

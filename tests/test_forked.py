@@ -131,3 +131,23 @@ def test_large_results_and_frames_larger_than_the_slots_do_not_block_either_side
     got = list(forked.in_child(iter(items), bulky, depth=4))
     assert [k for k, _, _ in got] == [k for k, _ in items]
     assert all(len(r) == 300_010 and r[0] == k % 256 for k, _, r in got)
+
+
+def test_borrowed_frames_are_read_only_views_and_give_the_same_results() -> None:
+    def writable(frames: Iterator[tuple[int, np.ndarray]]) -> Iterator[tuple[int, bool]]:
+        for _, frame in frames:
+            yield int(frame.sum()), bool(frame.flags.writeable)
+
+    want = [(int(f.sum()), True) for _, f in _frames(30)]
+    assert [r for *_, r in forked.in_child(_frames(30), writable, depth=4)] == want
+    borrowed = [r for *_, r in forked.in_child(_frames(30), writable, depth=4, borrow=True)]
+    assert borrowed == [(s, False) for s, _ in want]
+
+    def writing(frames: Iterator[tuple[int, np.ndarray]]) -> Iterator[int]:
+        for _, frame in frames:
+            frame[0, 0, 0] = 1  # not the stage's to change: the parent's slot
+            yield 0
+
+    with pytest.raises(ValueError, match="read-only"):
+        list(forked.in_child(_frames(5), writing, borrow=True))
+    assert not mp.active_children()

@@ -164,9 +164,9 @@ def _load_one(run: str | Path | Any, device: str | torch.device, engine: str) ->
     if not isinstance(run, str | Path):
         return run  # an already loaded model (FaceModel or OnnxModel)
     if engine == "onnx" or str(run).endswith(".onnx"):
-        from facedyn.export import OnnxModel, cached_onnx
+        from facedyn.export import cached_onnx, shared_onnx
 
-        return OnnxModel(run if str(run).endswith(".onnx") else cached_onnx(run), threads=NET_THREADS)
+        return shared_onnx(run if str(run).endswith(".onnx") else cached_onnx(run), threads=NET_THREADS)
     if engine != "torch":
         raise ConfigError(f"--engine must be torch or onnx, got {engine!r}")
     return load(run, device=device)
@@ -403,7 +403,7 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
     finder = None if pipeline == "serial" else DetectAhead(redetect_every=max(redetect, full or 1), quick=not still)
     tracker = MultiFaceTracker(finder, quick=not still, redetect_every=redetect, full_scan_every=full)
     if pipeline == "processes":  # loaded here, once per process: a child forked for each video shares them
-        tracker.landmarker.load()
+        tracker.load()
     waiting: list[list[FaceResult]] = []
     running: deque[tuple[Future[None], list[list[FaceResult]]]] = deque()
     n_faces = 0
@@ -412,11 +412,13 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
     pairs = (((i, t), frame) for i, (frame, t) in enumerate(frames) if not i % every)
     if pipeline == "serial":  # decode, track, crop in this thread, one frame after the other
         tracked = forked.in_process(pairs, stage)
-    else:  # decoding in a thread, tracking in a thread (or a process) of its own, a few frames ahead
+    elif pipeline == "processes":  # decoding in a thread, which passes the frames to the child and takes back
+        # their faces (the stage gives results without holding on to frames: it may borrow them from the slots)
+        staged = forked.in_child(pairs, stage, CHILD_AHEAD, "facedyn-faces", borrow=True)
+        tracked = ahead(staged, TRACK_AHEAD, "facedyn-decode")
+    else:  # decoding in a thread, tracking in a thread of its own, a few frames ahead
         decoded = ahead(pairs, DECODE_AHEAD, "facedyn-decode")
-        staged = (forked.in_child(decoded, stage, CHILD_AHEAD, "facedyn-faces") if pipeline == "processes"
-                  else forked.in_process(decoded, stage))
-        tracked = ahead(staged, TRACK_AHEAD, "facedyn-track")
+        tracked = ahead(forked.in_process(decoded, stage), TRACK_AHEAD, "facedyn-track")
     with ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(NET_THREADS,)) as pool, \
             closing(tracked):  # stops the decoding and tracking threads (or process) when the caller stops early
         for (i, t), frame, found in tracked:

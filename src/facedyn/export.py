@@ -10,6 +10,7 @@ engine runs the network (``--engine onnx``).
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,23 @@ class OnnxModel:
         """The network's named outputs, as the torch model's :meth:`~facedyn.api.FaceModel.outputs`."""
         res = self._run(images)
         return {n: torch.from_numpy(v) for n, v in zip(self.names[1:], res[1:], strict=True)}
+
+
+_SHARED: dict[tuple[str, int, int | None], OnnxModel] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_onnx(path: str | Path, threads: int | None = None) -> OnnxModel:
+    """The :class:`OnnxModel` of ``path`` with ``threads``, made once per process (and again when the file
+    changes) and shared by its callers: ``facedyn.analyze`` on video after video creates the onnxruntime session
+    (~30 ms) and fills its memory arena once, not per video. A session runs calls from several threads."""
+    p = Path(path)
+    try:
+        key = (str(p.resolve()), p.stat().st_mtime_ns, threads)
+    except OSError:
+        return OnnxModel(p, threads)  # its own error for a missing file
+    with _SHARED_LOCK:
+        model = _SHARED.get(key)
+        if model is None:
+            model = _SHARED[key] = OnnxModel(p, threads)
+    return model

@@ -15,6 +15,7 @@ fork: the stage must use NumPy, OpenCV's single-threaded calls and dlib, not tor
 
 from __future__ import annotations
 
+import gc
 import mmap
 import multiprocessing as mp
 import signal
@@ -43,9 +44,12 @@ def available() -> bool:
 
 
 def _child(conn: Any, buf: mmap.mmap, slot_bytes: int, stage: Callable[[Iterator[tuple[Any, np.ndarray]]],
-                                                                         Iterator[Any]]) -> None:
+                                                                         Iterator[Any]], borrow: bool) -> None:
     """The child: frames from the pipe (in shared memory), through ``stage``, results back, in order."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends the child
+    # The objects inherited from the parent are never collected here: the garbage collector passes over them no
+    # more (its passes wrote to each object's header, copying the pages the child shares with its parent).
+    gc.freeze()
 
     def frames() -> Iterator[tuple[Any, np.ndarray]]:
         while True:
@@ -56,9 +60,13 @@ def _child(conn: Any, buf: mmap.mmap, slot_bytes: int, stage: Callable[[Iterator
             if msg is None:
                 return
             key, slot, shape, frame = msg
-            if frame is None:  # a copy out of the slot: the parent reuses it once the result is back
+            if frame is None:  # the parent reuses the slot once the frame's result is back: a copy, or borrowed
                 off = slot * slot_bytes
-                frame = np.frombuffer(buf, np.uint8, int(np.prod(shape)), off).reshape(shape).copy()
+                frame = np.frombuffer(buf, np.uint8, int(np.prod(shape)), off).reshape(shape)
+                if borrow:
+                    frame.flags.writeable = False
+                else:
+                    frame = frame.copy()
             yield key, frame
 
     try:
@@ -80,13 +88,15 @@ def _child(conn: Any, buf: mmap.mmap, slot_bytes: int, stage: Callable[[Iterator
 
 def in_child(items: Iterable[tuple[K, np.ndarray]],
              stage: Callable[[Iterator[tuple[K, np.ndarray]]], Iterator[Any]], depth: int = 8,
-             name: str = "facedyn-child") -> Generator[tuple[K, np.ndarray, Any], None, None]:
+             name: str = "facedyn-child", borrow: bool = False) -> Generator[tuple[K, np.ndarray, Any], None, None]:
     """``(key, frame, result)`` for each ``(key, frame)`` of ``items``, where ``result`` is what ``stage`` gives
     for that frame, computed in a forked child process (named ``name``) at most ``depth`` frames ahead.
 
     ``stage`` maps an iterator of ``(key, frame)`` pairs (frames ``uint8`` arrays) to an iterator of one picklable
     result per frame, in order; it runs in the child, where it may keep state across frames (a tracker). Frames
-    of the first frame's size or smaller pass through shared memory, larger ones through the pipe. An exception
+    of the first frame's size or smaller pass through shared memory, larger ones through the pipe. ``borrow=True``:
+    the stage is given read-only views of the shared memory instead of copies (one copy less a frame), which it
+    must not use after it has given that frame's result (the slot then takes another frame). An exception
     raised by ``stage`` is raised here (after the results before it); a child that dies raises RuntimeError.
     Closing the generator ends the child. Nothing runs before the first ``next()``.
     """
@@ -104,7 +114,7 @@ def in_child(items: Iterable[tuple[K, np.ndarray]],
         buf = mmap.mmap(-1, depth * slot_bytes)  # anonymous, shared with the child across the fork
         ctx = mp.get_context("fork")
         here, there = ctx.Pipe(duplex=True)
-        proc = ctx.Process(target=_child, args=(there, buf, slot_bytes, stage), name=name, daemon=True)
+        proc = ctx.Process(target=_child, args=(there, buf, slot_bytes, stage, borrow), name=name, daemon=True)
         try:
             proc.start()
         except OSError as e:  # no memory or process slot for a fork: the same work, here

@@ -42,7 +42,7 @@ from facedyn.data.faces.landmarks68 import MEAN_FACE_3D
 
 __all__ = ["ADAPT_AFTER", "ADAPT_MEMORY", "CONTOUR_FADE_DEG", "FOCAL_FACES", "JAW_WEIGHT", "POSE_COLUMNS",
            "POSE_INDICES", "RESIDUAL_KEEP", "SYNTHETIC_FOCAL", "PoseFit", "PoseTracker", "contour_weights",
-           "estimate_pose", "fit_pose", "frontal_residual", "pose_table", "rotation_to_pose"]
+           "estimate_pose", "fit_pose", "frontal_residual", "pose_table", "precompute", "rotation_to_pose"]
 
 #: Landmarks fitted: upper jaw (0–3, 13–16), nose (27–35), eyes (36–47).
 POSE_INDICES: np.ndarray = np.array([0, 1, 2, 3, 13, 14, 15, 16, *range(27, 48)], dtype=np.intp)
@@ -342,6 +342,12 @@ def _action_projector() -> np.ndarray:
     B = _action_modes()
     sw = np.repeat(np.sqrt(_residual_weights()), 2)
     return B @ np.linalg.pinv(B * sw[:, None]) * sw[None, :]
+
+
+def precompute() -> None:
+    """Compute the constants :func:`frontal_residual` caches (the facial actions' projector: ~0.1 s, most of it
+    importing the synthetic face model) now rather than on its first call."""
+    _action_projector()
 
 
 def frontal_residual(landmarks: np.ndarray, fit: PoseFit) -> float:
