@@ -412,10 +412,9 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
     pairs = (((i, t), frame) for i, (frame, t) in enumerate(frames) if not i % every)
     if pipeline == "serial":  # decode, track, crop in this thread, one frame after the other
         tracked = forked.in_process(pairs, stage)
-    elif pipeline == "processes":  # decoding in a thread, which passes the frames to the child and takes back
-        # their faces (the stage gives results without holding on to frames: it may borrow them from the slots)
-        staged = forked.in_child(pairs, stage, CHILD_AHEAD, "facedyn-faces", borrow=True)
-        tracked = ahead(staged, TRACK_AHEAD, "facedyn-decode")
+    elif pipeline == "processes":  # decoding in a thread, which passes the frames to the child; this thread takes
+        # their faces as they come (the stage gives results without holding on to frames: it may borrow them)
+        tracked = forked.in_child(pairs, stage, CHILD_AHEAD, "facedyn-decode", borrow=True)
     else:  # decoding in a thread, tracking in a thread of its own, a few frames ahead
         decoded = ahead(pairs, DECODE_AHEAD, "facedyn-decode")
         tracked = ahead(forked.in_process(decoded, stage), TRACK_AHEAD, "facedyn-track")

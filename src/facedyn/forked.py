@@ -20,6 +20,7 @@ import mmap
 import multiprocessing as mp
 import signal
 import sys
+import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -34,6 +35,8 @@ K = TypeVar("K")
 
 #: Seconds the parent waits for the child to end after the stream, before it is terminated.
 _JOIN_S = 5.0
+#: Seconds the sending thread waits for a free slot before it looks whether the receiver gave up.
+_POLL_S = 0.1
 
 
 def available() -> bool:
@@ -93,12 +96,14 @@ def in_child(items: Iterable[tuple[K, np.ndarray]],
     for that frame, computed in a forked child process (named ``name``) at most ``depth`` frames ahead.
 
     ``stage`` maps an iterator of ``(key, frame)`` pairs (frames ``uint8`` arrays) to an iterator of one picklable
-    result per frame, in order; it runs in the child, where it may keep state across frames (a tracker). Frames
-    of the first frame's size or smaller pass through shared memory, larger ones through the pipe. ``borrow=True``:
-    the stage is given read-only views of the shared memory instead of copies (one copy less a frame), which it
-    must not use after it has given that frame's result (the slot then takes another frame). An exception
-    raised by ``stage`` is raised here (after the results before it); a child that dies raises RuntimeError.
-    Closing the generator ends the child. Nothing runs before the first ``next()``.
+    result per frame, in order; it runs in the child, where it may keep state across frames (a tracker). ``items``
+    is iterated in a thread of its own (named ``name``; its first item in the caller's), which sends each frame to
+    the child as soon as a slot is free, while the caller takes the results as they come. Frames of the first
+    frame's size or smaller pass through shared memory, larger ones through the pipe. ``borrow=True``: the stage is
+    given read-only views of the shared memory instead of copies (one copy less a frame), which it must not use
+    after it has given that frame's result (the slot then takes another frame). An exception raised by ``stage``
+    or by ``items`` is raised here (after the results before it); a child that dies raises RuntimeError. Closing
+    the generator ends the child and the thread. Nothing runs before the first ``next()``.
     """
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
@@ -107,7 +112,11 @@ def in_child(items: Iterable[tuple[K, np.ndarray]],
 
     def run() -> Generator[tuple[K, np.ndarray, Any], None, None]:
         it = iter(items)
-        first = next(it, None)
+        try:
+            first = next(it, None)
+        except BaseException:
+            _close(it)
+            raise
         if first is None:
             return
         slot_bytes = max(int(np.asarray(first[1]).nbytes), 1)
@@ -126,49 +135,97 @@ def in_child(items: Iterable[tuple[K, np.ndarray]],
             yield from in_process(chain([first], it), stage)
             return
         there.close()
-        view = np.frombuffer(buf, np.uint8)
-        waiting: deque[tuple[K, np.ndarray]] = deque()  # sent, result not back yet (oldest first)
-        sent, stopped = 0, False
+        sender = _Sender(chain([first], it), here, buf, slot_bytes, depth, name)
         try:
-            for key, frame in chain([first], it):
-                a = np.ascontiguousarray(frame, np.uint8)
-                slot = sent % depth
-                if a.nbytes <= slot_bytes:
-                    view[slot * slot_bytes: slot * slot_bytes + a.nbytes] = a.reshape(-1)
-                else:  # through the pipe: first take every result, so that neither side waits on a full pipe
-                    while waiting:
-                        yield (*waiting.popleft(), _receive(here, proc))
-                if not _send(here, (key, slot, a.shape, None if a.nbytes <= slot_bytes else a)):
-                    stopped = True  # the child stopped listening: its error, or its end, comes below
-                    break
-                waiting.append((key, frame))
-                sent += 1
-                if len(waiting) >= depth:
-                    yield (*waiting.popleft(), _receive(here, proc))
-            else:
-                _send(here, None)
-            while waiting:
-                yield (*waiting.popleft(), _receive(here, proc))
-            kind, value = _message(here, proc)
-            if kind == "error":
-                raise value
-            if stopped:
-                raise RuntimeError(f"{name}: the child ended before every frame's result")
-            if kind != "end":
-                raise RuntimeError(f"{name}: the child sent more results than frames")
+            while True:
+                kind, value = _message(here, proc)
+                if kind == "ok":
+                    if not sender.sent:
+                        raise RuntimeError(f"{name}: the child sent more results than frames")
+                    key, frame = sender.sent.popleft()
+                    sender.free.release()  # the child is done with that frame's slot
+                    yield key, frame, value
+                elif kind == "error":
+                    raise value
+                else:  # "end": the stage ended (after every frame, or before: an error)
+                    sender.stop.set()
+                    sender.join()
+                    if sender.error is not None:
+                        raise sender.error
+                    if sender.sent or not sender.finished:
+                        raise RuntimeError(f"{name}: the child ended before every frame's result")
+                    return
         finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()
-            here.close()
-            proc.join(_JOIN_S if not waiting else 0.1)
+            sender.stop.set()
+            proc.join(_JOIN_S if not sender.sent and sender.done.is_set() else 0.1)
             if proc.is_alive():
-                proc.terminate()
+                proc.terminate()  # also frees the sender from a send the child no longer reads
                 proc.join()
-            del view  # the array's hold on the map, before it is closed
+            sender.join()
+            here.close()
+            sender.release()
             buf.close()
 
     return run()
+
+
+class _Sender:
+    """The thread that iterates :func:`in_child`'s items and sends each frame to the child once a slot is free:
+    ``sent`` holds the frames sent whose results are not taken yet (oldest first), ``free`` counts the free slots
+    (the receiver releases one per result), ``error`` is what the items raised (after the frames before it)."""
+
+    def __init__(self, items: Iterator[tuple[Any, np.ndarray]], conn: Any, buf: mmap.mmap, slot_bytes: int,
+                 depth: int, name: str) -> None:
+        self.items, self.conn, self.slot_bytes, self.depth = items, conn, slot_bytes, depth
+        self.view = np.frombuffer(buf, np.uint8)
+        self.sent: deque[tuple[Any, np.ndarray]] = deque()
+        self.free = threading.Semaphore(depth)
+        self.stop = threading.Event()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.finished = False  # every item was sent (or the items raised)
+        self.stopped = False  # the child stopped listening (it raised, ended or died)
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            for n, (key, frame) in enumerate(self.items):
+                while not self.free.acquire(timeout=_POLL_S):
+                    if self.stop.is_set():
+                        return
+                if self.stop.is_set():
+                    return
+                a = np.ascontiguousarray(frame, np.uint8)
+                slot = n % self.depth
+                fits = a.nbytes <= self.slot_bytes
+                if fits:
+                    self.view[slot * self.slot_bytes: slot * self.slot_bytes + a.nbytes] = a.reshape(-1)
+                self.sent.append((key, frame))  # before the child can answer
+                if not _send(self.conn, (key, slot, a.shape, None if fits else a)):
+                    self.stopped = True  # its error, or its end, comes to the receiver
+                    return
+            self.finished = True
+        except BaseException as e:  # passed to the receiver, raised after the results before it
+            self.error = e
+            self.finished = True
+        finally:
+            _close(self.items)
+            if not self.stopped and not self.stop.is_set():
+                self.stopped = not _send(self.conn, None)
+            self.done.set()
+
+    def join(self) -> None:
+        self.thread.join()
+
+    def release(self) -> None:
+        del self.view  # the array's hold on the map, before it is closed
+
+
+def _close(it: Any) -> None:
+    close = getattr(it, "close", None)
+    if close is not None:
+        close()
 
 
 def in_process(items: Iterable[tuple[K, np.ndarray]], stage: Callable[[Iterator[tuple[K, np.ndarray]]], Iterator[Any]]
