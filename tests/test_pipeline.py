@@ -69,7 +69,7 @@ def test_the_parallel_pipelines_give_the_serial_table(two_faces_with_gaps: Path,
     assert PIPELINES == ("auto", "processes", "threads", "serial")
     for every in (1, 2):
         serial = analyze(two_faces_with_gaps, device="cpu", every=every, track=track, pipeline="serial")
-        for pipeline in ["auto", *_PARALLEL]:  # auto (the default): threads for a clip this short
+        for pipeline in ["auto", *_PARALLEL]:  # auto (the default): by the clip's length
             _same_table(serial, analyze(two_faces_with_gaps, device="cpu", every=every, track=track,
                                         pipeline=pipeline))
         assert serial["face_id"].max() >= 1 and (serial["face_id"] == -1).any()  # two faces, and frames without

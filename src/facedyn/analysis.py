@@ -81,7 +81,9 @@ BATCH_FACES = 16
 #: least :data:`BATCH_FACES`): a torch network releases the GIL for each operation and waits for it after each,
 #: while the decoding, tracking and per-face threads run Python code; 4x fewer, larger passes made four faces
 #: 1.2x faster (one face 1.08x; measured on 2 shared cores), for ~130 MB more memory at the peak of a pass.
-#: onnxruntime releases the GIL once a pass: its networks keep :data:`BATCH_FACES` (64 gained < 3 %).
+#: onnxruntime releases the GIL once a pass: its networks keep :data:`BATCH_FACES` (64 gained < 3 %), as do torch
+#: networks with ``pipeline="processes"``, whose tracking runs in the child: there 16 beat 64 (one face, 448 frames:
+#: 180 vs 176 frames/s; 150 frames: 154 vs 130, a shorter wait for the first and the last passes).
 BATCH_FACES_THREADS = 64
 #: torch threads of the models' forward passes, which run in a thread of their own beside the decoding and
 #: face tracking. With other work on the cores, 2 OpenMP threads made the DR 5-10x slower than 1 (measured on
@@ -95,12 +97,14 @@ NET_THREADS = 1
 #: more where the platform forks, else ``threads`` (and for a still image). All give the same table.
 PIPELINES = ("auto", "processes", "threads", "serial")
 #: ``pipeline="auto"`` picks ``processes`` for videos of at least this many analysed frames (declared; unknown
-#: counts as long): forking and filling one more stage cost ~0.13 s a video, which the child's ~0.6 ms a frame
-#: repays from ~260 frames on (one face, 512 px, measured: 60 frames 0.63 s in processes, 0.50 s in threads).
-AUTO_PROCESSES_FRAMES = 300
-#: ``pipeline="threads"`` and ``"processes"``: frames decoded ahead of the tracking, and frames tracked ahead of the
-#: per-face work (each a frame held in memory: 0.8 MB at 512 x 512, 6 MB at 1080p); ``"processes"``: frames in the
-#: child's hands (each a slot of shared memory).
+#: counts as long): forking and filling one more stage cost a few tens of ms a video, which the child repays from
+#: ~45 frames on (one face, 512 px, the default torch engine, medians of 5: 30 frames 0.33 s in processes and
+#: 0.28 s in threads, 60 frames 0.49 and 0.55 s, 150 frames 0.95 and 1.09 s).
+AUTO_PROCESSES_FRAMES = 50
+#: ``pipeline="threads"``: frames decoded ahead of the tracking, and frames tracked ahead of the per-face work (each
+#: a frame held in memory: 0.8 MB at 512 x 512, 6 MB at 1080p); ``"processes"``: frames in the child's hands (each a
+#: slot of shared memory and a frame held here), and (``DECODE_AHEAD``) in the child, frames passed on by the thread
+#: that scans ahead.
 DECODE_AHEAD = 4
 TRACK_AHEAD = 4
 CHILD_AHEAD = 8
@@ -357,9 +361,10 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
     frames waiting for their forward pass (two batches of ``batch_faces``, by default :data:`BATCH_FACES`
     or :data:`BATCH_FACES_THREADS`). The forward passes run in a worker thread (:data:`NET_THREADS` threads)
     while the next frames are decoded and tracked.
-    ``pipeline="processes"`` decodes in a thread and finds and follows the faces (detection, landmarks, head pose,
-    AU proxies) in a child process forked for the video (:func:`facedyn.forked.in_child`, :data:`CHILD_AHEAD`
-    frames ahead); ``"threads"`` tracks in a thread instead, a few frames ahead (:data:`DECODE_AHEAD`,
+    ``pipeline="processes"`` decodes in a thread, which hands each frame to a child process forked for the video,
+    where the faces are found and followed (detection, landmarks, head pose, AU proxies;
+    :func:`facedyn.forked.in_child`, :data:`CHILD_AHEAD` frames ahead), and takes their results in this thread;
+    ``"threads"`` tracks in a thread instead, a few frames ahead (:data:`DECODE_AHEAD`,
     :data:`TRACK_AHEAD`); in both the whole-frame scans of the frames the tracker is expected to detect run ahead
     in a thread of their own (:class:`~facedyn.data.faces.ahead.DetectAhead`); ``"serial"`` decodes, tracks and
     crops in the caller's thread (the path before); ``"auto"`` (default): ``processes`` for a video of
@@ -393,7 +398,7 @@ def iter_faces(source: str | Path, runs: Sequence[str | Path | Any] | Mapping[st
     models = _Models(load_models(runs, device, engine))
     if batch_faces is None:
         torch_nets = [m.size for m in models.models.values() if isinstance(m, FaceModel)]
-        batch_faces = BATCH_FACES if pipeline == "serial" or not torch_nets else max(
+        batch_faces = BATCH_FACES if pipeline != "threads" or not torch_nets else max(
             BATCH_FACES, BATCH_FACES_THREADS * 64 ** 2 // max(torch_nets) ** 2)
     boxes = BoxSmoother()
     box_runs = any(align == "box" for *_, align in models.specs)
