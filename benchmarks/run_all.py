@@ -26,6 +26,9 @@ BENCHES = [
     ("analyze", "bench_analyze.py", [], "analyze end to end frames/s: the threads and processes pipelines (torch, "
      "onnxruntime) vs the serial path before, fit-tracking and detecting every frame, 1 and 4 faces; CPU per frame "
      "and thread"),
+    ("analyze_levers", "bench_analyze_levers.py", [], "what analyze would gain from settings that change its "
+     "results (a bf16 network, whole-frame scans every 60 frames) against the same baseline, and how much they "
+     "change"),
     ("analyze_parts", "bench_analyze_parts.py", [], "where analyze's CPU per frame goes, stage by stage; which dlib "
      "calls two threads can overlap (the GIL); the HOG scan's cost by the scanned size and of a window around the "
      "face"),
