@@ -165,21 +165,21 @@ class OnnxModel:
         return {n: torch.from_numpy(v) for n, v in zip(self.names[1:], res[1:], strict=True)}
 
 
-_SHARED: dict[tuple[str, int, int | None], OnnxModel] = {}
+_SHARED: dict[tuple[str, int | None], tuple[int, OnnxModel]] = {}
 _SHARED_LOCK = threading.Lock()
 
 
 def shared_onnx(path: str | Path, threads: int | None = None) -> OnnxModel:
-    """The :class:`OnnxModel` of ``path`` with ``threads``, made once per process (and again when the file
-    changes) and shared by its callers: ``facedyn.analyze`` on video after video creates the onnxruntime session
-    (~30 ms) and fills its memory arena once, not per video. A session runs calls from several threads."""
+    """The :class:`OnnxModel` of ``path`` with ``threads``, made once per process (and again, replacing it, when
+    the file changes) and shared by its callers: ``facedyn.analyze`` on video after video creates the onnxruntime
+    session (~30 ms) and fills its memory arena once, not per video. A session runs calls from several threads."""
     p = Path(path)
     try:
-        key = (str(p.resolve()), p.stat().st_mtime_ns, threads)
+        key, version = (str(p.resolve()), threads), p.stat().st_mtime_ns
     except OSError:
         return OnnxModel(p, threads)  # its own error for a missing file
     with _SHARED_LOCK:
-        model = _SHARED.get(key)
-        if model is None:
-            model = _SHARED[key] = OnnxModel(p, threads)
-    return model
+        got = _SHARED.get(key)
+        if got is None or got[0] != version:
+            got = _SHARED[key] = (version, OnnxModel(p, threads))
+    return got[1]

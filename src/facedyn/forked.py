@@ -149,7 +149,7 @@ def in_child(items: Iterable[tuple[K, np.ndarray]],
                     raise value
                 else:  # "end": the stage ended (after every frame, or before: an error)
                     sender.stop.set()
-                    sender.join()
+                    sender.thread.join()
                     if sender.error is not None:
                         raise sender.error
                     if sender.sent or not sender.finished:
@@ -157,11 +157,11 @@ def in_child(items: Iterable[tuple[K, np.ndarray]],
                     return
         finally:
             sender.stop.set()
-            proc.join(_JOIN_S if not sender.sent and sender.done.is_set() else 0.1)
+            proc.join(_JOIN_S if not sender.sent and not sender.thread.is_alive() else 0.1)
             if proc.is_alive():
                 proc.terminate()  # also frees the sender from a send the child no longer reads
                 proc.join()
-            sender.join()
+            sender.thread.join()
             here.close()
             sender.release()
             buf.close()
@@ -181,14 +181,13 @@ class _Sender:
         self.sent: deque[tuple[Any, np.ndarray]] = deque()
         self.free = threading.Semaphore(depth)
         self.stop = threading.Event()
-        self.done = threading.Event()
         self.error: BaseException | None = None
         self.finished = False  # every item was sent (or the items raised)
-        self.stopped = False  # the child stopped listening (it raised, ended or died)
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
+        stopped = False  # the child stopped listening (it raised, ended or died): the receiver gets why
         try:
             for n, (key, frame) in enumerate(self.items):
                 while not self.free.acquire(timeout=_POLL_S):
@@ -203,7 +202,7 @@ class _Sender:
                     self.view[slot * self.slot_bytes: slot * self.slot_bytes + a.nbytes] = a.reshape(-1)
                 self.sent.append((key, frame))  # before the child can answer
                 if not _send(self.conn, (key, slot, a.shape, None if fits else a)):
-                    self.stopped = True  # its error, or its end, comes to the receiver
+                    stopped = True
                     return
             self.finished = True
         except BaseException as e:  # passed to the receiver, raised after the results before it
@@ -211,12 +210,8 @@ class _Sender:
             self.finished = True
         finally:
             _close(self.items)
-            if not self.stopped and not self.stop.is_set():
-                self.stopped = not _send(self.conn, None)
-            self.done.set()
-
-    def join(self) -> None:
-        self.thread.join()
+            if not stopped and not self.stop.is_set():
+                _send(self.conn, None)
 
     def release(self) -> None:
         del self.view  # the array's hold on the map, before it is closed
